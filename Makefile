@@ -1,0 +1,43 @@
+# The two commands a fresh machine needs (README "Quick start"):
+#   make demo   -- venv + tools + the flagship experiment on the local backend
+#   make test   -- venv + tools + the whole test suite (what .ci/run calls)
+# Every target is idempotent: run it as often as you like.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+EXPERIMENT ?= experiments/dc-a-power-loss.yaml
+
+.PHONY: demo test tools venv lint bench clean rollback
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (found " + sys.version.split()[0] + ")")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+tools:
+	bash scripts/install-tools.sh
+
+demo: venv tools
+	$(BIN)/hchaos run $(EXPERIMENT)
+
+test: venv tools
+	$(BIN)/pytest -q
+
+lint: venv
+	$(BIN)/ruff check harness mock_services tests bench
+	$(BIN)/mypy harness mock_services
+
+bench: venv tools
+	$(BIN)/python bench/run_all.py
+
+rollback: venv
+	$(BIN)/hchaos rollback
+
+clean:
+	rm -rf runs .pytest_cache .mypy_cache .ruff_cache

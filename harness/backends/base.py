@@ -1,0 +1,86 @@
+"""What every backend provides: bring the topology up and down, and the process-level
+faults (kill and restart everything in a site). Link faults never go through the backend:
+they go to Toxiproxy, which every backend runs or points at.
+
+Backends: ``local`` (processes on 127.0.0.1, the embedded default) exists now; ``docker``,
+``compose`` and ``external`` follow the same protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+
+@dataclass(frozen=True)
+class LinkEndpoint:
+    """Where a link's proxy listens and where it forwards to."""
+
+    name: str
+    listen_host: str
+    listen_port: int
+    upstream_host: str
+    upstream_port: int
+
+    @property
+    def listen(self) -> str:
+        return f"{self.listen_host}:{self.listen_port}"
+
+    @property
+    def upstream(self) -> str:
+        return f"{self.upstream_host}:{self.upstream_port}"
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Addresses of a running topology.
+
+    ``front_door_url`` is what clients use: it enters through the ``campus-frontdoor`` link,
+    so the whole client path is under Toxiproxy. ``instance_urls`` reach instances
+    directly (for end-state reads by checkers, never for load).
+    """
+
+    front_door_url: str
+    toxiproxy_url: str
+    links: Mapping[str, LinkEndpoint]
+    instance_urls: Mapping[str, str]
+    stats_url: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "front_door_url": self.front_door_url,
+            "toxiproxy_url": self.toxiproxy_url,
+            "stats_url": self.stats_url,
+            "instances": dict(self.instance_urls),
+            "links": {n: {"listen": e.listen, "upstream": e.upstream} for n, e in self.links.items()},
+        }
+
+
+@dataclass(frozen=True)
+class EhrOptions:
+    """How the EHR instances replicate and fail over (passed to mock_services.ehr)."""
+
+    replication: Literal["sync", "async"] = "sync"
+    promote_after: float = 3.0
+    heartbeat_interval: float = 0.2
+    peer_timeout: float = 0.5
+
+
+class Backend(Protocol):
+    """Runs a topology. ``up`` either returns with everything ready or raises with nothing
+    left running; ``down`` is idempotent and leaves nothing running."""
+
+    name: str
+
+    def up(self) -> Endpoints: ...
+
+    def down(self) -> None: ...
+
+    def kill_site(self, site: str) -> list[str]:
+        """SIGKILL every process living in ``site``; returns their names."""
+        ...
+
+    def restart_site(self, site: str) -> list[str]:
+        """Start again every process of ``site`` and wait until ready; returns their names."""
+        ...

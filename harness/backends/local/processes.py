@@ -1,0 +1,252 @@
+"""Supervising the local backend's processes: start, wait until ready, kill, restart, stop.
+
+Contracts:
+
+* Every process runs in its own session (process group), so a kill reaches its children too.
+* Its stdout and stderr go to ``<logs_dir>/<name>.log`` (appended across restarts, with a
+  header line per start), so a failed start can show the tail of its log.
+* Every start is written to the journal (pid + kernel start time) *before* anything else is
+  done with it, and every deliberate stop after it, so ``hchaos rollback`` can find orphans.
+* :meth:`ProcessSupervisor.stop_all` leaves nothing alive: SIGTERM to each group, a short
+  grace period, then SIGKILL.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from harness.errors import InfrastructureError
+from harness.faults.journal import Journal
+from harness.timeline import ProcessRecord, TimelineWriter
+
+LOG_TAIL_LINES = 20
+
+
+class Readiness(Protocol):
+    """One quick readiness attempt; ``description`` says what is awaited, for errors."""
+
+    description: str
+
+    def check(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class HttpReady:
+    """Ready when ``GET http://host:port{path}`` answers ``status``."""
+
+    host: str
+    port: int
+    path: str
+    status: int = 200
+
+    @property
+    def description(self) -> str:
+        return f"GET http://{self.host}:{self.port}{self.path} -> {self.status}"
+
+    def check(self) -> bool:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=0.5)
+        try:
+            conn.request("GET", self.path)
+            return conn.getresponse().status == self.status
+        except (OSError, http.client.HTTPException):
+            return False
+        finally:
+            conn.close()
+
+
+@dataclass(frozen=True)
+class TcpReady:
+    """Ready when a TCP connection to ``host:port`` is accepted."""
+
+    host: str
+    port: int
+
+    @property
+    def description(self) -> str:
+        return f"TCP connect to {self.host}:{self.port}"
+
+    def check(self) -> bool:
+        try:
+            with socket.create_connection((self.host, self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """How to run one process: its name (unique in the run), command line, the site it
+    lives in (power loss kills by site), and how to tell it is ready."""
+
+    name: str
+    argv: tuple[str, ...]
+    site: str
+    ready: Readiness
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+class ProcessFailedToStart(InfrastructureError):
+    """A process exited or did not become ready in time; the message names it and shows
+    the tail of its log."""
+
+
+@dataclass
+class ManagedProcess:
+    spec: ProcessSpec
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    started_at: float
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+
+class ProcessSupervisor:
+    """Owns the processes of one run. Thread-safe for start/kill/stop."""
+
+    def __init__(self, logs_dir: Path, journal: Journal | None = None,
+                 timeline: TimelineWriter | None = None) -> None:
+        self.logs_dir = logs_dir
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self._journal = journal
+        self._timeline = timeline
+        self._lock = threading.Lock()
+        self._processes: dict[str, ManagedProcess] = {}
+        self._specs: dict[str, ProcessSpec] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self, spec: ProcessSpec) -> ManagedProcess:
+        """Spawn ``spec`` (not waiting for readiness). Replaces a dead process of that name;
+        refuses to start a second live one."""
+        with self._lock:
+            current = self._processes.get(spec.name)
+            if current is not None and current.alive:
+                raise InfrastructureError(f"process {spec.name!r} is already running (pid {current.pid})")
+            log_path = self.logs_dir / f"{spec.name}.log"
+            with log_path.open("ab") as log:
+                log.write(f"=== {time.strftime('%Y-%m-%dT%H:%M:%S')} starting: {' '.join(spec.argv)}\n".encode())
+                log.flush()
+                try:
+                    popen = subprocess.Popen(
+                        spec.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                        start_new_session=True, env={**os.environ, **spec.env},
+                    )
+                except OSError as exc:
+                    raise ProcessFailedToStart(
+                        f"could not start {spec.name!r} ({spec.argv[0]}): {exc.strerror or exc}") from exc
+            if self._journal is not None:
+                self._journal.process_started(spec.name, popen.pid, spec.site)
+            proc = ManagedProcess(spec, popen, log_path, time.time())
+            self._processes[spec.name] = proc
+            self._specs[spec.name] = spec
+        self._note(spec.name, "start", popen.pid)
+        return proc
+
+    def wait_ready(self, names: Iterable[str], timeout: float) -> None:
+        """Poll every named process until all are ready. Raises :class:`ProcessFailedToStart`
+        as soon as one exits, or at ``timeout`` naming every process still not ready."""
+        waiting = {name: self._processes[name] for name in names}
+        deadline = time.monotonic() + timeout
+        while waiting:
+            for name, proc in list(waiting.items()):
+                code = proc.popen.poll()
+                if code is not None:
+                    raise ProcessFailedToStart(
+                        f"process {name!r} exited with code {code} before it was ready "
+                        f"({proc.spec.ready.description})\n{self.log_tail(name)}",
+                        hint=f"full log: {proc.log_path}")
+                if proc.spec.ready.check():
+                    del waiting[name]
+                    self._note(name, "ready", proc.pid)
+            if waiting and time.monotonic() > deadline:
+                details = "\n".join(
+                    f"- {name}: waited {timeout:.1f}s for {proc.spec.ready.description}\n{self.log_tail(name)}"
+                    for name, proc in waiting.items())
+                raise ProcessFailedToStart(
+                    f"{len(waiting)} process(es) not ready after {timeout:.1f}s: {', '.join(waiting)}\n{details}",
+                    hint=f"logs are in {self.logs_dir}")
+            if waiting:
+                time.sleep(0.02)
+
+    def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
+        """Send ``sig`` to the process group of ``name`` and reap it (for SIGKILL/SIGTERM).
+        A process that is already dead is fine (idempotent)."""
+        proc = self._processes.get(name)
+        if proc is None or not proc.alive:
+            return
+        _signal_group(proc.pid, sig)
+        if sig in (signal.SIGKILL, signal.SIGTERM):
+            try:
+                proc.popen.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                _signal_group(proc.pid, signal.SIGKILL)
+                proc.popen.wait(timeout=5)
+            if self._journal is not None:
+                self._journal.process_stopped(name, proc.pid)
+            self._note(name, "kill" if sig == signal.SIGKILL else "stop", proc.pid)
+
+    def restart(self, name: str) -> ManagedProcess:
+        """Start ``name`` again with the same spec (its log continues)."""
+        self.kill(name)
+        return self.start(self._specs[name])
+
+    def stop_all(self, grace: float = 3.0) -> None:
+        """Stop every process: SIGTERM to all, wait up to ``grace`` s, then SIGKILL."""
+        procs = [p for p in self._processes.values() if p.alive]
+        for proc in procs:
+            _signal_group(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in procs:
+            try:
+                proc.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(proc.pid, signal.SIGKILL)
+                proc.popen.wait(timeout=5)
+            # The group may hold children that outlived the leader: make sure.
+            _signal_group(proc.pid, signal.SIGKILL)
+            if self._journal is not None:
+                self._journal.process_stopped(proc.spec.name, proc.pid)
+            self._note(proc.spec.name, "stop", proc.pid)
+
+    # -- queries -------------------------------------------------------------------------
+
+    def names_in_site(self, site: str) -> list[str]:
+        return [name for name, spec in self._specs.items() if spec.site == site]
+
+    def process(self, name: str) -> ManagedProcess:
+        return self._processes[name]
+
+    def log_tail(self, name: str, lines: int = LOG_TAIL_LINES) -> str:
+        path = self.logs_dir / f"{name}.log"
+        try:
+            tail = path.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            return f"  (no log at {path})"
+        return "\n".join(f"  | {line}" for line in tail) or "  (log is empty)"
+
+    def _note(self, name: str, action: str, pid: int) -> None:
+        if self._timeline is not None:
+            self._timeline.append(ProcessRecord(time.time(), name, action, pid))  # type: ignore[arg-type]
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass

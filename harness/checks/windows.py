@@ -1,0 +1,54 @@
+"""Time windows of a run, read from the timeline's phase and fault records."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from harness.timeline import FaultRecord, PhaseRecord, RequestRecord, TimelineRecord
+
+
+@dataclass(frozen=True)
+class Window:
+    start: float
+    end: float
+
+    def contains(self, t: float) -> bool:
+        return self.start <= t < self.end
+
+    @property
+    def length(self) -> float:
+        return self.end - self.start
+
+
+def phase_windows(records: Iterable[TimelineRecord]) -> dict[str, Window]:
+    """Each phase's window, from its start and end records (phases never left open by a
+    completed run; an unfinished phase is omitted)."""
+    starts: dict[str, float] = {}
+    windows: dict[str, Window] = {}
+    for rec in records:
+        if isinstance(rec, PhaseRecord):
+            if rec.action == "start":
+                starts[rec.phase] = rec.t
+            elif rec.phase in starts:
+                windows[rec.phase] = Window(starts[rec.phase], rec.t)
+    return windows
+
+
+def fault_records(records: Iterable[TimelineRecord]) -> list[FaultRecord]:
+    return [r for r in records if isinstance(r, FaultRecord)]
+
+
+def requests_of(records: Iterable[TimelineRecord], service: str) -> list[RequestRecord]:
+    """The service's requests sorted by start time."""
+    return sorted((r for r in records if isinstance(r, RequestRecord) and r.service == service),
+                  key=lambda r: r.t)
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..1) of an already sorted, non-empty sequence."""
+    if not sorted_values:
+        raise ValueError("percentile of nothing")
+    rank = math.ceil(round(q * len(sorted_values), 9))  # round: 0.95 * 20 must be 19, not 19.000000000000004
+    return sorted_values[min(max(rank, 1), len(sorted_values)) - 1]

@@ -1,0 +1,247 @@
+"""The ``hchaos`` command line.
+
+Exit codes (the README documents them): 0 every check passed; 1 a check failed or could not
+decide; 2 invalid input; 3 infrastructure error (missing tool, port taken, a process that
+would not start, a fault that could not be healed); 130 interrupted (after healing).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from harness.errors import EXIT_INFRASTRUCTURE, EXIT_INVALID_INPUT, HarnessError
+
+EXIT_INTERRUPTED = 130
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+runs_dir_option = click.option(
+    "--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Where run folders go (default: $HCHAOS_RUNS_DIR or ./runs).")
+
+
+def _fail(exc: HarnessError) -> None:
+    err_console.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True)
+    if exc.hint:
+        err_console.print(f"[yellow]hint:[/] {exc.hint}", soft_wrap=True)
+    sys.exit(exc.exit_code)
+
+
+def _guard(body: Callable[[], int]) -> None:
+    """Run a command body, mapping errors and interrupts to exit codes."""
+    from harness.runner import Terminated
+
+    try:
+        code = body()
+    except HarnessError as exc:
+        _fail(exc)
+    except (KeyboardInterrupt, Terminated) as exc:
+        reason = "Ctrl-C" if isinstance(exc, KeyboardInterrupt) else str(exc)
+        err_console.print(f"[yellow]interrupted ({reason}): faults healed, processes stopped[/]")
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(code)
+
+
+def _runs_dir(value: Path | None) -> Path:
+    from harness.runner import default_runs_dir
+
+    return value if value is not None else default_runs_dir()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hospital-chaos-harness", prog_name="hchaos")
+def main() -> None:
+    """Chaos experiments against hospital systems in two data centers."""
+
+
+@main.command()
+@click.argument("experiment_file", type=click.Path(path_type=Path))
+@runs_dir_option
+def run(experiment_file: Path, runs_dir: Path | None) -> None:
+    """Run an experiment end to end and print its verdicts."""
+
+    def body() -> int:
+        from harness.console import ConsoleObserver
+        from harness.experiment import load_experiment
+        from harness.faults import unfinished_runs
+        from harness.faults.rollback import runner_alive
+        from harness.runner import run_experiment
+
+        loaded = load_experiment(experiment_file)
+        target = _runs_dir(runs_dir)
+        stale = [d for d in unfinished_runs(target) if runner_alive(d) is None]
+        if stale:
+            err_console.print(f"[yellow]warning:[/] {len(stale)} earlier run(s) under {target} did not finish "
+                              f"cleanly (newest: {stale[-1].name}); run `hchaos rollback` to clean up")
+        observer = ConsoleObserver(console)
+        try:
+            result = run_experiment(loaded, target, observer)
+        finally:
+            observer.stop()
+        console.print(f"run folder: {result.run_dir}  (report.json, timeline.jsonl, logs/)")
+        if result.heal_errors:
+            for message in result.heal_errors:
+                err_console.print(f"[bold red]heal error:[/] {message}")
+            err_console.print("[yellow]hint:[/] run `hchaos rollback` to make sure nothing is left behind")
+            return EXIT_INFRASTRUCTURE
+        return result.exit_code
+
+    _guard(body)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate(files: tuple[Path, ...]) -> None:
+    """Check experiment files (shape, values and names against the topology) without running."""
+
+    def body() -> int:
+        from harness.experiment import load_experiment
+        from harness.runner import plan_faults
+
+        bad = 0
+        for path in files:
+            try:
+                plans = plan_faults(load_experiment(path))
+            except HarnessError as exc:
+                bad += 1
+                err_console.print(f"[bold red]invalid:[/] {exc}", soft_wrap=True)
+                continue
+            console.print(f"[green]ok[/] {path} ({len(plans)} fault(s))")
+        return EXIT_INVALID_INPUT if bad else 0
+
+    _guard(body)
+
+
+@main.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to this file instead of standard output.")
+def schema(output: Path | None) -> None:
+    """Print the JSON Schema of experiment files (for editors)."""
+    from harness.experiment import experiment_json_schema
+
+    text = json.dumps(experiment_json_schema(), indent=2)
+    if output is None:
+        click.echo(text)
+    else:
+        output.write_text(text + "\n")
+        console.print(f"wrote {output}")
+
+
+@main.command()
+def doctor() -> None:
+    """Report every tool the harness needs: version and where it came from."""
+    from harness.tools import ToolInfo, survey
+
+    table = Table(title="hchaos doctor")
+    for column in ("tool", "status", "version", "path", "source"):
+        table.add_column(column, overflow="fold")
+    problems = 0
+    for item in survey():
+        if isinstance(item, ToolInfo):
+            table.add_row(item.name, "[green]ok[/]", item.version, str(item.path), item.source)
+        else:
+            problems += 1
+            table.add_row(item.name, "[red]missing[/]", "", item.message, item.hint)
+    console.print(table)
+    sys.exit(EXIT_INFRASTRUCTURE if problems else 0)
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
+@runs_dir_option
+@click.option("--force", is_flag=True, help="Roll back even if the run's runner is still alive.")
+def rollback(run_dirs: tuple[Path, ...], runs_dir: Path | None, force: bool) -> None:
+    """Undo what killed runs left behind: toxics, disabled links, processes.
+
+    With no RUN_DIRS, every unfinished run under the runs folder."""
+
+    def body() -> int:
+        from harness.faults import rollback_run, unfinished_runs
+
+        targets = list(run_dirs) or unfinished_runs(_runs_dir(runs_dir))
+        if not targets:
+            console.print("nothing to roll back: every run finished cleanly")
+            return 0
+        failed = 0
+        for run_dir in targets:
+            result = rollback_run(run_dir, force=force)
+            if result.nothing_to_do:
+                console.print(f"{run_dir}: nothing left behind; marked as ended")
+            for what, items in (("removed toxics", result.toxics_removed),
+                                ("enabled links", result.links_enabled),
+                                ("killed processes", result.processes_killed),
+                                ("note", result.notes)):
+                if items:
+                    console.print(f"{run_dir}: {what}: {', '.join(items)}")
+            for message in result.errors:
+                failed += 1
+                err_console.print(f"[bold red]{run_dir}:[/] {message}")
+        return EXIT_INFRASTRUCTURE if failed else 0
+
+    _guard(body)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+def report(run_dir: Path) -> None:
+    """Re-judge a finished run offline from its folder (timeline + experiment copy)."""
+
+    def body() -> int:
+        from harness.checks import worst
+        from harness.console import verdict_table
+        from harness.experiment import load_experiment
+        from harness.runner import judge_run
+
+        verdicts = judge_run(load_experiment(run_dir / "experiment.yaml"), run_dir)
+        console.print(verdict_table(verdicts))
+        return 0 if worst(v.outcome for v in verdicts).value == "pass" else 1
+
+    _guard(body)
+
+
+@main.command()
+@click.argument("experiment_file", type=click.Path(path_type=Path))
+@runs_dir_option
+def up(experiment_file: Path, runs_dir: Path | None) -> None:
+    """Bring the experiment's topology up and keep it running until Ctrl-C (no faults)."""
+
+    def body() -> int:
+        from harness.backends.local import LocalBackend
+        from harness.experiment import load_experiment
+        from harness.faults import Journal
+        from harness.runner.rundir import create_run_dir
+        from harness.runner.runner import local_options
+        from harness.runner.signals import signals_raise
+        from harness.runner.targets import topology_for
+
+        loaded = load_experiment(experiment_file)
+        run_dir = create_run_dir(_runs_dir(runs_dir), f"{loaded.experiment.name}-up", loaded.path)
+        journal = Journal(run_dir, run_dir.name)
+        backend = LocalBackend(topology_for(loaded.experiment), run_dir,
+                               options=local_options(loaded.experiment), journal=journal)
+        try:
+            with signals_raise():
+                endpoints = backend.up()
+                console.print_json(json.dumps(endpoints.to_json()))
+                console.print(f"run folder: {run_dir}; press Ctrl-C to stop")
+                while True:
+                    time.sleep(1)
+        finally:
+            backend.down()
+            journal.run_ended("stopped")
+            journal.close()
+
+    _guard(body)
+
+
+if __name__ == "__main__":
+    main()

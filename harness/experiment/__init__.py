@@ -1,0 +1,84 @@
+"""Experiment files: the YAML format, its models, the loader and its located errors.
+
+Typical use::
+
+    from harness.experiment import load_experiment, ExperimentError
+
+    loaded = load_experiment("experiments/dc-a-power-loss.yaml")   # raises ExperimentError
+    experiment = loaded.experiment                                  # frozen pydantic models
+
+Later layers that validate names against the topology report with
+:func:`raise_issues` (``loaded`` + ``[(("faults", 0, "target"), "unknown link ...")]``) so
+their errors carry the same ``file:line:column: yaml.path: message`` form.
+"""
+
+from harness.experiment.base import Loc, Problem, format_yaml_path
+from harness.experiment.checks import (
+    CHECK_TYPES,
+    AvailabilityCheck,
+    Check,
+    FailoverTimeCheck,
+    PhaseName,
+)
+from harness.experiment.faults import (
+    FAULT_TYPES,
+    LINK_FAULT_TYPES,
+    BandwidthFault,
+    BlackholeFault,
+    Direction,
+    Fault,
+    LatencyFault,
+    LinkDownFault,
+    PowerLossFault,
+    ResetPeerFault,
+)
+from harness.experiment.issues import ExperimentError, ExperimentIssue
+from harness.experiment.loader import LoadedExperiment, load_experiment, parse_experiment, raise_issues
+from harness.experiment.model import (
+    EhrConfig,
+    Experiment,
+    FrontDoorConfig,
+    Phases,
+    ProbeConfig,
+    ProbeMix,
+    TopologyConfig,
+)
+from harness.experiment.schema import experiment_json_schema
+from harness.experiment.source import Location, SourceMap
+
+__all__ = [
+    "CHECK_TYPES",
+    "FAULT_TYPES",
+    "LINK_FAULT_TYPES",
+    "AvailabilityCheck",
+    "BandwidthFault",
+    "BlackholeFault",
+    "Check",
+    "Direction",
+    "EhrConfig",
+    "Experiment",
+    "ExperimentError",
+    "ExperimentIssue",
+    "FailoverTimeCheck",
+    "Fault",
+    "FrontDoorConfig",
+    "LatencyFault",
+    "LinkDownFault",
+    "LoadedExperiment",
+    "Loc",
+    "Location",
+    "PhaseName",
+    "Phases",
+    "PowerLossFault",
+    "ProbeConfig",
+    "ProbeMix",
+    "Problem",
+    "ResetPeerFault",
+    "SourceMap",
+    "TopologyConfig",
+    "experiment_json_schema",
+    "format_yaml_path",
+    "load_experiment",
+    "parse_experiment",
+    "raise_issues",
+]

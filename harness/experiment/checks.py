@@ -1,0 +1,101 @@
+"""The checks that judge a run: a union of models discriminated by ``type``.
+
+A check here is only its configuration; the checkers that compute verdicts from the
+timeline live in :mod:`harness.checks`. Service names are validated against the topology
+elsewhere; which fault a ``failover_time`` check measures from is resolved by
+:meth:`harness.experiment.Experiment.measured_fault`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal, TypeAlias, get_args
+
+from pydantic import Field, field_validator
+
+from harness.durations import PositiveDuration
+from harness.experiment.base import LABEL_PATTERN, FrozenModel, StrictFloat, default_label
+
+PhaseName: TypeAlias = Literal["steady_state", "recovery"]
+"""Phases in which availability is judged. The fault phase is left out on purpose: during a
+fault, errors are expected and ``failover_time`` is the check that judges that window."""
+
+
+class _CheckBase(FrozenModel):
+    """Naming common to every check (not itself a valid check)."""
+
+    # Narrowed to a Literal by each concrete check; declared here so that the key comes
+    # first in dumps and the helpers below can read it.
+    type: str
+
+    service: str = Field(default="ehr", min_length=1)
+    """The service the check judges, as named in the topology (e.g. 'ehr')."""
+
+    name: str | None = Field(default=None, pattern=LABEL_PATTERN)
+    """Label used in reports. Default: '<type>-<index>'."""
+
+    def label_at(self, index: int) -> str:
+        """The check's label if it were the ``index``-th check: its name, else ``<type>-<index>``."""
+        return self.name if self.name is not None else default_label(self.type, index)
+
+    @property
+    def label(self) -> str:
+        """The check's name. Inside an :class:`~harness.experiment.Experiment` every check has
+        one (missing names are filled in); a check built on its own without a name falls
+        back to its type."""
+        return self.name if self.name is not None else self.type
+
+
+class AvailabilityCheck(_CheckBase):
+    """Passes when, in each listed phase, the probe's error rate and 95th-percentile latency
+    stay within bounds."""
+
+    type: Literal["availability"]
+
+    phases: tuple[PhaseName, ...] = Field(default=("steady_state",), min_length=1)
+    """Phases judged, each on its own: steady_state and/or recovery."""
+
+    max_error_rate: StrictFloat = Field(default=0.01, ge=0, le=1)
+    """Largest acceptable share of failed requests, from 0 to 1 (0.01 = 1 %)."""
+
+    max_p95: PositiveDuration = 0.5
+    """Largest acceptable 95th-percentile latency of successful requests (e.g. '250ms')."""
+
+    @field_validator("phases")
+    @classmethod
+    def _phases_once(cls, phases: tuple[PhaseName, ...]) -> tuple[PhaseName, ...]:
+        # A repeated phase would be judged twice and counted twice in the report.
+        repeated = sorted({p for p in phases if phases.count(p) > 1})
+        if repeated:
+            raise ValueError(f"each phase may be listed once; repeated: {', '.join(repeated)}")
+        return phases
+
+
+class FailoverTimeCheck(_CheckBase):
+    """Passes when the service is back within ``max`` of a fault's start: "back" means the
+    first window of ``sustained`` seconds in which the probe's success rate is at least
+    ``min_success_rate``. This is the recovery time objective (RTO)."""
+
+    type: Literal["failover_time"]
+
+    fault: str | None = None
+    """Name (label) of the fault the time is measured from. Default: the first fault."""
+
+    max: PositiveDuration
+    """The recovery time objective: longest acceptable time until the service is back."""
+
+    sustained: PositiveDuration = 1.0
+    """Length of the window of successes that counts as "back" (e.g. '1s')."""
+
+    min_success_rate: StrictFloat = Field(default=1.0, gt=0, le=1)
+    """Share of successful requests required within that window (0 < x <= 1)."""
+
+
+Check: TypeAlias = Annotated[AvailabilityCheck | FailoverTimeCheck, Field(discriminator="type")]
+"""Any check; pydantic picks the model from the ``type`` key."""
+
+CHECK_MODELS: Final[tuple[type[_CheckBase], ...]] = (AvailabilityCheck, FailoverTimeCheck)
+
+CHECK_TYPES: Final[tuple[str, ...]] = tuple(
+    sorted(get_args(model.model_fields["type"].annotation)[0] for model in CHECK_MODELS)
+)
+"""Every valid ``type`` of a check, sorted (for error messages and documentation)."""

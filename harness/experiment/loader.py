@@ -1,0 +1,162 @@
+"""Load an experiment file: read it, parse the YAML, validate it, or say exactly what is wrong.
+
+Every failure is an :class:`~harness.experiment.issues.ExperimentError` (exit code 2) that
+lists every problem found at that stage, each with file, line, column and YAML path. The
+stages are: reading the file, YAML syntax, duplicate keys, the shape of the document
+(pydantic), then cross-field rules. A later stage runs only when the earlier ones pass,
+because its errors would be noise otherwise (e.g. a duplicate key hides one of two values).
+
+Layers that validate further (the topology checks target names) keep the
+:class:`LoadedExperiment` and report through :func:`raise_issues` so that their errors
+look the same and point into the same file.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+from pydantic import ValidationError
+
+from harness.experiment.base import Loc, Problem, format_yaml_path
+from harness.experiment.diagnostics import issues_from_validation_error, locate_problem
+from harness.experiment.issues import ExperimentError, ExperimentIssue
+from harness.experiment.model import Experiment
+from harness.experiment.source import Location, SourceMap, YamlSyntaxError, parse_yaml
+
+
+@dataclass(frozen=True)
+class LoadedExperiment:
+    """A valid experiment together with where it came from.
+
+    ``path`` is the path as given by the caller (so messages show what the user typed);
+    ``source`` maps YAML paths of the file to lines and columns.
+    """
+
+    experiment: Experiment
+    path: Path
+    source: SourceMap
+
+    def issue(
+        self, loc: Loc, message: str, *, expected: str | None = None, found: str | None = None
+    ) -> ExperimentIssue:
+        """An issue about the value at ``loc`` (e.g. ``("faults", 0, "target")``) of this file."""
+        return locate_problem(Problem(loc, message, expected, found), file=self.path, source=self.source)
+
+
+def raise_issues(loaded: LoadedExperiment, problems: Iterable[Problem | tuple[Loc, str]]) -> NoReturn:
+    """Report semantic problems found after loading, located in the experiment's file.
+
+    Each problem is a :class:`Problem` or a ``(loc, message)`` pair, ``loc`` being a path
+    in the document such as ``("faults", 0, "target")``; paths the file does not spell out
+    (a defaulted field) are placed at their nearest written ancestor.
+
+    Raises:
+        ExperimentError: always, listing every problem.
+        ValueError: if ``problems`` is empty (a caller bug: there is nothing to report).
+    """
+    issues = [
+        locate_problem(p if isinstance(p, Problem) else Problem(*p), file=loaded.path, source=loaded.source)
+        for p in problems
+    ]
+    if not issues:
+        raise ValueError("raise_issues() needs at least one problem")
+    raise ExperimentError(issues)
+
+
+def load_experiment(path: str | Path) -> LoadedExperiment:
+    """Read, parse and validate the experiment file at ``path``.
+
+    Raises:
+        ExperimentError: the file is missing, unreadable, not UTF-8, empty, not YAML, has
+            duplicate keys, is not a mapping at the top level, or does not follow the
+            experiment format; ``issues`` lists every problem found.
+    """
+    file = Path(path)
+    return parse_experiment(_read(file), file)
+
+
+def parse_experiment(text: str, path: str | Path = "<string>") -> LoadedExperiment:
+    """Like :func:`load_experiment` for text already in memory; ``path`` only names it in messages."""
+    file = Path(path)
+    try:
+        parsed = parse_yaml(text)
+    except YamlSyntaxError as exc:
+        where = exc.location
+        raise ExperimentError([ExperimentIssue(
+            file, "", where.line if where else None, where.column if where else None,
+            "valid YAML", None, f"invalid YAML: {exc.problem}",
+        )]) from None
+    if parsed.duplicates:
+        raise ExperimentError(
+            ExperimentIssue(
+                file, format_yaml_path(d.loc), d.second.line, d.second.column, "each key once per mapping",
+                repr(d.loc[-1]),
+                f"duplicate key {d.loc[-1]!r} (first on line {d.first.line}, again on line "
+                f"{d.second.line}); YAML would silently keep only the last value",
+            )
+            for d in parsed.duplicates
+        )
+    data = parsed.data
+    if data is None:
+        raise ExperimentError([_whole_file(
+            file, "the file is empty; expected an experiment mapping with at least 'version: 1' and 'name'",
+            found="nothing",
+        )])
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else f"the value {data!r}"
+        raise ExperimentError([_whole_file(
+            file, f"expected a mapping at the top level (version:, name:, faults:, ...), found {kind}",
+            found=kind, line=parsed.source.locate(()),
+        )])
+    try:
+        experiment = Experiment.model_validate(data)
+    except ValidationError as exc:
+        raise ExperimentError(
+            issues_from_validation_error(exc, root=Experiment, file=file, data=data, source=parsed.source)
+        ) from None
+    return LoadedExperiment(experiment, file, parsed.source)
+
+
+def _whole_file(file: Path, message: str, *, found: str | None = None,
+                line: Location | None = None) -> ExperimentIssue:
+    where = line or Location(1, 1)
+    return ExperimentIssue(file, "", where.line, where.column, "an experiment mapping", found, message)
+
+
+def _read(file: Path) -> str:
+    """The file's text, or an ExperimentError saying plainly why it cannot be had."""
+    def fail(message: str, hint: str | None = None) -> NoReturn:
+        raise ExperimentError([ExperimentIssue(file, "", None, None, None, None, message)], hint=hint)
+
+    if file.is_dir():
+        fail("is a directory, not an experiment file", hint="give the path of a .yaml file inside it")
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        fail("no such experiment file", hint=_nearby(file))
+    except PermissionError:
+        fail("cannot read the experiment file: permission denied")
+    except OSError as exc:
+        fail(f"cannot read the experiment file: {exc.strerror or exc}")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        fail(f"the file is not UTF-8 text (invalid byte 0x{raw[exc.start]:02x} at offset {exc.start})")
+
+
+def _nearby(file: Path) -> str | None:
+    """A hint naming experiment files with a similar name in the same directory."""
+    folder = file.parent
+    if not folder.is_dir():
+        return f"the directory {str(folder)!r} does not exist either"
+    candidates = sorted(p.name for p in folder.iterdir() if p.suffix in (".yaml", ".yml"))
+    close = difflib.get_close_matches(file.name, candidates, n=3, cutoff=0.5)
+    if close:
+        return "did you mean " + " or ".join(str(folder / name) for name in close) + "?"
+    if candidates:
+        return f"experiment files in {folder}: {', '.join(candidates)}"
+    return None

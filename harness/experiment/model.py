@@ -1,0 +1,271 @@
+"""The experiment: one YAML file, validated into frozen pydantic models.
+
+An experiment runs in four phases: steady state (probe only), faults (the scheduled
+faults, each at its own offset), recovery (every fault healed, probe still running), then
+checks judge the recorded timeline.
+
+Contract of a validated :class:`Experiment`:
+
+* every fault and check has a ``name`` (missing ones are filled in as ``<type>-<index>``,
+  the index counting from 0 in file order), and names are unique among faults and among
+  checks;
+* every ``failover_time`` check refers to an existing fault (explicitly or, by default,
+  the first one), so :meth:`Experiment.measured_fault` cannot fail;
+* names of links, data centers and services are NOT checked here: that needs the topology
+  (see :mod:`harness.topology`).
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from harness.durations import Duration, PositiveDuration
+from harness.experiment.base import (
+    NAME_PATTERN,
+    FrozenModel,
+    Problem,
+    StrictFloat,
+    StrictInt,
+    consistency_error,
+    default_label,
+)
+from harness.experiment.checks import Check, FailoverTimeCheck
+from harness.experiment.faults import Fault
+
+
+class EhrConfig(FrozenModel):
+    """How the patient-record service replicates and fails over between data centers."""
+
+    replication: Literal["sync", "async"] = "sync"
+    """sync: a write is acknowledged once the standby has it (no loss on failover);
+    async: acknowledged before it reaches the standby (a power loss can lose writes)."""
+
+    promote_after: PositiveDuration = 3.0
+    """How long the standby waits without hearing from the primary before promoting itself."""
+
+    heartbeat_interval: PositiveDuration = 0.2
+    """How often the primary tells the standby it is alive."""
+
+
+class FrontDoorConfig(FrozenModel):
+    """HAProxy health checks: how fast the front door notices that a backend died or came back."""
+
+    check_interval: PositiveDuration = 0.2
+    """Time between two health checks of a backend (HAProxy 'inter')."""
+
+    check_timeout: PositiveDuration = 0.3
+    """How long a health check may take before it counts as failed (HAProxy 'timeout check')."""
+
+    fall: StrictInt = Field(default=2, ge=1)
+    """Consecutive failed checks before a backend is taken out of service."""
+
+    rise: StrictInt = Field(default=2, ge=1)
+    """Consecutive successful checks before a backend is put back in service."""
+
+
+class TopologyConfig(FrozenModel):
+    """Which topology to run and how its parts are tuned."""
+
+    preset: Literal["reference"] = "reference"
+    """The topology: 'reference' is campus -> front door -> EHR in dc-a (primary) and dc-b (standby)."""
+
+    ehr: EhrConfig = EhrConfig()
+    """Replication and failover of the patient-record service."""
+
+    front_door: FrontDoorConfig = FrontDoorConfig()
+    """Health checking by the front door (HAProxy)."""
+
+
+class ProbeMix(FrozenModel):
+    """Relative weights of the probe's operations. Operations left out weigh 0; at least one
+    weight must be above 0."""
+
+    read: StrictFloat = Field(default=0.0, ge=0)
+    """Weight of reads of an existing patient record."""
+
+    create: StrictFloat = Field(default=0.0, ge=0)
+    """Weight of writes (new records): the ones that can be lost."""
+
+    search: StrictFloat = Field(default=0.0, ge=0)
+    """Weight of searches."""
+
+    @model_validator(mode="after")
+    def _not_all_zero(self) -> ProbeMix:
+        if self.read + self.create + self.search <= 0:
+            raise ValueError("at least one of read, create, search must have a weight above 0")
+        return self
+
+    def weights(self) -> dict[str, float]:
+        """Operation -> weight, for weighted random choice (zero weights included)."""
+        return {"read": self.read, "create": self.create, "search": self.search}
+
+
+class ProbeConfig(FrozenModel):
+    """The built-in prober: steady, open-loop requests that the checks are computed from."""
+
+    service: str = Field(default="ehr", min_length=1)
+    """The service probed, through the front door (e.g. 'ehr')."""
+
+    rate: StrictFloat = Field(default=20.0, gt=0, le=500)
+    """Requests per second (at most 500)."""
+
+    timeout: PositiveDuration = 1.0
+    """Time after which a request counts as failed."""
+
+    mix: ProbeMix = ProbeMix(read=6, create=3, search=1)
+    """Relative weights of the operations, e.g. {read: 6, create: 3, search: 1}."""
+
+
+class Phases(FrozenModel):
+    """Lengths of the phases around the faults (the fault phase lasts until the last fault ends)."""
+
+    steady_state: PositiveDuration = 5.0
+    """Probe-only baseline before the first fault."""
+
+    recovery: Duration = 15.0
+    """Time after every fault is healed, to watch the system come back."""
+
+
+class Experiment(FrozenModel):
+    """A chaos experiment on the hospital systems: what to run, what to break and when, and
+    how to judge the outcome."""
+
+    version: Literal[1]
+    """Version of this file format; only 1 exists."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    """Name of the experiment (lowercase letters, digits and '-'), used for run directories."""
+
+    description: str | None = None
+    """What the experiment shows, for people reading reports."""
+
+    backend: Literal["local"] = "local"
+    """Where the systems run: 'local' starts them as processes on this machine."""
+
+    topology: TopologyConfig = TopologyConfig()
+    """The systems under test and their tuning."""
+
+    probe: ProbeConfig = ProbeConfig()
+    """The load that measures availability during the whole run."""
+
+    phases: Phases = Phases()
+    """Lengths of the steady-state and recovery phases."""
+
+    faults: tuple[Fault, ...] = ()
+    """Faults injected during the fault phase; may be empty (a baseline run)."""
+
+    checks: tuple[Check, ...] = ()
+    """Checks that decide whether the run passed."""
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_is_an_integer(cls, value: object) -> object:
+        # Literal[1] also accepts True and 1.0 (they compare equal to 1); a version is an integer.
+        if isinstance(value, bool | float):
+            raise ValueError(f"the format version must be the integer 1, found {value!r}")
+        return value
+
+    @field_validator("faults")
+    @classmethod
+    def _name_faults(cls, faults: tuple[Fault, ...]) -> tuple[Fault, ...]:
+        # Filled in here so that every consumer (runner, journal, reports) can use
+        # ``fault.name`` / ``fault.label`` without knowing the fault's index.
+        return tuple(
+            f if f.name is not None else f.model_copy(update={"name": f.label_at(i)})
+            for i, f in enumerate(faults)
+        )
+
+    @field_validator("checks")
+    @classmethod
+    def _name_checks(cls, checks: tuple[Check, ...]) -> tuple[Check, ...]:
+        return tuple(
+            c if c.name is not None else c.model_copy(update={"name": c.label_at(i)})
+            for i, c in enumerate(checks)
+        )
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Experiment:
+        fault_names = [(f.label, default_label(f.type, i)) for i, f in enumerate(self.faults)]
+        check_names = [(c.label, default_label(c.type, i)) for i, c in enumerate(self.checks)]
+        problems = [*_duplicate_names("faults", fault_names), *_duplicate_names("checks", check_names)]
+        labels = list(dict.fromkeys(f.label for f in self.faults))
+        for index, check in enumerate(self.checks):
+            if not isinstance(check, FailoverTimeCheck):
+                continue
+            if not self.faults:
+                problems.append(Problem(
+                    ("checks", index),
+                    "a failover_time check measures the time from a fault, but the experiment has no faults",
+                    expected="at least one fault in 'faults'",
+                ))
+            elif check.fault is not None and check.fault not in labels:
+                problems.append(_unknown_fault(index, check.fault, labels))
+        if problems:
+            raise consistency_error(problems)
+        return self
+
+    # -- computed helpers --------------------------------------------------------------------
+
+    @property
+    def fault_phase_duration(self) -> float:
+        """Seconds from the start of the fault phase until the last fault is healed (0 if none)."""
+        return max((f.ends_at for f in self.faults), default=0.0)
+
+    @property
+    def total_duration(self) -> float:
+        """Planned length of a run in seconds: steady state + fault phase + recovery."""
+        return self.phases.steady_state + self.fault_phase_duration + self.phases.recovery
+
+    def fault_named(self, label: str) -> Fault:
+        """The fault whose label is ``label``.
+
+        Raises:
+            KeyError: if no fault has that label.
+        """
+        for fault in self.faults:
+            if fault.label == label:
+                return fault
+        raise KeyError(label)
+
+    def measured_fault(self, check: FailoverTimeCheck) -> Fault:
+        """The fault a ``failover_time`` check of this experiment measures from: the one it
+        names, or the first fault. Validation guarantees that it exists."""
+        return self.fault_named(check.fault) if check.fault is not None else self.faults[0]
+
+
+def _duplicate_names(field: str, entries: list[tuple[str, str]]) -> list[Problem]:
+    """Problems for every entry whose name an earlier entry already has.
+
+    ``entries`` are ``(name, default name)`` pairs in file order; the default tells us when
+    the clash comes from a name the user did not write, which deserves a different message.
+    """
+    first_index: dict[str, int] = {}
+    problems = []
+    for index, (label, default) in enumerate(entries):
+        if label not in first_index:
+            first_index[label] = index
+            continue
+        earlier = f"{field}[{first_index[label]}]"
+        if label == default:
+            message = (f"this entry is called {label!r} by default, but {earlier} already uses "
+                       "that name; give one of them another name")
+        else:
+            message = f"the name {label!r} is already used by {earlier}"
+        problems.append(Problem(
+            (field, index, "name"), message, expected="a name not used by another entry", found=repr(label)
+        ))
+    return problems
+
+
+def _unknown_fault(check_index: int, name: str, labels: list[str]) -> Problem:
+    close = difflib.get_close_matches(name, labels, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return Problem(
+        ("checks", check_index, "fault"),
+        f"unknown fault {name!r}; {hint}expected one of: {', '.join(labels)}",
+        expected=f"one of: {', '.join(labels)}",
+        found=repr(name),
+    )

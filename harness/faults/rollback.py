@@ -1,0 +1,130 @@
+"""Undoing what a dead run left behind, from its journal alone.
+
+A run that was SIGKILLed could not heal: its toxics are still on the proxies, its disabled
+links still disabled, its processes still running. :func:`rollback_run` removes every toxic
+and re-enables every link the journal says were applied and not healed, then kills every
+process the run started that is still alive (identified by pid *and* kernel start time),
+and finally marks the run as ended so a second rollback is a no-op.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import InvalidInput
+from harness.faults.journal import JOURNAL_FILE, Journal, is_same_process, replay_journal
+from harness.toxiproxy import ToxiproxyClient, ToxiproxyError, ToxiproxyUnreachable
+
+
+@dataclass
+class RollbackResult:
+    run_dir: Path
+    toxics_removed: list[str] = field(default_factory=list)
+    links_enabled: list[str] = field(default_factory=list)
+    processes_killed: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not (self.toxics_removed or self.links_enabled or self.processes_killed or self.errors)
+
+
+def unfinished_runs(runs_dir: Path) -> list[Path]:
+    """Run folders under ``runs_dir`` whose journal has no ``run-end`` record, oldest first."""
+    if not runs_dir.is_dir():
+        return []
+    found = []
+    for journal in sorted(runs_dir.glob(f"*/{JOURNAL_FILE}")):
+        try:
+            if not replay_journal(journal).ended:
+                found.append(journal.parent)
+        except (OSError, ValueError):
+            found.append(journal.parent)
+    return found
+
+
+def runner_alive(run_dir: Path) -> int | None:
+    """The pid of the run's runner if that very process is still alive, else ``None``."""
+    state = replay_journal(run_dir / JOURNAL_FILE)
+    if state.runner is not None and state.runner.pid != os.getpid() and is_same_process(state.runner):
+        return state.runner.pid
+    return None
+
+
+def rollback_run(run_dir: Path, *, force: bool = False, timeout: float = 2.0) -> RollbackResult:
+    """Undo everything the journal of ``run_dir`` says is still outstanding.
+
+    Refuses (``InvalidInput``) when the run's runner is still alive, unless ``force``:
+    a live runner heals by itself, and pulling its processes out from under it would turn
+    a clean run into a failed one.
+    """
+    journal_path = run_dir / JOURNAL_FILE
+    if not journal_path.is_file():
+        raise InvalidInput(f"{run_dir} is not a run folder: no {JOURNAL_FILE} in it")
+    state = replay_journal(journal_path)
+    result = RollbackResult(run_dir)
+    pid = runner_alive(run_dir)
+    if pid is not None and not force:
+        raise InvalidInput(f"run {run_dir.name} is still running (runner pid {pid}); it heals by itself",
+                           hint="stop it with Ctrl-C, or use --force to roll back anyway")
+
+    # 1. Toxics and links, while the run's Toxiproxy may still be alive.
+    clients: dict[str, ToxiproxyClient] = {}
+    try:
+        for fault, actions in state.unhealed_faults.items():
+            for action in actions:
+                kind, server = action.get("kind"), action.get("server", "")
+                if kind not in ("toxic", "proxy-disabled"):
+                    continue
+                client = clients.setdefault(server, ToxiproxyClient(server, timeout=timeout))
+                what = f"{action['proxy']}/{action.get('toxic', '')}" if kind == "toxic" else action["proxy"]
+                try:
+                    if kind == "toxic":
+                        client.remove_toxic(action["proxy"], action["toxic"], missing_ok=True)
+                        result.toxics_removed.append(what)
+                    else:
+                        client.enable(action["proxy"])
+                        result.links_enabled.append(what)
+                except ToxiproxyUnreachable:
+                    result.notes.append(f"{fault}: Toxiproxy at {server} is gone, so is {what}")
+                except ToxiproxyError as exc:
+                    result.errors.append(f"{fault}: could not undo {what}: {exc}")
+    finally:
+        for client in clients.values():
+            client.close()
+
+    # 2. Processes, identified by pid and start time (a recycled pid is not ours).
+    for ref in state.live_processes.values():
+        if not is_same_process(ref):
+            continue
+        try:
+            os.killpg(ref.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+        except PermissionError as exc:
+            result.errors.append(f"could not kill {ref.name} (pid {ref.pid}): {exc}")
+            continue
+        result.processes_killed.append(f"{ref.name} (pid {ref.pid})")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(is_same_process(r) for r in state.live_processes.values()):
+        time.sleep(0.05)
+    survivors = [f"{r.name} (pid {r.pid})" for r in state.live_processes.values() if is_same_process(r)]
+    if survivors:
+        result.errors.append(f"still alive after SIGKILL: {', '.join(survivors)}")
+
+    if not result.errors:
+        journal = Journal(run_dir, state.run_id or run_dir.name)
+        try:
+            for ref in state.live_processes.values():
+                journal.process_stopped(ref.name, ref.pid)
+            for fault in state.unhealed_faults:
+                journal.fault_healed(fault)
+            journal.run_ended("rolled-back")
+        finally:
+            journal.close()
+    return result

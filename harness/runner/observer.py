@@ -1,0 +1,42 @@
+"""What the runner tells the outside world while it works (the terminal UI, tests)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from harness.checks import Verdict
+from harness.faults import FaultPlan
+from harness.probe import StatsSnapshot
+
+
+class RunObserver(Protocol):
+    """Callbacks from the runner, all on the runner's (main) thread."""
+
+    def run_started(self, run_dir: str, experiment: str, total_seconds: float) -> None: ...
+
+    def phase_started(self, phase: str, seconds: float) -> None: ...
+
+    def event(self, message: str) -> None: ...
+
+    def tick(self, phase_elapsed: float, stats: StatsSnapshot | None, active: list[FaultPlan]) -> None: ...
+
+    def verdicts(self, verdicts: list[Verdict]) -> None: ...
+
+
+class SilentObserver:
+    """An observer that ignores everything (library use, tests)."""
+
+    def run_started(self, run_dir: str, experiment: str, total_seconds: float) -> None:
+        pass
+
+    def phase_started(self, phase: str, seconds: float) -> None:
+        pass
+
+    def event(self, message: str) -> None:
+        pass
+
+    def tick(self, phase_elapsed: float, stats: StatsSnapshot | None, active: list[FaultPlan]) -> None:
+        pass
+
+    def verdicts(self, verdicts: list[Verdict]) -> None:
+        pass

@@ -1,0 +1,188 @@
+"""The runner: up -> steady state -> scheduled faults -> heal -> recovery -> checks -> report.
+
+Safety contract: once anything has started, the ``finally`` block heals every active fault
+and stops every process, whether the run ends normally, a check fails, an exception is
+raised, or the user presses Ctrl-C / sends SIGTERM. The journal, written before every fault,
+covers the one case ``finally`` cannot: a SIGKILLed runner (``hchaos rollback``).
+
+Verdicts are computed from the timeline *file*, read back after it is closed, so a run can
+be re-judged offline from its folder with exactly the same result.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.backends import EhrOptions
+from harness.backends.local import FrontDoorTiming, LocalBackend, LocalOptions
+from harness.checks import Outcome, Verdict, judge, worst
+from harness.errors import EXIT_CHECK_FAILED, EXIT_PASS
+from harness.experiment import Experiment, LoadedExperiment
+from harness.faults import FaultPlan, Journal, Nemesis, plan_fault
+from harness.probe import ProbeConfig, Prober
+from harness.runner.observer import RunObserver, SilentObserver
+from harness.runner.rundir import create_run_dir
+from harness.runner.signals import signals_raise
+from harness.runner.targets import topology_for, validate_targets
+from harness.timeline import TIMELINE_FILE, PhaseRecord, TimelineWriter, read_timeline
+from harness.timeline.events import PhaseName
+
+TICK = 0.25
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    verdicts: list[Verdict] = field(default_factory=list)
+    outcome: Outcome = Outcome.UNKNOWN
+    heal_errors: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_PASS if self.outcome is Outcome.PASS else EXIT_CHECK_FAILED
+
+
+def local_options(experiment: Experiment) -> LocalOptions:
+    """The local backend's knobs from the experiment's ``topology`` section."""
+    ehr, door = experiment.topology.ehr, experiment.topology.front_door
+    return LocalOptions(
+        ehr=EhrOptions(replication=ehr.replication, promote_after=ehr.promote_after,
+                       heartbeat_interval=ehr.heartbeat_interval),
+        front_door=FrontDoorTiming(check_interval=door.check_interval, check_timeout=door.check_timeout,
+                                   fall=door.fall, rise=door.rise),
+    )
+
+
+def plan_faults(loaded: LoadedExperiment) -> list[FaultPlan]:
+    """Validate targets against the topology and plan every fault (raises InvalidInput)."""
+    topology = topology_for(loaded.experiment)
+    validate_targets(loaded, topology)
+    exp = loaded.experiment
+    return [plan_fault(f, f.label, topology) for f in exp.faults]
+
+
+def run_experiment(loaded: LoadedExperiment, runs_dir: Path, observer: RunObserver | None = None) -> RunResult:
+    """Run ``loaded`` end to end and return its verdicts. Raises ``InvalidInput`` before
+    anything starts; ``InfrastructureError`` if the topology cannot come up (after
+    stopping whatever had started); ``KeyboardInterrupt``/``Terminated`` after healing."""
+    obs = observer or SilentObserver()
+    exp = loaded.experiment
+    plans = plan_faults(loaded)
+    topology = topology_for(exp)
+    run_dir = create_run_dir(runs_dir, exp.name, loaded.path)
+    result = RunResult(run_dir)
+    journal = Journal(run_dir, run_dir.name)
+    timeline = TimelineWriter(run_dir / TIMELINE_FILE)
+    backend = LocalBackend(topology, run_dir, options=local_options(exp), journal=journal, timeline=timeline)
+    nemesis: Nemesis | None = None
+    prober: Prober | None = None
+    status = "aborted"
+    obs.run_started(str(run_dir), exp.name, exp.total_duration)
+
+    def phase(name: PhaseName, seconds: float, body: Callable[[], None]) -> None:
+        obs.phase_started(name, seconds)
+        timeline.append(PhaseRecord(time.time(), name, "start"))
+        body()
+        timeline.append(PhaseRecord(time.time(), name, "end"))
+        timeline.flush()
+
+    def wait(seconds: float, started: float) -> None:
+        deadline = started + seconds
+        while (now := time.monotonic()) < deadline:
+            time.sleep(min(TICK, deadline - now))
+            timeline.flush()
+            obs.tick(time.monotonic() - started, prober.stats.snapshot() if prober else None,
+                     nemesis.active if nemesis else [])
+
+    try:
+        with signals_raise():
+            def bring_up() -> None:
+                nonlocal nemesis
+                t0 = time.monotonic()
+                endpoints = backend.up()
+                obs.event(f"topology up in {time.monotonic() - t0:.2f}s: front door {endpoints.front_door_url}, "
+                          f"Toxiproxy {endpoints.toxiproxy_url}")
+                nemesis = Nemesis(endpoints, backend, journal, timeline, on_event=obs.event)
+
+            phase("up", 0, bring_up)
+            assert backend.endpoints is not None
+            prober = Prober(ProbeConfig(
+                base_url=backend.endpoints.front_door_url, service=exp.probe.service, rate=exp.probe.rate,
+                timeout=exp.probe.timeout, mix=exp.probe.mix.weights(), run_id=run_dir.name), timeline)
+            prober.start()
+            phase("steady_state", exp.phases.steady_state,
+                  lambda: wait(exp.phases.steady_state, time.monotonic()))
+            assert nemesis is not None
+            active_nemesis = nemesis
+            phase("faults", exp.fault_phase_duration,
+                  lambda: _run_fault_schedule(plans, active_nemesis, obs, wait))
+            phase("recovery", exp.phases.recovery, lambda: wait(exp.phases.recovery, time.monotonic()))
+            prober.stop()
+            prober = None
+            status = "completed"
+    finally:
+        if prober is not None:
+            prober.stop()
+        if nemesis is not None:
+            result.heal_errors = nemesis.heal_all()
+            nemesis.close()
+            for message in result.heal_errors:
+                obs.event(f"[red]{message}")
+        backend.down()
+        timeline.close()
+        journal.run_ended(status if not result.heal_errors else f"{status}-with-heal-errors")
+        journal.close()
+
+    result.verdicts = judge_run(loaded, run_dir)
+    result.outcome = worst(v.outcome for v in result.verdicts)
+    write_report(result, exp)
+    obs.verdicts(result.verdicts)
+    return result
+
+
+def _run_fault_schedule(plans: list[FaultPlan], nemesis: Nemesis, obs: RunObserver,
+                        wait: Callable[[float, float], None]) -> None:
+    """Inject each plan at its ``at`` and heal it at ``at + duration`` (offsets from now)."""
+    events: list[tuple[float, int, str, FaultPlan]] = []
+    for plan in plans:
+        # Heals sort before injects at the same instant (0 < 1): back-to-back faults on one
+        # target do not overlap.
+        events.append((plan.at, 1, "inject", plan))
+        events.append((plan.ends_at, 0, "heal", plan))
+    events.sort(key=lambda e: (e[0], e[1]))
+    started = time.monotonic()
+    for offset, _, action, plan in events:
+        remaining = started + offset - time.monotonic()
+        if remaining > 0:
+            wait(remaining, time.monotonic())
+        if action == "inject":
+            seconds = nemesis.inject(plan)
+            obs.event(f"injected {plan.label} ({plan.fault_type} {plan.target}): {plan.describe()} "
+                      f"[Toxiproxy part in {seconds * 1000:.0f} ms]")
+        else:
+            nemesis.heal(plan)
+            obs.event(f"healed {plan.label} ({plan.fault_type} {plan.target})")
+
+
+def judge_run(loaded: LoadedExperiment, run_dir: Path) -> list[Verdict]:
+    """Judge a finished run from its timeline file (also used to re-judge offline)."""
+    exp = loaded.experiment
+    records = list(read_timeline(run_dir / TIMELINE_FILE))
+    return judge(exp, records)
+
+
+def write_report(result: RunResult, experiment: Experiment) -> None:
+    report = {
+        "schema": "hchaos.report/1",
+        "experiment": experiment.name,
+        "run_dir": str(result.run_dir),
+        "outcome": result.outcome.value,
+        "exit_code": result.exit_code,
+        "heal_errors": result.heal_errors,
+        "verdicts": [v.to_json() for v in result.verdicts],
+    }
+    (result.run_dir / "report.json").write_text(json.dumps(report, indent=2))

@@ -1,0 +1,48 @@
+"""Checking an experiment's names against its topology, before anything starts.
+
+The experiment loader knows the file's shape; only the topology knows which links, data
+centers and services exist. Every unknown name becomes a located error (file, line, YAML
+path) listing the valid names and, when one is close, a did-you-mean.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+
+from harness.experiment import Experiment, LoadedExperiment, raise_issues
+from harness.topology import Topology, reference_topology
+
+YamlPath = tuple[str | int, ...]
+
+
+def topology_for(experiment: Experiment) -> Topology:
+    """The topology an experiment runs on (only the reference preset exists so far)."""
+    return reference_topology()
+
+
+def _unknown(kind: str, name: str, valid: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, valid, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown {kind} {name!r}{hint}; valid {kind}s: {', '.join(valid)}"
+
+
+def validate_targets(loaded: LoadedExperiment, topology: Topology) -> None:
+    """Raise the loader's located ``ExperimentError`` listing every unknown name."""
+    exp = loaded.experiment
+    problems: list[tuple[YamlPath, str]] = []
+    if exp.probe.service not in topology.service_names:
+        problems.append((("probe", "service"), _unknown("service", exp.probe.service, topology.service_names)))
+    for index, fault in enumerate(exp.faults):
+        if fault.type == "power_loss":
+            if fault.target not in topology.datacenter_names:
+                problems.append((("faults", index, "target"),
+                                 _unknown("data center", fault.target, topology.datacenter_names)))
+        elif fault.target not in topology.link_names:
+            problems.append((("faults", index, "target"), _unknown("link", fault.target, topology.link_names)))
+    for index, check in enumerate(exp.checks):
+        if check.service not in topology.service_names:
+            problems.append((("checks", index, "service"),
+                             _unknown("service", check.service, topology.service_names)))
+    if problems:
+        raise_issues(loaded, problems)

@@ -1,0 +1,97 @@
+"""Typed records of the run's timeline.
+
+Every record has ``kind`` and ``t`` (wall-clock start, seconds since the Unix epoch, from
+``time.time()``): one clock for requests, faults, phases and processes, so checkers can
+align them. Records are flat (no nesting) so that the JSON-lines file maps one-to-one onto
+a columnar table later (Arrow/Parquet) without reshaping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+PhaseName = Literal["up", "steady_state", "faults", "recovery", "checks"]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One request sent by a probe or load user.
+
+    ``ok`` is the request's outcome as the client judged it (expected status); ``error`` is a
+    short error kind ("timeout", "connect", "http-503", ...) when not ok. ``served_by`` and
+    ``datacenter`` come from the service's response headers when there was a response.
+    """
+
+    t: float
+    duration: float
+    source: str
+    service: str
+    operation: str
+    ok: bool
+    status: int | None = None
+    error: str | None = None
+    served_by: str | None = None
+    datacenter: str | None = None
+    resource_id: str | None = None
+    version: str | None = None
+    kind: Literal["request"] = "request"
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRecord:
+    """A fault injected or healed (``action``), written when the action completed."""
+
+    t: float
+    action: Literal["inject", "heal"]
+    fault: str
+    fault_type: str
+    target: str
+    duration: float = 0.0
+    kind: Literal["fault"] = "fault"
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseRecord:
+    """A phase of the run started or ended."""
+
+    t: float
+    phase: PhaseName
+    action: Literal["start", "end"]
+    kind: Literal["phase"] = "phase"
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessRecord:
+    """A process of the topology changed state (started, ready, killed, stopped)."""
+
+    t: float
+    name: str
+    action: Literal["start", "ready", "kill", "stop"]
+    pid: int | None = None
+    kind: Literal["process"] = "process"
+
+
+TimelineRecord = RequestRecord | FaultRecord | PhaseRecord | ProcessRecord
+
+_TYPES: dict[str, type[RequestRecord] | type[FaultRecord] | type[PhaseRecord] | type[ProcessRecord]] = {
+    "request": RequestRecord,
+    "fault": FaultRecord,
+    "phase": PhaseRecord,
+    "process": ProcessRecord,
+}
+
+
+def record_to_dict(record: TimelineRecord) -> dict[str, Any]:
+    """The record as a flat JSON-ready dict (``None`` fields dropped to keep files small)."""
+    return {k: v for k, v in asdict(record).items() if v is not None}
+
+
+def record_from_dict(data: dict[str, Any]) -> TimelineRecord:
+    """Inverse of :func:`record_to_dict`. Raises ``ValueError`` on an unknown kind."""
+    kind = data.get("kind")
+    cls = _TYPES.get(str(kind))
+    if cls is None:
+        raise ValueError(f"unknown timeline record kind {kind!r}")
+    fields = {k: v for k, v in data.items() if k != "kind"}
+    return cls(**fields)

@@ -1,0 +1,205 @@
+"""Locating the external tools the harness drives: toxiproxy-server, toxiproxy-cli, haproxy.
+
+Lookup order, for every tool (the first place that has it wins, even at a wrong version, so
+the answer never depends on what happens to be further down the list):
+
+1. the environment variable (``HCHAOS_TOXIPROXY_SERVER``, ``HCHAOS_TOXIPROXY_CLI``,
+   ``HCHAOS_HAPROXY``): a path to the binary; if set, it must work -- we do not fall back;
+2. the project tools dir, ``$HCHAOS_TOOLS_DIR/bin`` or ``<repo>/.tools/bin``, where
+   ``scripts/install-tools.sh`` installs them;
+3. ``PATH``.
+
+The version is read by running the binary (bounded by a timeout). toxiproxy-server must be
+exactly :data:`TOXIPROXY_VERSION` (the API semantics the client relies on were verified on
+it) unless ``HCHAOS_ALLOW_ANY_TOXIPROXY=1``. Failures raise :class:`~harness.errors.ToolMissing`
+saying which tool, every place looked at, and what to do.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import ToolMissing
+
+TOXIPROXY_VERSION = "2.12.0"
+"""The Toxiproxy release the harness is built and tested against (install-tools.sh pins it)."""
+
+VERSION_TIMEOUT = 5.0
+"""Seconds a ``--version`` style call may take before the binary counts as broken."""
+
+INSTALL_HINT = "run scripts/install-tools.sh (or `make tools`)"
+
+
+@dataclass(frozen=True)
+class ToolInfo:
+    """A tool that was found and runs. ``source`` says where it was found, e.g.
+    ``"env HCHAOS_TOXIPROXY_SERVER"``, ``"project tools dir (/repo/.tools/bin)"``, ``"PATH"``."""
+
+    name: str
+    path: Path
+    version: str
+    source: str
+
+
+@dataclass(frozen=True)
+class ToolProblem:
+    """A tool that is missing, broken or at the wrong version (for ``hchaos doctor``)."""
+
+    name: str
+    message: str
+    hint: str | None
+
+
+@dataclass(frozen=True)
+class _Tool:
+    name: str  # executable name
+    env: str  # override variable
+    version_flag: str
+    parse_version: Callable[[str], str | None]
+    install_hint: str
+
+
+def repo_root() -> Path:
+    """The project root: the parent of the ``harness`` package (installed editable)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def tools_dir() -> Path:
+    """``$HCHAOS_TOOLS_DIR`` if set, else ``<repo root>/.tools``; binaries live in ``bin/``."""
+    configured = os.environ.get("HCHAOS_TOOLS_DIR")
+    return Path(configured).expanduser() if configured else repo_root() / ".tools"
+
+
+def _word_after_version(output: str) -> str | None:
+    # "toxiproxy-server version 2.12.0", "HAProxy version 2.6.12-1+deb12u4 2026/10/17 - ..."
+    words = output.splitlines()[0].split() if output.strip() else []
+    for before, after in itertools.pairwise(words):
+        if before.lower() == "version":
+            return after
+    return None
+
+
+_TOXIPROXY_SERVER = _Tool("toxiproxy-server", "HCHAOS_TOXIPROXY_SERVER", "-version",
+                          _word_after_version,
+                          f"{INSTALL_HINT}, or set HCHAOS_TOXIPROXY_SERVER to a "
+                          f"toxiproxy-server {TOXIPROXY_VERSION} binary")
+_TOXIPROXY_CLI = _Tool("toxiproxy-cli", "HCHAOS_TOXIPROXY_CLI", "-version", _word_after_version,
+                       f"{INSTALL_HINT}, or set HCHAOS_TOXIPROXY_CLI to a toxiproxy-cli binary")
+_HAPROXY = _Tool("haproxy", "HCHAOS_HAPROXY", "-v", _word_after_version,
+                 f"{INSTALL_HINT} (it installs the Debian package haproxy), "
+                 "or set HCHAOS_HAPROXY to an haproxy binary")
+
+
+def _locate(tool: _Tool) -> tuple[Path, str]:
+    """(path, source) of the first place that has ``tool``; ``ToolMissing`` listing all."""
+    override = os.environ.get(tool.env)
+    if override:
+        path = Path(override).expanduser()
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            state = "is not an executable file" if path.exists() else "does not exist"
+            raise ToolMissing(f"{tool.name}: {tool.env}={override} {state}",
+                              hint=f"fix or unset {tool.env}; or {tool.install_hint}")
+        return path, f"env {tool.env}"
+    looked = [f"env {tool.env} (not set)"]
+
+    bin_dir = tools_dir() / "bin"
+    candidate = bin_dir / tool.name
+    if candidate.is_file() and os.access(candidate, os.X_OK):
+        return candidate, f"project tools dir ({bin_dir})"
+    looked.append(f"project tools dir {bin_dir} (no {tool.name})")
+
+    on_path = shutil.which(tool.name)
+    if on_path:
+        return Path(on_path), "PATH"
+    looked.append(f"PATH ({os.environ.get('PATH', '')})")
+    raise ToolMissing(f"{tool.name} not found; looked in: " + "; ".join(looked),
+                      hint=tool.install_hint)
+
+
+def _read_version(tool: _Tool, path: Path, source: str) -> str:
+    command = f"{path} {tool.version_flag}"
+    try:
+        done = subprocess.run([str(path), tool.version_flag], capture_output=True, text=True,
+                              timeout=VERSION_TIMEOUT, check=False, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise ToolMissing(f"{tool.name} at {path} (from {source}) did not answer "
+                          f"`{command}` within {VERSION_TIMEOUT:g} s",
+                          hint=tool.install_hint) from None
+    except OSError as exc:
+        raise ToolMissing(f"{tool.name} at {path} (from {source}) cannot run: {exc}",
+                          hint=tool.install_hint) from None
+    # HAProxy 2.x prints -v to stdout; older builds used stderr.
+    output = done.stdout if done.stdout.strip() else done.stderr
+    version = tool.parse_version(output)
+    if done.returncode != 0 or version is None:
+        first = output.strip().splitlines()[0] if output.strip() else "(no output)"
+        raise ToolMissing(f"{tool.name} at {path} (from {source}): `{command}` exited "
+                          f"{done.returncode} with {first!r}; expected a version line",
+                          hint=tool.install_hint)
+    return version
+
+
+def _find(tool: _Tool) -> ToolInfo:
+    path, source = _locate(tool)
+    return ToolInfo(tool.name, path, _read_version(tool, path, source), source)
+
+
+def _any_toxiproxy_allowed() -> bool:
+    return os.environ.get("HCHAOS_ALLOW_ANY_TOXIPROXY", "").strip().lower() in ("1", "true", "yes")
+
+
+def find_toxiproxy_server() -> ToolInfo:
+    """The toxiproxy-server binary at version :data:`TOXIPROXY_VERSION`.
+
+    Raises ``ToolMissing`` if it is not found, does not run, or reports another version
+    (message: found vs expected) -- unless ``HCHAOS_ALLOW_ANY_TOXIPROXY=1``.
+    """
+    info = _find(_TOXIPROXY_SERVER)
+    if info.version != TOXIPROXY_VERSION and not _any_toxiproxy_allowed():
+        raise ToolMissing(
+            f"toxiproxy-server at {info.path} (from {info.source}) is version {info.version}, "
+            f"expected {TOXIPROXY_VERSION}",
+            hint=f"{_TOXIPROXY_SERVER.install_hint}; or set HCHAOS_ALLOW_ANY_TOXIPROXY=1 "
+                 "to use it anyway",
+        )
+    return info
+
+
+def find_toxiproxy_cli() -> ToolInfo:
+    """The toxiproxy-cli binary (any version: the harness itself never runs it)."""
+    return _find(_TOXIPROXY_CLI)
+
+
+def find_haproxy() -> ToolInfo:
+    """The haproxy binary; ``version`` is e.g. ``"2.6.12-1+deb12u4"``."""
+    return _find(_HAPROXY)
+
+
+def python_info() -> ToolInfo:
+    """The Python running the harness."""
+    return ToolInfo("python", Path(sys.executable), platform.python_version(), "sys.executable")
+
+
+def survey() -> list[ToolInfo | ToolProblem]:
+    """Every tool, found or not, in a fixed order (python, toxiproxy-server, toxiproxy-cli,
+    haproxy), for ``hchaos doctor``. Never raises ``ToolMissing``; runs each binary once."""
+    results: list[ToolInfo | ToolProblem] = [python_info()]
+    finders: list[tuple[str, Callable[[], ToolInfo]]] = [
+        (_TOXIPROXY_SERVER.name, find_toxiproxy_server),
+        (_TOXIPROXY_CLI.name, find_toxiproxy_cli),
+        (_HAPROXY.name, find_haproxy),
+    ]
+    for name, find in finders:
+        try:
+            results.append(find())
+        except ToolMissing as exc:
+            results.append(ToolProblem(name, exc.message, exc.hint))
+    return results

@@ -1,0 +1,47 @@
+"""Our Toxiproxy client: typed, with timeouts, PATCH updates, /populate, /reset, and several
+servers driven concurrently.
+
+Public API (everything else in the sub-modules is private):
+
+* :class:`ToxiproxyClient` -- one server; thread-safe.
+* :class:`ToxiproxyFleet` -- one client per server and ``run_concurrently`` for faults that
+  must land together.
+* Values: :class:`Proxy`, :class:`Toxic` (what the server reports), :class:`ProxySpec`,
+  :class:`ToxicSpec` (what we ask for), :data:`Stream`.
+* Errors: :class:`ToxiproxyError` and its subclasses :class:`ToxiproxyNotFound`,
+  :class:`ToxiproxyConflict`, :class:`ToxiproxyUnreachable`; :class:`ToxiproxyBatchError`
+  from the fleet.
+* Testing seam: :class:`FakeToxiproxy` (an in-memory server behind ``httpx.MockTransport``).
+"""
+
+from harness.tools import TOXIPROXY_VERSION
+from harness.toxiproxy.client import DEFAULT_TIMEOUT, ToxiproxyClient
+from harness.toxiproxy.errors import (
+    ToxiproxyBatchError,
+    ToxiproxyConflict,
+    ToxiproxyError,
+    ToxiproxyNotFound,
+    ToxiproxyUnreachable,
+)
+from harness.toxiproxy.fake import FakeToxiproxy
+from harness.toxiproxy.fleet import ToxiproxyFleet
+from harness.toxiproxy.models import AttributeValue, Proxy, ProxySpec, Stream, Toxic, ToxicSpec
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "TOXIPROXY_VERSION",
+    "AttributeValue",
+    "FakeToxiproxy",
+    "Proxy",
+    "ProxySpec",
+    "Stream",
+    "Toxic",
+    "ToxicSpec",
+    "ToxiproxyBatchError",
+    "ToxiproxyClient",
+    "ToxiproxyConflict",
+    "ToxiproxyError",
+    "ToxiproxyFleet",
+    "ToxiproxyNotFound",
+    "ToxiproxyUnreachable",
+]

@@ -1,0 +1,72 @@
+"""Mock EHR: FHIR R4 patient records, run as a primary/standby pair across two data centers.
+
+Run with ``python -m mock_services.ehr`` (flags in :mod:`.__main__`). Modules, one concept
+each: ``config`` (settings), ``store`` (SQLite log + index), ``protocol`` (replication
+messages), ``peer`` (replication client), ``replication`` (the role state machine),
+``resync`` (copying the primary's log), ``replication_api`` (replication server side),
+``fhir`` and ``outcome`` (the FHIR surface), ``app`` (wiring, /health, /primary),
+``eventlog`` (one stderr line per notable event).
+
+Replication design (two nodes, log shipping, epochs -- a deliberately simple Raft cousin)
+========================================================================================
+
+*The log is the data.* Each write appends one entry (lsn = last + 1, stamped with the current
+epoch) and commits it locally before anything else happens. A resource's current version is
+its entry with the highest lsn. Replicating the log replicates the data, byte for byte.
+
+*Epoch* (term): persisted in the ``meta`` table, 1 in a fresh file, raised by one at every
+promotion, adopted from any primary with a higher one. Epochs never go down.
+
+*Roles*: ``primary`` (accepts writes; ``/primary`` answers 200), ``standby`` (read replica;
+applies what the primary ships), and briefly ``starting``. Without ``--peer-url`` an instance
+keeps its configured role forever and never replicates.
+
+*Start-up*: a configured standby is a standby at once. A configured primary first asks its
+peer's ``/_replication/status`` (within ``peer_timeout``): if the peer is primary at an epoch
+>= ours it becomes a standby and resyncs (it was the old primary); otherwise (no answer, or
+the peer is a standby) it becomes primary. ``/health`` answers during that check.
+
+*Heartbeats*: every ``heartbeat_interval`` the primary posts ``{name, epoch, lsn}``; the
+answer is the peer's status (role, epoch, lsn, epoch of its last entry, resyncing). If the
+standby's last entry is not in our log the standby has *diverged*; if it is behind, the
+primary *ships* the missing entries in batches (``/_replication/append``, with Raft's
+prev-lsn/prev-epoch consistency check). That one path is async mode's shipping, the catch-up
+of a standby that was down, and sync mode's synchronous ship.
+
+*Acknowledging writes*: ``async`` -- right after the local commit; shipping is triggered at
+once and retried every heartbeat. ``sync`` -- after the standby has applied the entry, waited
+for at most ``peer_timeout``. If that fails (peer unreachable, timed out, refusing): with
+``--sync-strict`` the client gets 503 (the write stays committed locally: indeterminate);
+without it (Patroni's non-strict synchronous_mode) the standby is marked out of sync, the
+write is acknowledged, and writes are acknowledged without waiting until background
+catch-up has made the standby level again, after which writes wait again. Transitions are
+logged (``standby-out-of-sync`` / ``standby-in-sync``).
+
+*Standby*: applies entries idempotently (an lsn it already holds with the same epoch is
+skipped), contiguously, and only from a primary whose epoch is >= its own (it adopts a
+higher one). Every accepted heartbeat or append resets its timer. After ``promote_after``
+seconds without one (counted from its own start, too) it asks the peer's status once as a
+*pre-vote* -- if the peer answers that it is primary at an epoch >= ours, the primary is
+alive and promotion is vetoed (this matters after the standby was frozen with SIGSTOP; under
+a real partition the question fails like the heartbeats did) -- and otherwise promotes: epoch
++ 1, persisted, role primary, logged.
+
+*Step-down*: a primary that learns -- from a heartbeat or append answer, or an incoming
+heartbeat or append -- that the peer is primary at a HIGHER epoch becomes a standby, adopts
+that epoch and resyncs. A primary receiving a heartbeat from a primary at a lower epoch
+answers 409 with its own status, so the sender steps down. Equal epochs with two primaries
+(only if both started as primary without seeing each other) are broken by name: the
+lexicographically smaller name stays primary (logged as ``tie-break``).
+
+*Resync* (pg_rewind + base backup): copy the primary's whole log from lsn 0 in pages, then
+replace the local log with it in ONE transaction (a crash or failure part-way leaves the
+old log intact; the resync is retried). Local entries the copy does not contain -- writes
+this instance acknowledged as primary that never reached the peer -- are lost on purpose; the
+``resync-done`` line states how many and names the first ones, so a checker can detect the
+loss. While a resync is pending or running, the instance is a standby that refuses appends
+(``resyncing``) and ``/primary`` answers 503.
+
+Limits, on purpose (a later issue adds witness-based fencing): with the replication link cut,
+the standby promotes while the old primary keeps accepting writes (split brain); when the
+link heals, the lower epoch steps down and its writes since the cut are discarded.
+"""

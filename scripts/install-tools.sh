@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# Install the external tools the harness drives: Toxiproxy (server + CLI) and HAProxy.
+#
+# Usage:
+#   scripts/install-tools.sh           install what is missing, then report every tool
+#   scripts/install-tools.sh --check   only report; install nothing
+#
+# Contract:
+#   * Idempotent: a tool that is already present at the expected version is left alone,
+#     so running this many times is cheap and safe.
+#   * Toxiproxy v2.12.0 is built with `go install` from the Go module proxy into
+#     ${HCHAOS_TOOLS_DIR:-<repo>/.tools}/bin as toxiproxy-server and toxiproxy-cli.
+#   * HAProxy comes from the Debian package `haproxy` (apt-get) when not on PATH.
+#   * HCHAOS_TOXIPROXY_SERVER, HCHAOS_TOXIPROXY_CLI, HCHAOS_HAPROXY point at existing binaries
+#     (the harness honours the same variables): such a tool is not installed, only verified.
+#   * Prints one line per tool: name, version, path, and "already present" / "installed".
+#   * Exit codes follow the harness's: 0 all good, 2 bad usage, 3 a tool is missing, wrong
+#     or could not be installed (with a message saying what to do).
+
+set -euo pipefail
+
+readonly TOXIPROXY_VERSION="2.12.0"
+readonly TOXIPROXY_MODULE="github.com/Shopify/toxiproxy/v2"
+readonly EXIT_USAGE=2
+readonly EXIT_INFRA=3
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS_DIR="${HCHAOS_TOOLS_DIR:-$REPO_ROOT/.tools}"
+BIN_DIR="$TOOLS_DIR/bin"
+
+CHECK_ONLY=0
+case "${1:-}" in
+    "") ;;
+    --check) CHECK_ONLY=1 ;;
+    -h|--help)
+        sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+    *)
+        echo "install-tools.sh: unknown argument '$1' (expected nothing or --check)" >&2
+        exit "$EXIT_USAGE"
+        ;;
+esac
+
+FAILED=0
+TMP_DIRS=()
+# Clean build dirs on any exit, including Ctrl-C in the middle of a build.
+cleanup() { if (( ${#TMP_DIRS[@]} )); then rm -rf "${TMP_DIRS[@]}"; fi; }
+trap cleanup EXIT
+
+err() { echo "install-tools.sh: error: $*" >&2; }
+
+# report NAME VERSION PATH STATUS -- the one line per tool the contract promises.
+report() { printf '%-16s %-22s %-50s %s\n' "$1" "$2" "$3" "$4"; }
+
+# Print the version a toxiproxy binary reports, or nothing if it does not run.
+# Both binaries print "<name> version X.Y.Z" for -version.
+toxiproxy_version_of() {
+    local out
+    # timeout: a broken binary must not hang the setup step.
+    out="$(timeout 10 "$1" -version 2>/dev/null | head -n1)" || return 0
+    awk '{for (i = 1; i < NF; i++) if ($i == "version") {print $(i + 1); exit}}' <<<"$out"
+}
+
+# Print HAProxy's version ("2.6.12-1+deb12u4"), or nothing if it does not run.
+haproxy_version_of() {
+    local out
+    out="$(timeout 10 "$1" -v 2>/dev/null | head -n1)" || return 0
+    awk '{for (i = 1; i < NF; i++) if ($i == "version") {print $(i + 1); exit}}' <<<"$out"
+}
+
+# Build one toxiproxy command (server or cli) and install it as toxiproxy-<name>.
+build_toxiproxy() {
+    local cmd="$1" target="$2" tmp
+    if ! command -v go >/dev/null 2>&1; then
+        err "'go' is not on PATH; it is needed to build Toxiproxy $TOXIPROXY_VERSION."
+        err "install Go >= 1.22 (https://go.dev/dl/), or point HCHAOS_TOXIPROXY_SERVER /" \
+            "HCHAOS_TOXIPROXY_CLI at existing v$TOXIPROXY_VERSION binaries."
+        return 1
+    fi
+    mkdir -p "$BIN_DIR"
+    # Build into a private temp dir, then move into place: a failed or interrupted build
+    # never leaves a half-written binary where the harness would find it.
+    tmp="$(mktemp -d "${TMPDIR:-/tmp}/hchaos-toxiproxy.XXXXXX")"
+    TMP_DIRS+=("$tmp")
+    echo "building toxiproxy-$cmd $TOXIPROXY_VERSION with $(go version | awk '{print $3}') ..." >&2
+    # -ldflags: without the Version stamp the binary reports "git" for -version, and our
+    # version check (here and in harness/tools.py) could never succeed.
+    # -buildvcs=false: we build from the module cache, not a VCS checkout.
+    if ! (cd "$tmp" && GOBIN="$tmp" GOFLAGS="${GOFLAGS:-} -buildvcs=false" \
+            go install -ldflags "-X $TOXIPROXY_MODULE.Version=$TOXIPROXY_VERSION" \
+            "$TOXIPROXY_MODULE/cmd/$cmd@v$TOXIPROXY_VERSION" >&2); then
+        err "go install $TOXIPROXY_MODULE/cmd/$cmd@v$TOXIPROXY_VERSION failed (see output above)."
+        err "is the Go module proxy reachable (GOPROXY=$(go env GOPROXY))?"
+        return 1
+    fi
+    mv -f "$tmp/$cmd" "$target"
+    chmod 0755 "$target"
+}
+
+# ensure_toxiproxy CMD TOOLNAME ENVVAR
+ensure_toxiproxy() {
+    local cmd="$1" name="$2" envvar="$3"
+    local override="${!envvar:-}" path version status
+
+    if [[ -n "$override" ]]; then
+        # The user chose this binary: verify it, never replace it.
+        path="$override"
+        version="$(toxiproxy_version_of "$path")"
+        if [[ -z "$version" ]]; then
+            err "$envvar=$path does not run ('$path -version' failed)."
+            FAILED=1; report "$name" "-" "$path" "MISSING (from $envvar)"; return
+        fi
+        status="already present (from $envvar)"
+        if [[ "$version" != "$TOXIPROXY_VERSION" ]]; then
+            err "$envvar=$path is version $version, expected $TOXIPROXY_VERSION."
+            FAILED=1; status="WRONG VERSION (from $envvar)"
+        fi
+        report "$name" "$version" "$path" "$status"; return
+    fi
+
+    path="$BIN_DIR/$name"
+    version=""
+    [[ -x "$path" ]] && version="$(toxiproxy_version_of "$path")"
+    if [[ "$version" == "$TOXIPROXY_VERSION" ]]; then
+        report "$name" "$version" "$path" "already present"; return
+    fi
+    if (( CHECK_ONLY )); then
+        FAILED=1
+        if [[ -n "$version" ]]; then
+            err "$path is version $version, expected $TOXIPROXY_VERSION."
+            report "$name" "$version" "$path" "WRONG VERSION"
+        else
+            report "$name" "-" "$path" "MISSING"
+        fi
+        return
+    fi
+    if ! build_toxiproxy "$cmd" "$path"; then
+        FAILED=1; report "$name" "-" "$path" "FAILED"; return
+    fi
+    version="$(toxiproxy_version_of "$path")"
+    if [[ "$version" != "$TOXIPROXY_VERSION" ]]; then
+        err "built $path but it reports version '${version:-?}', expected $TOXIPROXY_VERSION."
+        FAILED=1; report "$name" "${version:--}" "$path" "FAILED"; return
+    fi
+    report "$name" "$version" "$path" "installed"
+}
+
+haproxy_help() {
+    err "install HAProxy yourself, e.g. 'sudo apt-get install -y haproxy' (Debian/Ubuntu),"
+    err "'dnf install haproxy', 'brew install haproxy'; or point the harness at an existing"
+    err "binary with HCHAOS_HAPROXY=/path/to/haproxy."
+}
+
+ensure_haproxy() {
+    local path version sudo=0
+    if [[ -n "${HCHAOS_HAPROXY:-}" ]]; then
+        path="$HCHAOS_HAPROXY"
+        version="$(haproxy_version_of "$path")"
+        if [[ -z "$version" ]]; then
+            err "HCHAOS_HAPROXY=$path does not run ('$path -v' failed)."
+            FAILED=1; report haproxy "-" "$path" "MISSING (from HCHAOS_HAPROXY)"; return
+        fi
+        report haproxy "$version" "$path" "already present (from HCHAOS_HAPROXY)"; return
+    fi
+
+    if path="$(command -v haproxy 2>/dev/null)" && version="$(haproxy_version_of "$path")" \
+            && [[ -n "$version" ]]; then
+        report haproxy "$version" "$path" "already present"; return
+    fi
+    if (( CHECK_ONLY )); then
+        FAILED=1; report haproxy "-" "-" "MISSING"; return
+    fi
+
+    if ! command -v apt-get >/dev/null 2>&1; then
+        err "HAProxy is not on PATH and apt-get is not available to install it."
+        haproxy_help; exit "$EXIT_INFRA"
+    fi
+    if [[ "$(id -u)" -ne 0 ]]; then
+        # -n: never prompt for a password from a setup script that may run in CI.
+        if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+            sudo=1
+        else
+            err "HAProxy is not on PATH; installing it needs root (and sudo is unavailable)."
+            haproxy_help; exit "$EXIT_INFRA"
+        fi
+    fi
+
+    local -a apt=(env DEBIAN_FRONTEND=noninteractive apt-get)
+    if (( sudo )); then apt=(sudo -n "${apt[@]}"); fi
+    echo "installing the Debian package haproxy ..." >&2
+    # Try without `apt-get update` first: it is slow and often unnecessary. Update only
+    # when the install fails (e.g. empty or stale package lists), then try once more.
+    if ! "${apt[@]}" install -y --no-install-recommends haproxy >&2; then
+        echo "apt-get install failed; running apt-get update and retrying ..." >&2
+        if ! "${apt[@]}" update >&2 || ! "${apt[@]}" install -y --no-install-recommends haproxy >&2
+        then
+            err "apt-get could not install haproxy (see output above)."
+            haproxy_help; exit "$EXIT_INFRA"
+        fi
+    fi
+    # Debian puts it in /usr/sbin, which is not always on a non-root PATH.
+    path="$(PATH="$PATH:/usr/sbin:/usr/local/sbin" command -v haproxy 2>/dev/null || true)"
+    version="${path:+$(haproxy_version_of "$path")}"
+    if [[ -z "$version" ]]; then
+        err "installed the haproxy package but 'haproxy -v' does not run."
+        FAILED=1; report haproxy "-" "${path:--}" "FAILED"; return
+    fi
+    report haproxy "$version" "$path" "installed"
+}
+
+ensure_toxiproxy server toxiproxy-server HCHAOS_TOXIPROXY_SERVER
+ensure_toxiproxy cli toxiproxy-cli HCHAOS_TOXIPROXY_CLI
+ensure_haproxy
+
+if (( FAILED )); then
+    if (( CHECK_ONLY )); then
+        err "some tools are missing or at the wrong version; run scripts/install-tools.sh"
+    else
+        err "some tools could not be installed (see messages above)."
+    fi
+    exit "$EXIT_INFRA"
+fi

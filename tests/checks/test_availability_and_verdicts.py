@@ -1,0 +1,66 @@
+from harness.checks import Outcome, Verdict, check_availability, guarded, worst
+from harness.checks.windows import Window, percentile
+from harness.timeline import RequestRecord
+
+
+def req(t: float, ok: bool = True, duration: float = 0.01) -> RequestRecord:
+    return RequestRecord(t, duration, "probe", "ehr", "read", ok)
+
+
+WINDOWS = {"steady_state": Window(0.0, 10.0), "recovery": Window(20.0, 30.0)}
+
+
+def test_pass_within_bounds() -> None:
+    reqs = [req(i * 0.1) for i in range(100)] + [req(20 + i * 0.1) for i in range(100)]
+    verdict = check_availability("a", reqs, WINDOWS, ["steady_state", "recovery"], 0.01, 0.05)
+    assert verdict.outcome is Outcome.PASS
+    assert verdict.evidence["phases"]["recovery"]["requests"] == 100
+
+
+def test_error_rate_over_bound_fails_naming_the_phase() -> None:
+    reqs = [req(i * 0.1, ok=i % 10 != 0) for i in range(100)]
+    verdict = check_availability("a", reqs, WINDOWS, ["steady_state"], 0.01, 0.05)
+    assert verdict.outcome is Outcome.FAIL
+    assert "steady_state: error rate 10.0%" in verdict.summary
+
+
+def test_p95_over_bound_fails() -> None:
+    reqs = [req(i * 0.1, duration=0.3 if i % 4 == 0 else 0.01) for i in range(100)]
+    verdict = check_availability("a", reqs, WINDOWS, ["steady_state"], 0.5, 0.25)
+    assert verdict.outcome is Outcome.FAIL
+    assert "p95 300ms > 250ms" in verdict.summary
+
+
+def test_no_traffic_in_a_window_is_unknown() -> None:
+    reqs = [req(i * 0.1) for i in range(100)]
+    verdict = check_availability("a", reqs, WINDOWS, ["steady_state", "recovery"], 0.01, 0.05)
+    assert verdict.outcome is Outcome.UNKNOWN
+    assert "no request in recovery" in verdict.summary
+
+
+def test_requests_outside_the_window_do_not_count() -> None:
+    reqs = [req(i * 0.1) for i in range(100)] + [req(15.0, ok=False)] * 50
+    assert check_availability("a", reqs, WINDOWS, ["steady_state"], 0.0, 0.05).outcome is Outcome.PASS
+
+
+def test_worst_wins_and_nothing_is_unknown() -> None:
+    assert worst([Outcome.PASS, Outcome.UNKNOWN]) is Outcome.UNKNOWN
+    assert worst([Outcome.UNKNOWN, Outcome.FAIL, Outcome.PASS]) is Outcome.FAIL
+    assert worst([Outcome.PASS]) is Outcome.PASS
+    assert worst([]) is Outcome.UNKNOWN
+
+
+def test_a_crashing_checker_gives_unknown() -> None:
+    def boom() -> Verdict:
+        raise ZeroDivisionError("oops")
+
+    verdict = guarded("x", "availability", boom)
+    assert verdict.outcome is Outcome.UNKNOWN
+    assert "ZeroDivisionError" in verdict.summary
+
+
+def test_percentile_nearest_rank() -> None:
+    values = [float(i) for i in range(1, 21)]
+    assert percentile(values, 0.95) == 19.0
+    assert percentile(values, 1.0) == 20.0
+    assert percentile([5.0], 0.95) == 5.0
