@@ -10,7 +10,7 @@ Contract:
 * :func:`parse_duration` returns seconds ``>= 0`` (finite) or raises :class:`DurationError`
   (a :class:`ValueError`) whose message quotes the input and shows accepted forms.
 * :func:`format_duration` is the display inverse: for any whole number of milliseconds,
-  ``parse_duration(format_duration(x)) == x``.
+  ``parse_duration(format_duration(x))`` gives ``x`` back (up to float rounding).
 * :data:`Duration` / :data:`PositiveDuration` are pydantic field types (``float`` to type
   checkers) that accept the same inputs and publish a JSON Schema editors can use.
 """

@@ -16,6 +16,9 @@
 #   * Prints one line per tool: name, version, path, and "already present" / "installed".
 #   * Exit codes follow the harness's: 0 all good, 2 bad usage, 3 a tool is missing, wrong
 #     or could not be installed (with a message saying what to do).
+#   * A haproxy installed in /usr/sbin but not on PATH is symlinked into the tools dir.
+#   * Mainly for tests: HCHAOS_SBIN_DIRS (default "/usr/sbin /usr/local/sbin") and
+#     HCHAOS_APT_LISTS_DIR (default /var/lib/apt/lists) say where to look for those.
 
 set -euo pipefail
 
@@ -27,13 +30,15 @@ readonly EXIT_INFRA=3
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS_DIR="${HCHAOS_TOOLS_DIR:-$REPO_ROOT/.tools}"
 BIN_DIR="$TOOLS_DIR/bin"
+SBIN_DIRS="${HCHAOS_SBIN_DIRS-/usr/sbin /usr/local/sbin}"
+APT_LISTS_DIR="${HCHAOS_APT_LISTS_DIR:-/var/lib/apt/lists}"
 
 CHECK_ONLY=0
 case "${1:-}" in
     "") ;;
     --check) CHECK_ONLY=1 ;;
     -h|--help)
-        sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -55,17 +60,19 @@ report() { printf '%-16s %-22s %-50s %s\n' "$1" "$2" "$3" "$4"; }
 
 # Print the version a toxiproxy binary reports, or nothing if it does not run.
 # Both binaries print "<name> version X.Y.Z" for -version.
-toxiproxy_version_of() {
-    local out
-    # timeout: a broken binary must not hang the setup step.
-    out="$(timeout 10 "$1" -version 2>/dev/null | head -n1)" || return 0
-    awk '{for (i = 1; i < NF; i++) if ($i == "version") {print $(i + 1); exit}}' <<<"$out"
-}
+toxiproxy_version_of() { version_line_of "$1" -version; }
 
 # Print HAProxy's version ("2.6.12-1+deb12u4"), or nothing if it does not run.
-haproxy_version_of() {
+haproxy_version_of() { version_line_of "$1" -v; }
+
+# version_line_of BINARY FLAG: the word after "version" on the first line BINARY prints.
+version_line_of() {
     local out
-    out="$(timeout 10 "$1" -v 2>/dev/null | head -n1)" || return 0
+    # Capture everything, then cut: piping into `head -n1` could SIGPIPE a binary that
+    # prints several lines (haproxy -v), and pipefail would then call it broken.
+    # timeout: a broken binary must not hang the setup step.
+    out="$(timeout 10 "$1" "$2" 2>/dev/null)" || return 0
+    out="${out%%$'\n'*}"
     awk '{for (i = 1; i < NF; i++) if ($i == "version") {print $(i + 1); exit}}' <<<"$out"
 }
 
@@ -152,8 +159,25 @@ haproxy_help() {
     err "binary with HCHAOS_HAPROXY=/path/to/haproxy."
 }
 
+# Debian installs haproxy in /usr/sbin, which is not on a normal user's PATH; the harness
+# looks in the tools dir before PATH, so a symlink there makes such a binary findable.
+link_haproxy() {
+    mkdir -p "$BIN_DIR"
+    ln -sfn "$1" "$BIN_DIR/haproxy"
+}
+
+# First system sbin dir holding a working haproxy, or nothing.
+haproxy_in_sbin() {
+    local dir
+    for dir in $SBIN_DIRS; do
+        if [[ -x "$dir/haproxy" && -n "$(haproxy_version_of "$dir/haproxy")" ]]; then
+            echo "$dir/haproxy"; return
+        fi
+    done
+}
+
 ensure_haproxy() {
-    local path version sudo=0
+    local path version sudo=0 candidate
     if [[ -n "${HCHAOS_HAPROXY:-}" ]]; then
         path="$HCHAOS_HAPROXY"
         version="$(haproxy_version_of "$path")"
@@ -164,9 +188,26 @@ ensure_haproxy() {
         report haproxy "$version" "$path" "already present (from HCHAOS_HAPROXY)"; return
     fi
 
-    if path="$(command -v haproxy 2>/dev/null)" && version="$(haproxy_version_of "$path")" \
-            && [[ -n "$version" ]]; then
-        report haproxy "$version" "$path" "already present"; return
+    # Same order as harness/tools.py: the project tools dir, then PATH.
+    for candidate in "$BIN_DIR/haproxy" "$(command -v haproxy 2>/dev/null || true)"; do
+        if [[ -n "$candidate" && -x "$candidate" ]]; then
+            version="$(haproxy_version_of "$candidate")"
+            if [[ -n "$version" ]]; then
+                report haproxy "$version" "$candidate" "already present"; return
+            fi
+        fi
+    done
+
+    path="$(haproxy_in_sbin)"
+    if [[ -n "$path" ]]; then
+        version="$(haproxy_version_of "$path")"
+        if (( CHECK_ONLY )); then
+            err "haproxy is installed at $path but not on PATH: run scripts/install-tools.sh" \
+                "to link it into $BIN_DIR, or set HCHAOS_HAPROXY=$path."
+            FAILED=1; report haproxy "$version" "$path" "NOT ON PATH"; return
+        fi
+        link_haproxy "$path"
+        report haproxy "$version" "$BIN_DIR/haproxy" "already present (linked to $path)"; return
     fi
     if (( CHECK_ONLY )); then
         FAILED=1; report haproxy "-" "-" "MISSING"; return
@@ -189,8 +230,11 @@ ensure_haproxy() {
     local -a apt=(env DEBIAN_FRONTEND=noninteractive apt-get)
     if (( sudo )); then apt=(sudo -n "${apt[@]}"); fi
     echo "installing the Debian package haproxy ..." >&2
-    # Try without `apt-get update` first: it is slow and often unnecessary. Update only
-    # when the install fails (e.g. empty or stale package lists), then try once more.
+    # `apt-get update` is slow and usually unnecessary: run it first only when there are no
+    # package lists at all (fresh containers), otherwise only after a failed install.
+    if ! compgen -G "$APT_LISTS_DIR/*_Packages*" >/dev/null; then
+        "${apt[@]}" update >&2 || true  # the install below reports the real failure
+    fi
     if ! "${apt[@]}" install -y --no-install-recommends haproxy >&2; then
         echo "apt-get install failed; running apt-get update and retrying ..." >&2
         if ! "${apt[@]}" update >&2 || ! "${apt[@]}" install -y --no-install-recommends haproxy >&2
@@ -199,8 +243,11 @@ ensure_haproxy() {
             haproxy_help; exit "$EXIT_INFRA"
         fi
     fi
-    # Debian puts it in /usr/sbin, which is not always on a non-root PATH.
-    path="$(PATH="$PATH:/usr/sbin:/usr/local/sbin" command -v haproxy 2>/dev/null || true)"
+    path="$(command -v haproxy 2>/dev/null || true)"
+    if [[ -z "$path" ]]; then
+        path="$(haproxy_in_sbin)"
+        [[ -n "$path" ]] && link_haproxy "$path"
+    fi
     version="${path:+$(haproxy_version_of "$path")}"
     if [[ -z "$version" ]]; then
         err "installed the haproxy package but 'haproxy -v' does not run."

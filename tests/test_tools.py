@@ -262,7 +262,7 @@ def test_script_rejects_unknown_arguments(overrides: dict[str, str]) -> None:
 # -- install-tools.sh's HAProxy branch, with a sandboxed PATH (fake id / apt-get) -------------
 
 SCRIPT_NEEDS = ("dirname", "awk", "head", "timeout", "sed", "mktemp", "rm", "mv", "chmod",
-                "mkdir", "env", "cat", "touch")
+                "mkdir", "env", "cat", "touch", "ln")
 
 
 @pytest.fixture
@@ -275,15 +275,19 @@ def shim(tmp_path: Path, overrides: dict[str, str]) -> tuple[Path, dict[str, str
         real = shutil.which(name)
         assert real is not None, f"{name} is needed on PATH to run install-tools.sh"
         (bin_dir / name).symlink_to(real)
+    lists = tmp_path / "apt-lists"
+    lists.mkdir()
+    (lists / "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages").touch()
     env = {k: v for k, v in overrides.items() if k != "HCHAOS_HAPROXY"}
-    env["PATH"] = str(bin_dir)
+    # Hermetic: no system sbin dirs (this machine may have /usr/sbin/haproxy), fake lists.
+    env.update(PATH=str(bin_dir), HCHAOS_SBIN_DIRS="", HCHAOS_APT_LISTS_DIR=str(lists))
     return bin_dir, env
 
 
-def run_sandboxed(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    bash = shutil.which("bash")
+def run_sandboxed(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    bash = shutil.which("bash")  # absolute: the sandboxed PATH has no bash
     assert bash is not None
-    return subprocess.run([bash, str(REPO / "scripts" / "install-tools.sh")],
+    return subprocess.run([bash, str(REPO / "scripts" / "install-tools.sh"), *args],
                           capture_output=True, text=True, timeout=60, env=env, check=False)
 
 
@@ -307,12 +311,10 @@ def test_script_not_root_without_sudo_explains_and_exits_3(
     assert not (bin_dir / "apt-was-called").exists()
 
 
-def test_script_installs_haproxy_with_apt_updating_lists_only_after_a_failure(
-        shim: tuple[Path, dict[str, str]]) -> None:
-    bin_dir, env = shim
-    write_tool(bin_dir, "id", "0")
+def fake_apt(bin_dir: Path) -> Path:
+    """Fake apt-get: "install" fails until "update" ran, then drops a haproxy on PATH.
+    Returns the log of its invocations ("$DEBIAN_FRONTEND args")."""
     log = bin_dir / "apt.log"
-    # Fake apt-get: "install" fails until "update" ran (empty lists), then drops a haproxy.
     write_tool(bin_dir, "apt-get", "", body=f"""
 echo "$DEBIAN_FRONTEND $*" >> {log}
 case "$1" in
@@ -322,6 +324,14 @@ case "$1" in
              > {bin_dir}/haproxy; chmod +x {bin_dir}/haproxy ;;
 esac
 """)
+    return log
+
+
+def test_script_installs_haproxy_with_apt_updating_lists_only_after_a_failure(
+        shim: tuple[Path, dict[str, str]]) -> None:
+    bin_dir, env = shim
+    write_tool(bin_dir, "id", "0")
+    log = fake_apt(bin_dir)
     done = run_sandboxed(env)
     assert done.returncode == 0, done.stderr
     assert log.read_text().splitlines() == [
@@ -346,3 +356,48 @@ def test_script_without_go_says_so(shim: tuple[Path, dict[str, str]],
     assert [ln.split()[0] for ln in done.stdout.splitlines()] == \
         ["toxiproxy-server", "toxiproxy-cli", "haproxy"]
     assert "FAILED" in done.stdout.splitlines()[0]
+
+
+def test_script_updates_apt_lists_first_when_there_are_none(
+        shim: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    bin_dir, env = shim
+    write_tool(bin_dir, "id", "0")
+    log = fake_apt(bin_dir)
+    empty = tmp_path / "no-lists"
+    empty.mkdir()
+    env["HCHAOS_APT_LISTS_DIR"] = str(empty)
+    done = run_sandboxed(env)
+    assert done.returncode == 0, done.stderr
+    assert log.read_text().splitlines() == [
+        "noninteractive update",
+        "noninteractive install -y --no-install-recommends haproxy",
+    ]
+
+
+def test_script_links_an_sbin_haproxy_that_is_not_on_path(
+        shim: tuple[Path, dict[str, str]], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    _, env = shim
+    sbin = tmp_path / "sbin"
+    installed = write_tool(sbin, "haproxy", "HAProxy version 2.6.12-1+deb12u4 2026/10/17")
+    env["HCHAOS_SBIN_DIRS"] = str(sbin)
+
+    before = run_sandboxed(env, "--check")
+    assert before.returncode == 3
+    assert f"HCHAOS_HAPROXY={installed}" in before.stderr and "NOT ON PATH" in before.stdout
+
+    done = run_sandboxed(env)
+    assert done.returncode == 0, done.stderr
+    link = Path(env["HCHAOS_TOOLS_DIR"]) / "bin" / "haproxy"
+    assert link.resolve() == installed.resolve()
+    assert f"already present (linked to {installed})" in done.stdout
+
+    after = run_sandboxed(env, "--check")
+    assert after.returncode == 0, after.stderr
+    # ... and the harness finds it through the tools dir.
+    for var in ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HCHAOS_TOOLS_DIR", env["HCHAOS_TOOLS_DIR"])
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-path"))
+    found = find_haproxy()
+    assert (found.path, found.source) == (link, f"project tools dir ({link.parent})")

@@ -49,7 +49,10 @@ class FrozenModel(BaseModel):
 
 @dataclass(frozen=True)
 class Problem:
-    """One located semantic problem: ``loc`` is a path in the document (no union tags)."""
+    """One semantic problem with where it is: ``loc`` is a path in the document as written
+    (no pydantic union tags), relative to the model that reports it (for the validated
+    :class:`~harness.experiment.Experiment` and for :func:`~harness.experiment.raise_issues`,
+    the document root). ``expected``/``found`` are optional short phrases for tools."""
 
     loc: Loc
     message: str

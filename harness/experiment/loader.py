@@ -110,7 +110,7 @@ def parse_experiment(text: str, path: str | Path = "<string>") -> LoadedExperime
         kind = "a list" if isinstance(data, list) else f"the value {data!r}"
         raise ExperimentError([_whole_file(
             file, f"expected a mapping at the top level (version:, name:, faults:, ...), found {kind}",
-            found=kind, line=parsed.source.locate(()),
+            found=kind, at=parsed.source.locate(()),
         )])
     try:
         experiment = Experiment.model_validate(data)
@@ -122,8 +122,8 @@ def parse_experiment(text: str, path: str | Path = "<string>") -> LoadedExperime
 
 
 def _whole_file(file: Path, message: str, *, found: str | None = None,
-                line: Location | None = None) -> ExperimentIssue:
-    where = line or Location(1, 1)
+                at: Location | None = None) -> ExperimentIssue:
+    where = at or Location(1, 1)
     return ExperimentIssue(file, "", where.line, where.column, "an experiment mapping", found, message)
 
 

@@ -39,7 +39,15 @@ from harness.toxiproxy.errors import (
     ToxiproxyNotFound,
     ToxiproxyUnreachable,
 )
-from harness.toxiproxy.models import AttributeValue, Proxy, ProxySpec, Toxic, ToxicSpec
+from harness.toxiproxy.models import (
+    AttributeValue,
+    Proxy,
+    ProxySpec,
+    Toxic,
+    ToxicSpec,
+    check_attributes,
+    check_toxicity,
+)
 
 DEFAULT_TIMEOUT = 2.0
 """Seconds for each phase of a call (connect, write, read, waiting for a pooled connection).
@@ -258,10 +266,10 @@ class ToxiproxyClient:
         body: dict[str, object] = {}
         if attributes is not None:
             # Validate like a spec does, so a typo fails here and not as a server 400.
-            ToxicSpec(type="validation", attributes=attributes)
+            check_attributes(attributes)
             body["attributes"] = dict(attributes)
         if toxicity is not None:
-            ToxicSpec(type="validation", toxicity=toxicity)
+            check_toxicity(toxicity)
             body["toxicity"] = toxicity
         path = _toxic_path(proxy, toxic_name)
         response = self._call("PATCH", path, json=body)

@@ -103,6 +103,19 @@ class FakeToxiproxy:
         self._next_port = 40000
         self._lock = threading.Lock()
         self.transport = httpx.MockTransport(self.handle)
+        # The server's routes ("*" is a path parameter) and the methods each accepts.
+        self._routes: dict[tuple[str, ...], dict[str, Any]] = {
+            ("version",): {"GET": self._version},
+            ("reset",): {"POST": self._reset},
+            ("populate",): {"POST": self._populate},
+            ("proxies",): {"GET": self._proxy_index, "POST": self._proxy_create},
+            ("proxies", "*"): {"GET": self._proxy_show, "POST": self._proxy_update,
+                               "PATCH": self._proxy_update, "DELETE": self._proxy_delete},
+            ("proxies", "*", "toxics"): {"GET": self._toxic_index, "POST": self._toxic_create},
+            ("proxies", "*", "toxics", "*"): {"GET": self._toxic_show, "POST": self._toxic_update,
+                                              "PATCH": self._toxic_update,
+                                              "DELETE": self._toxic_delete},
+        }
 
     # -- HTTP --------------------------------------------------------------------------------
 
@@ -141,18 +154,7 @@ class FakeToxiproxy:
         return httpx.Response(status, json=body)
 
     def _route(self, method: str, parts: list[str]) -> Any:
-        table: dict[tuple[str, ...], dict[str, Any]] = {
-            ("version",): {"GET": self._version},
-            ("reset",): {"POST": self._reset},
-            ("populate",): {"POST": self._populate},
-            ("proxies",): {"GET": self._proxy_index, "POST": self._proxy_create},
-            ("proxies", "*"): {"GET": self._proxy_show, "POST": self._proxy_update,
-                               "PATCH": self._proxy_update, "DELETE": self._proxy_delete},
-            ("proxies", "*", "toxics"): {"GET": self._toxic_index, "POST": self._toxic_create},
-            ("proxies", "*", "toxics", "*"): {"GET": self._toxic_show, "POST": self._toxic_update,
-                                              "PATCH": self._toxic_update,
-                                              "DELETE": self._toxic_delete},
-        }
+        table = self._routes
         for pattern, methods in table.items():
             if len(pattern) != len(parts) or any(p not in ("*", q) for p, q in zip(pattern, parts,
                                                                                     strict=True)):

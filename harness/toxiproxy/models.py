@@ -188,8 +188,8 @@ class ToxicSpec:
             raise InvalidInput(f"toxic name {self.name!r} must be non-empty and contain no '/'")
         if self.stream not in STREAMS:
             raise InvalidInput(f"toxic stream must be one of {STREAMS}, got {self.stream!r}")
-        _check_toxicity(self.toxicity)
-        _check_attributes(self.attributes)
+        check_toxicity(self.toxicity)
+        check_attributes(self.attributes)
         object.__setattr__(self, "attributes", _frozen_attributes(self.attributes))
 
     def __hash__(self) -> int:
@@ -205,7 +205,8 @@ class ToxicSpec:
         return body
 
 
-def _check_toxicity(toxicity: float) -> None:
+def check_toxicity(toxicity: float) -> None:
+    """``InvalidInput`` unless ``toxicity`` is a probability (0..1)."""
     # The server accepts any float (even 2 or -1) and silently treats it as a probability;
     # refusing out-of-range values here catches unit mistakes such as 50 for 50 %.
     if isinstance(toxicity, bool) or not isinstance(toxicity, int | float) \
@@ -213,7 +214,8 @@ def _check_toxicity(toxicity: float) -> None:
         raise InvalidInput(f"toxicity must be a number between 0 and 1, got {toxicity!r}")
 
 
-def _check_attributes(attributes: Mapping[str, AttributeValue]) -> None:
+def check_attributes(attributes: Mapping[str, AttributeValue]) -> None:
+    """``InvalidInput`` unless every attribute is a named number."""
     for key, value in attributes.items():
         if not isinstance(key, str) or not key:
             raise InvalidInput(f"toxic attribute names must be non-empty strings, got {key!r}")

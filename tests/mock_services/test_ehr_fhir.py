@@ -1,0 +1,225 @@
+"""The EHR's FHIR surface in-process (httpx ASGI transport, temp db, no peer)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mock_services.ehr.app import create_app
+from mock_services.ehr.config import ConfiguredRole
+from mock_services.ehr.testing import make_config, serving
+
+pytestmark = pytest.mark.anyio
+Client = httpx.AsyncClient
+
+FHIR_JSON = "application/fhir+json"
+PATIENT = {
+    "resourceType": "Patient",
+    "id": "client-chosen",
+    "identifier": [{"system": "urn:oid:1.2.250.1.213.1.4.8", "value": "1840875123456"}],
+    "name": [{"family": "Lefèvre", "given": ["Amélie"]}],
+    "birthDate": "1984-08-03",
+}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def primary(tmp_path: Path) -> AsyncIterator[Client]:
+    config = make_config(tmp_path, "ehr-primary", ConfiguredRole.PRIMARY, peer=False, datacenter="dc-a")
+    async with serving(create_app(config)) as client:
+        yield client
+
+
+@pytest.fixture
+async def standby(tmp_path: Path) -> AsyncIterator[Client]:
+    config = make_config(tmp_path, "ehr-standby", ConfiguredRole.STANDBY, peer=False, datacenter="dc-a")
+    async with serving(create_app(config)) as client:
+        yield client
+
+
+def _assert_outcome(response_json: object, code: str, *fragments: str) -> None:
+    assert isinstance(response_json, dict)
+    assert response_json["resourceType"] == "OperationOutcome"
+    (issue,) = response_json["issue"]
+    assert issue["severity"] == "error"
+    assert issue["code"] == code
+    for fragment in fragments:
+        assert fragment in issue["diagnostics"]
+
+
+async def test_create_assigns_id_and_meta_and_sets_headers(primary: Client) -> None:
+    response = await primary.post(
+        "/Patient", content=json.dumps(PATIENT), headers={"Content-Type": FHIR_JSON}
+    )
+
+    assert response.status_code == 201
+    body = response.json()
+    assert body["id"] != "client-chosen" and len(body["id"]) == 32
+    assert body["meta"]["versionId"] == "1"
+    assert body["meta"]["lastUpdated"].endswith("Z")
+    assert body["name"] == PATIENT["name"] and body["identifier"] == PATIENT["identifier"]
+    assert response.headers["location"] == f"http://ehr.test/Patient/{body['id']}/_history/1"
+    assert response.headers["etag"] == 'W/"1"'
+    assert response.headers["content-type"].startswith(FHIR_JSON)
+    assert response.headers["x-served-by"] == "ehr-primary"
+    assert response.headers["x-datacenter"] == "dc-a"
+    assert response.headers["x-epoch"] == "1"
+
+
+async def test_read_and_vread_return_the_stored_resource(primary: Client) -> None:
+    created = (await primary.post("/Patient", json=PATIENT)).json()
+
+    read = await primary.get(f"/Patient/{created['id']}")
+    vread = await primary.get(f"/Patient/{created['id']}/_history/1")
+
+    assert read.status_code == 200 and read.json() == created
+    assert read.headers["etag"] == 'W/"1"'
+    assert vread.status_code == 200 and vread.json() == created
+
+
+async def test_read_unknown_is_404_not_found(primary: Client) -> None:
+    response = await primary.get("/Patient/does-not-exist")
+    assert response.status_code == 404
+    assert response.headers["x-served-by"] == "ehr-primary"
+    _assert_outcome(response.json(), "not-found", "Patient/does-not-exist")
+
+
+async def test_search_by_identifier(primary: Client) -> None:
+    first = (await primary.post("/Patient", json=PATIENT)).json()
+    other = {**PATIENT, "identifier": [{"system": "urn:other", "value": "1840875123456"}]}
+    second = (await primary.post("/Patient", json=other)).json()
+    system, value = PATIENT["identifier"][0]["system"], PATIENT["identifier"][0]["value"]  # type: ignore[index]
+
+    exact = (await primary.get("/Patient", params={"identifier": f"{system}|{value}"})).json()
+    any_system = (await primary.get("/Patient", params={"identifier": value})).json()
+    none = (await primary.get("/Patient", params={"identifier": "urn:x|nobody"})).json()
+
+    assert exact["resourceType"] == "Bundle" and exact["type"] == "searchset"
+    assert exact["total"] == 1
+    (entry,) = exact["entry"]
+    assert entry["resource"] == first
+    assert entry["fullUrl"] == f"http://ehr.test/Patient/{first['id']}"
+    assert entry["search"] == {"mode": "match"}
+    assert any_system["total"] == 2
+    assert [e["resource"]["id"] for e in any_system["entry"]] == [first["id"], second["id"]]
+    assert none["total"] == 0 and none["entry"] == []
+
+
+async def test_search_without_parameters_is_bounded_by_count(primary: Client) -> None:
+    for _ in range(3):
+        await primary.post("/Patient", json=PATIENT)
+    bundle = (await primary.get("/Patient", params={"_count": "2"})).json()
+    assert bundle["total"] == 3 and len(bundle["entry"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"name": "Lefèvre"}, "'name'"),
+        ({"identifier:exact": "x"}, "'identifier:exact'"),
+        ({"_count": "-1"}, "_count"),
+    ],
+)
+async def test_search_rejects_unknown_or_invalid_parameters(
+    primary: Client, params: dict[str, str], named: str
+) -> None:
+    response = await primary.get("/Patient", params=params)
+    assert response.status_code == 400
+    _assert_outcome(response.json(), "invalid", named)
+
+
+@pytest.mark.parametrize(
+    ("body", "diagnostic"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "JSON object"),
+        (
+            json.dumps({"resourceType": "Observation"}),
+            "expected resourceType 'Patient', got resourceType 'Observation'",
+        ),
+        (json.dumps({"name": []}), "no resourceType"),
+        (json.dumps({"resourceType": "Patient", "identifier": [{"value": 7}]}), "identifier[0].value"),
+    ],
+)
+async def test_create_rejects_invalid_bodies_with_400(primary: Client, body: str, diagnostic: str) -> None:
+    response = await primary.post("/Patient", content=body, headers={"Content-Type": FHIR_JSON})
+    assert response.status_code == 400
+    _assert_outcome(response.json(), "invalid", diagnostic)
+    assert (await primary.get("/health")).json()["lsn"] == 0  # nothing was written
+
+
+async def test_create_rejects_other_content_types(primary: Client) -> None:
+    response = await primary.post(
+        "/Patient", content=json.dumps(PATIENT), headers={"Content-Type": "text/plain"}
+    )
+    assert response.status_code == 415
+    _assert_outcome(response.json(), "not-supported", "text/plain")
+
+
+async def test_standby_refuses_writes_with_503_but_serves_reads(standby: Client) -> None:
+    write = await standby.post("/Patient", json=PATIENT)
+    read = await standby.get("/Patient/unknown")
+    search = await standby.get("/Patient", params={"identifier": "x"})
+
+    assert write.status_code == 503
+    assert write.headers["x-served-by"] == "ehr-standby"
+    _assert_outcome(write.json(), "transient", "standby")
+    assert read.status_code == 404 and search.status_code == 200
+
+
+async def test_health_and_primary_check_reflect_the_role(primary: Client, standby: Client) -> None:
+    health = (await primary.get("/health")).json()
+    assert health == {
+        "status": "ok",
+        "name": "ehr-primary",
+        "datacenter": "dc-a",
+        "role": "primary",
+        "epoch": 1,
+        "lsn": 0,
+    }
+    assert (await primary.get("/primary")).status_code == 200
+    assert (await primary.get("/primary")).json()["role"] == "primary"
+
+    assert (await standby.get("/health")).json()["role"] == "standby"
+    refused = await standby.get("/primary")
+    assert refused.status_code == 503
+    _assert_outcome(refused.json(), "transient", "standby")
+
+
+async def test_unknown_route_and_wrong_method_are_operation_outcomes(primary: Client) -> None:
+    missing = await primary.get("/Observation/1")
+    wrong_method = await primary.delete("/Patient/abc")
+
+    assert missing.status_code == 404
+    _assert_outcome(missing.json(), "not-found", "/Observation/1")
+    assert missing.headers["x-epoch"] == "1"
+    assert wrong_method.status_code == 405
+    _assert_outcome(wrong_method.json(), "not-supported", "DELETE")
+    assert "GET" in wrong_method.headers["allow"]
+
+
+async def test_metadata_is_a_capability_statement(primary: Client) -> None:
+    statement = (await primary.get("/metadata")).json()
+    assert statement["resourceType"] == "CapabilityStatement"
+    assert statement["fhirVersion"] == "4.0.1"
+    (patient,) = statement["rest"][0]["resource"]
+    assert patient["type"] == "Patient"
+    assert {i["code"] for i in patient["interaction"]} >= {"create", "read", "search-type"}
+    assert {"name": "identifier", "type": "token"} in patient["searchParam"]
+
+
+async def test_replication_endpoints_reject_malformed_messages(primary: Client) -> None:
+    response = await primary.post(
+        "/_replication/heartbeat", content=b'{"name": "x", "epoch": "one", "lsn": 0}'
+    )
+    assert response.status_code == 400
+    _assert_outcome(response.json(), "invalid", "'epoch'")
+    assert (await primary.get("/_replication/log", params={"after": "x"})).status_code == 400
