@@ -39,10 +39,7 @@ def check_availability(name: str, requests: Sequence[RequestRecord], windows: di
             failures.append(f"{phase}: no successful request")
         elif p95 > max_p95:
             failures.append(f"{phase}: p95 {format_duration(p95)} > {format_duration(max_p95)}")
-    measured = "; ".join(
-        f"{phase}: {v['error_rate']:.1%} err, p95 {format_duration(float(v['p95']))}"
-        if v.get("p95") is not None and v.get("error_rate") is not None else f"{phase}: no data"
-        for phase, v in per_phase.items())
+    measured = "; ".join(_describe(phase, v) for phase, v in per_phase.items())
     bound = f"err <= {max_error_rate:.1%}, p95 <= {format_duration(max_p95)}"
     evidence = {"phases": per_phase, "max_error_rate": max_error_rate, "max_p95": max_p95}
     if failures:
@@ -51,3 +48,11 @@ def check_availability(name: str, requests: Sequence[RequestRecord], windows: di
         return Verdict(name, "availability", Outcome.UNKNOWN, "; ".join(unknowns), measured, bound, evidence)
     return Verdict(name, "availability", Outcome.PASS, "within bounds in " + ", ".join(phases),
                    measured, bound, evidence)
+
+
+def _describe(phase: str, stats: dict[str, float | int | None]) -> str:
+    error_rate, p95 = stats.get("error_rate"), stats.get("p95")
+    if error_rate is None:
+        return f"{phase}: no data"
+    latency = format_duration(float(p95)) if p95 is not None else "-"
+    return f"{phase}: {error_rate:.1%} err, p95 {latency}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 from harness.checks.availability import check_availability
 from harness.checks.failover import check_failover_time
@@ -14,7 +15,7 @@ from harness.timeline import TimelineRecord
 
 def judge(experiment: Experiment, records: Sequence[TimelineRecord]) -> list[Verdict]:
     """One verdict per check of ``experiment``, in order. Pure: reads only ``records``."""
-    return [guarded(check.label, check.type, lambda check=check: _judge_one(experiment, check, records))
+    return [guarded(check.label, check.type, partial(_judge_one, experiment, check, records))
             for check in experiment.checks]
 
 

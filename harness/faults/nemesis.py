@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Literal
 
 from harness.backends.base import Backend, Endpoints
@@ -64,9 +65,8 @@ class Nemesis:
             self._active[plan.label] = plan
             wall_start = time.time()
             started = time.perf_counter()
-            calls: list[Callable[[], object]] = [
-                (lambda t=t: self._client.add_toxic(t.link, t.toxic)) for t in plan.toxics]
-            calls += [(lambda link=link: self._client.disable(link)) for link in plan.disabled_links]
+            calls: list[Callable[[], object]] = [partial(self._client.add_toxic, t.link, t.toxic) for t in plan.toxics]
+            calls += [partial(self._client.disable, link) for link in plan.disabled_links]
             self._fleet.run_concurrently(calls)
             link_seconds = time.perf_counter() - started
             for site in plan.powered_off_sites:
@@ -81,9 +81,8 @@ class Nemesis:
         with self._lock:
             wall_start = time.time()
             calls: list[Callable[[], object]] = [
-                (lambda t=t: self._client.remove_toxic(t.link, t.toxic_name, missing_ok=True))
-                for t in plan.toxics]
-            calls += [(lambda link=link: self._client.enable(link)) for link in plan.disabled_links]
+                partial(self._client.remove_toxic, t.link, t.toxic_name, missing_ok=True) for t in plan.toxics]
+            calls += [partial(self._client.enable, link) for link in plan.disabled_links]
             self._fleet.run_concurrently(calls)
             for site in plan.powered_off_sites:
                 if site in self._powered_off:

@@ -14,7 +14,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.experiment import Fault
+from harness.experiment import (
+    BandwidthFault,
+    BlackholeFault,
+    Fault,
+    LatencyFault,
+    LinkDownFault,
+    PowerLossFault,
+    ResetPeerFault,
+)
 from harness.topology import Topology
 from harness.toxiproxy import ToxicSpec
 
@@ -82,26 +90,26 @@ def _ms(seconds: float) -> int:
 
 def plan_fault(fault: Fault, label: str, topology: Topology) -> FaultPlan:
     """The plan for one validated fault (its target is known to exist in ``topology``)."""
-    base = {"label": label, "fault_type": fault.type, "target": fault.target,
-            "at": fault.at, "duration": fault.duration}
-    match fault.type:
-        case "latency":
+    toxics: tuple[ToxicAction, ...] = ()
+    disabled: tuple[str, ...] = ()
+    sites: tuple[str, ...] = ()
+    match fault:
+        case LatencyFault():
             attrs = {"latency": _ms(fault.latency), "jitter": _ms(fault.jitter)}
-            return FaultPlan(**base, toxics=_toxics(label, fault.target, "latency", fault.direction, attrs))
-        case "bandwidth":
-            attrs = {"rate": fault.rate_kbps}
-            return FaultPlan(**base, toxics=_toxics(label, fault.target, "bandwidth", fault.direction, attrs))
-        case "blackhole":
-            return FaultPlan(**base, toxics=_toxics(label, fault.target, "timeout", fault.direction, {"timeout": 0}))
-        case "reset_peer":
-            attrs = {"timeout": _ms(fault.after)}
-            return FaultPlan(**base, toxics=_toxics(label, fault.target, "reset_peer", fault.direction, attrs))
-        case "link_down":
-            return FaultPlan(**base, disabled_links=(fault.target,))
-        case "power_loss":
-            toxics = tuple(
-                action
-                for link in topology.links_touching(fault.target)
-                for action in _toxics(label, link.name, "timeout", "both", {"timeout": 0}))
-            return FaultPlan(**base, toxics=toxics, powered_off_sites=(fault.target,))
-    raise AssertionError(f"unhandled fault type {fault.type!r}")
+            toxics = _toxics(label, fault.target, "latency", fault.direction, attrs)
+        case BandwidthFault():
+            toxics = _toxics(label, fault.target, "bandwidth", fault.direction, {"rate": fault.rate_kbps})
+        case BlackholeFault():
+            toxics = _toxics(label, fault.target, "timeout", fault.direction, {"timeout": 0})
+        case ResetPeerFault():
+            toxics = _toxics(label, fault.target, "reset_peer", fault.direction, {"timeout": _ms(fault.after)})
+        case LinkDownFault():
+            disabled = (fault.target,)
+        case PowerLossFault():
+            toxics = tuple(action for link in topology.links_touching(fault.target)
+                           for action in _toxics(label, link.name, "timeout", "both", {"timeout": 0}))
+            sites = (fault.target,)
+        case _:
+            raise AssertionError(f"unhandled fault type {fault.type!r}")
+    return FaultPlan(label=label, fault_type=fault.type, target=fault.target, at=fault.at, duration=fault.duration,
+                     toxics=toxics, disabled_links=disabled, powered_off_sites=sites)

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 PhaseName = Literal["up", "steady_state", "faults", "recovery", "checks"]
+ProcessAction = Literal["start", "ready", "kill", "stop"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +68,7 @@ class ProcessRecord:
 
     t: float
     name: str
-    action: Literal["start", "ready", "kill", "stop"]
+    action: ProcessAction
     pid: int | None = None
     kind: Literal["process"] = "process"
 

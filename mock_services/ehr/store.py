@@ -240,19 +240,22 @@ class Store:
     def replace_log(self, entries: Sequence[LogEntry], epoch: int) -> list[LogEntry]:
         """Replace the whole log with ``entries`` (lsn 1..n) in ONE transaction; return discarded.
 
-        Discarded = local entries whose (lsn, epoch) is not in ``entries``: writes this
-        instance held that the new log does not -- lost on purpose (see the package docs).
-        A crash part-way leaves the old log intact, so a resync can simply be retried.
+        Discarded = local entries not identical (same lsn, epoch, resource, version and body)
+        to the incoming entry at their lsn: writes this instance held that the new log does
+        not -- lost on purpose (see the package docs). Whole entries are compared, not just
+        (lsn, epoch), because two primaries that tied at the same epoch wrote different
+        entries under the same (lsn, epoch). A crash part-way leaves the old log intact, so a
+        resync can simply be retried.
         """
         for position, entry in enumerate(entries, start=1):
             if entry.lsn != position:
                 raise StoreError(
                     f"resync log is not contiguous from 1: position {position} has lsn {entry.lsn}"
                 )
-        incoming = {entry.lsn: entry.epoch for entry in entries}
         with self._lock:
             local = self._entries(f"SELECT {_COLUMNS} FROM log ORDER BY lsn", ())
-            discarded = [entry for entry in local if incoming.get(entry.lsn) != entry.epoch]
+            # entries[lsn - 1] is the incoming entry at lsn (contiguity checked above).
+            discarded = [e for e in local if e.lsn > len(entries) or entries[e.lsn - 1] != e]
             new_epoch = max(self._epoch, epoch)
             with self._transaction() as db:
                 db.execute("DELETE FROM log")

@@ -122,6 +122,9 @@ async def test_two_primaries_with_equal_epochs_break_the_tie_by_name(
         assert pair.node_a.role is Role.PRIMARY
         assert (pair.node_a.epoch, pair.node_b.epoch) == (1, 1)
         assert not _has(pair.node_b, loser_write)
+        # Same (lsn 1, epoch 1) on both sides, different writes: the loss must still be reported.
+        (done,) = _events_named(caplog, "resync-done")
+        assert "discarded=1" in done and loser_write in done
         assert any("winner=ehr-a" in line for line in _events_named(caplog, "tie-break"))
 
 

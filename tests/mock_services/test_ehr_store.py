@@ -71,6 +71,9 @@ def test_replace_log_reports_discarded_entries_and_keeps_old_log_on_bad_input(st
     discarded = store.replace_log([_entry(1, 1, "a"), _entry(2, 2, "b-new")], epoch=2)
 
     assert [e.resource_id for e in discarded] == ["b-old-primary", "c-old-primary"]
+    # Same lsn and epoch but a different write (two primaries tied at one epoch): discarded too.
+    tied = store.replace_log([_entry(1, 1, "a"), _entry(2, 2, "b-other-primary")], epoch=2)
+    assert [e.resource_id for e in tied] == ["b-new"]
     assert (store.last_lsn, store.epoch) == (2, 2)
     assert store.read("Patient", "c-old-primary") is None
     assert store.search("Patient", identifier_all_of=[[TokenMatch(None, "c-old-primary")]], limit=10)[0] == 0

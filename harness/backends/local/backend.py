@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from pathlib import Path
 from harness.backends.base import EhrOptions, Endpoints, LinkEndpoint
 from harness.backends.local.haproxy import FrontDoorTiming, HaproxyBackendServer, render_haproxy_config
 from harness.backends.local.ports import LOOPBACK, allocate_free_ports, ensure_ports_free
-from harness.backends.local.processes import HttpReady, ProcessSpec, ProcessSupervisor
+from harness.backends.local.processes import HttpReady, ProcessFailedToStart, ProcessSpec, ProcessSupervisor
 from harness.faults.journal import Journal
 from harness.timeline import TimelineWriter
 from harness.tools import find_haproxy, find_toxiproxy_server
@@ -141,10 +142,6 @@ class LocalBackend:
         return self.endpoints
 
     def _wait_front_door(self, spec: ProcessSpec) -> None:
-        import time
-
-        from harness.backends.local.processes import ProcessFailedToStart
-
         deadline = time.monotonic() + self.options.ready_timeout
         while not spec.ready.check():
             if time.monotonic() > deadline:

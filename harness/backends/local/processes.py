@@ -13,6 +13,7 @@ Contracts:
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import signal
@@ -28,6 +29,7 @@ from typing import Protocol
 from harness.errors import InfrastructureError
 from harness.faults.journal import Journal
 from harness.timeline import ProcessRecord, TimelineWriter
+from harness.timeline.events import ProcessAction
 
 LOG_TAIL_LINES = 20
 
@@ -35,7 +37,8 @@ LOG_TAIL_LINES = 20
 class Readiness(Protocol):
     """One quick readiness attempt; ``description`` says what is awaited, for errors."""
 
-    description: str
+    @property
+    def description(self) -> str: ...
 
     def check(self) -> bool: ...
 
@@ -240,13 +243,11 @@ class ProcessSupervisor:
             return f"  (no log at {path})"
         return "\n".join(f"  | {line}" for line in tail) or "  (log is empty)"
 
-    def _note(self, name: str, action: str, pid: int) -> None:
+    def _note(self, name: str, action: ProcessAction, pid: int) -> None:
         if self._timeline is not None:
-            self._timeline.append(ProcessRecord(time.time(), name, action, pid))  # type: ignore[arg-type]
+            self._timeline.append(ProcessRecord(time.time(), name, action, pid))
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
