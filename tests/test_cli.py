@@ -173,3 +173,24 @@ def test_sigint_mid_fault_heals_stops_everything_and_exits_130(
     run_dir = only_run_dir(runs)
     assert replay_journal(run_dir / "journal.jsonl").unhealed_faults == {}
     assert processes_alive(run_dir) == [] and journal_ended(run_dir)
+
+
+@pytest.mark.integration
+def test_a_port_already_taken_exits_3_naming_it_and_leaves_nothing_running(
+        tmp_path: Path, experiment_file: Callable[..., Path]) -> None:
+    import socket
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    try:
+        path = experiment_file(f"topology: {{front_door: {{port: {port}}}}}\nfaults: []\n")
+        runs = tmp_path / "runs"
+        result = hchaos("run", str(path), "--runs-dir", str(runs))
+    finally:
+        holder.close()
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert f"127.0.0.1:{port}" in result.stderr and "already in use" in result.stderr
+    run_dir = only_run_dir(runs)
+    assert processes_alive(run_dir) == [] and journal_ended(run_dir)

@@ -65,6 +65,10 @@ class FrontDoorConfig(FrozenModel):
     rise: StrictInt = Field(default=2, ge=1)
     """Consecutive successful checks before a backend is put back in service."""
 
+    port: StrictInt | None = Field(default=None, ge=1, le=65535)
+    """Fixed port of the front door on 127.0.0.1, for pointing your own clients at it
+    (default: a free port chosen at start-up, shown in endpoints.json)."""
+
 
 class TopologyConfig(FrozenModel):
     """Which topology to run and how its parts are tuned."""

@@ -54,6 +54,7 @@ def local_options(experiment: Experiment) -> LocalOptions:
                        heartbeat_interval=ehr.heartbeat_interval),
         front_door=FrontDoorTiming(check_interval=door.check_interval, check_timeout=door.check_timeout,
                                    fall=door.fall, rise=door.rise),
+        front_door_port=door.port,
     )
 
 
