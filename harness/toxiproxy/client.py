@@ -70,8 +70,9 @@ class ToxiproxyClient:
     * No call waits longer than about ``timeout`` seconds per phase.
     * Thread-safe: one instance may be used from several threads at once. Connections are
       kept alive and pooled (up to 32), so concurrent calls do not queue behind each other.
-    * ``transport`` replaces the network, e.g. with :func:`harness.toxiproxy.fake.fake_transport`
-      for unit tests; timeouts then only apply if that transport honours them.
+    * ``transport`` replaces the network, e.g. ``FakeToxiproxy().transport`` (see
+      :mod:`harness.toxiproxy.fake`) in unit tests; timeouts, connection limits and the
+      ``trust_env=False`` guard then only apply as far as that transport honours them.
     """
 
     def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT,

@@ -70,9 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--db", required=True, type=Path, help="SQLite file (created if missing)")
     parser.add_argument("--peer-url", default=None, help="the other instance (through the replication link)")
-    parser.add_argument(
-        "--replication", default=ReplicationMode.SYNC.value, choices=[m.value for m in ReplicationMode]
-    )
+    parser.add_argument("--replication", default=ReplicationMode.SYNC.value, choices=[m.value for m in ReplicationMode])
     parser.add_argument(
         "--sync-strict",
         action="store_true",
@@ -85,9 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="standby promotes after this long without a primary heartbeat (s)",
     )
     parser.add_argument("--heartbeat-interval", type=_positive_seconds, default=0.2, help="(s)")
-    parser.add_argument(
-        "--peer-timeout", type=_positive_seconds, default=0.5, help="every call to the peer (s)"
-    )
+    parser.add_argument("--peer-timeout", type=_positive_seconds, default=0.5, help="every call to the peer (s)")
     return parser
 
 

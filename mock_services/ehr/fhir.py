@@ -94,9 +94,7 @@ def parse_token_list(raw: str) -> list[TokenMatch]:
 
 def _validate_patient(payload: object) -> dict[str, object]:
     if not isinstance(payload, dict):
-        raise InvalidRequest(
-            f"request body must be a JSON object (a FHIR resource), got {type(payload).__name__}"
-        )
+        raise InvalidRequest(f"request body must be a JSON object (a FHIR resource), got {type(payload).__name__}")
     resource_type = payload.get("resourceType")
     if resource_type != "Patient":
         found = "no resourceType" if resource_type is None else f"resourceType {resource_type!r}"
@@ -132,9 +130,7 @@ def capability_statement(base_url: str, name: str, datacenter: str) -> dict[str,
                     {
                         "type": "Patient",
                         "versioning": "versioned",
-                        "interaction": [
-                            {"code": code} for code in ("create", "read", "vread", "search-type")
-                        ],
+                        "interaction": [{"code": code} for code in ("create", "read", "vread", "search-type")],
                         "searchParam": [
                             {"name": "identifier", "type": "token"},
                             {"name": "_id", "type": "token"},
@@ -225,9 +221,7 @@ class PatientApi:
             identifier_all_of, ids, count = _parse_search(request)
         except InvalidRequest as error:
             return operation_outcome(400, str(error))
-        total, entries = self.node.store.search(
-            "Patient", identifier_all_of=identifier_all_of, ids=ids, limit=count
-        )
+        total, entries = self.node.store.search("Patient", identifier_all_of=identifier_all_of, ids=ids, limit=count)
         base = _base(request)
         bundle = {
             "resourceType": "Bundle",

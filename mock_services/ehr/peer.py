@@ -33,9 +33,7 @@ class PeerUnavailable(Exception):
 class PeerClient:
     """A keep-alive HTTP client bound to one peer URL. Close with :meth:`aclose`."""
 
-    def __init__(
-        self, base_url: str, timeout: float, transport: httpx.AsyncBaseTransport | None = None
-    ) -> None:
+    def __init__(self, base_url: str, timeout: float, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.base_url = base_url
         self._timeout = timeout
         self._client = httpx.AsyncClient(
@@ -99,9 +97,7 @@ class PeerClient:
                 timeout=self._timeout if timeout is None else timeout,
             )
         except httpx.TimeoutException as error:
-            raise PeerUnavailable(
-                f"{method} {path}: no answer within the timeout ({type(error).__name__})"
-            ) from error
+            raise PeerUnavailable(f"{method} {path}: no answer within the timeout ({type(error).__name__})") from error
         except httpx.HTTPError as error:
             raise PeerUnavailable(f"{method} {path}: {type(error).__name__}: {error}") from error
         if response.status_code not in accept:

@@ -181,9 +181,7 @@ class Reply:
 
     @classmethod
     def from_json(cls, data: object) -> Reply:
-        return cls(
-            accepted=_bool(data, "accepted"), reason=_str(data, "reason"), status=NodeStatus.from_json(data)
-        )
+        return cls(accepted=_bool(data, "accepted"), reason=_str(data, "reason"), status=NodeStatus.from_json(data))
 
 
 @dataclass(frozen=True)

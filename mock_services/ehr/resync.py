@@ -29,9 +29,7 @@ class ResyncError(Exception):
     """The peer's log could not be copied (it is not primary, or the copy took too long)."""
 
 
-async def fetch_full_log(
-    peer: PeerClient, *, deadline: float = RESYNC_DEADLINE
-) -> tuple[list[LogEntry], int]:
+async def fetch_full_log(peer: PeerClient, *, deadline: float = RESYNC_DEADLINE) -> tuple[list[LogEntry], int]:
     """Return (every entry of the peer's log from lsn 1, the peer's epoch).
 
     Raises :class:`ResyncError` if the peer is not primary (its log is not authoritative) or

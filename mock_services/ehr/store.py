@@ -183,9 +183,7 @@ class Store:
                     params.append(token.value)
                 ors.append("(" + " AND ".join(conditions) + ")")
             where = " OR ".join(ors) or "0"
-            selects.append(
-                (f"SELECT resource_id FROM identifier WHERE resource_type = ? AND ({where})", params)
-            )
+            selects.append((f"SELECT resource_id FROM identifier WHERE resource_type = ? AND ({where})", params))
         if ids is not None:
             marks = ",".join("?" * len(ids)) or "NULL"
             sql = f"SELECT resource_id FROM log WHERE resource_type = ? AND resource_id IN ({marks})"
@@ -211,14 +209,10 @@ class Store:
             db.execute("UPDATE meta SET value = ? WHERE key = 'epoch'", (str(epoch),))
         self._epoch = epoch
 
-    def append(
-        self, resource_type: str, resource_id: str, version_id: str, last_updated: str, body: str
-    ) -> LogEntry:
+    def append(self, resource_type: str, resource_id: str, version_id: str, last_updated: str, body: str) -> LogEntry:
         """Append a local write at lsn = last + 1 in the current epoch; committed on return."""
         with self._lock:
-            entry = LogEntry(
-                self._lsn + 1, self._epoch, resource_type, resource_id, version_id, last_updated, body
-            )
+            entry = LogEntry(self._lsn + 1, self._epoch, resource_type, resource_id, version_id, last_updated, body)
             with self._transaction() as db:
                 self._insert(db, entry)
             self._lsn = entry.lsn
@@ -249,9 +243,7 @@ class Store:
         """
         for position, entry in enumerate(entries, start=1):
             if entry.lsn != position:
-                raise StoreError(
-                    f"resync log is not contiguous from 1: position {position} has lsn {entry.lsn}"
-                )
+                raise StoreError(f"resync log is not contiguous from 1: position {position} has lsn {entry.lsn}")
         with self._lock:
             local = self._entries(f"SELECT {_COLUMNS} FROM log ORDER BY lsn", ())
             # entries[lsn - 1] is the incoming entry at lsn (contiguity checked above).
@@ -303,10 +295,7 @@ class Store:
         )
         db.executemany(
             "INSERT INTO identifier (resource_type, resource_id, system, value) VALUES (?, ?, ?, ?)",
-            [
-                (entry.resource_type, entry.resource_id, system, value)
-                for system, value in _identifiers(entry.body)
-            ],
+            [(entry.resource_type, entry.resource_id, system, value) for system, value in _identifiers(entry.body)],
         )
 
     def _scalar(self, sql: str, params: tuple[object, ...] = ()) -> int | None:

@@ -41,9 +41,7 @@ class Link:
         await self.target(scope, receive, send)
 
 
-def make_config(
-    tmp_path: Path, name: str, role: ConfiguredRole, *, peer: bool, **overrides: object
-) -> Config:
+def make_config(tmp_path: Path, name: str, role: ConfiguredRole, *, peer: bool, **overrides: object) -> Config:
     """A config for in-process use: db in ``tmp_path``, fast timings (overridable), and a
     placeholder peer URL when ``peer`` (the transport, not the URL, decides where it goes)."""
     settings: dict[str, object] = {
@@ -83,9 +81,7 @@ def app_with_link(config: Config) -> tuple[Starlette, Link]:
     return create_app(config, peer_transport=httpx.ASGITransport(app=link)), link
 
 
-async def eventually(
-    check: Callable[[], Awaitable[bool]] | Callable[[], bool], timeout: float, what: str
-) -> None:
+async def eventually(check: Callable[[], Awaitable[bool]] | Callable[[], bool], timeout: float, what: str) -> None:
     """Poll ``check`` every 20 ms until it is true; fail with ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:

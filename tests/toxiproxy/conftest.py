@@ -85,7 +85,9 @@ def toxiproxy_binary() -> Path:
     try:
         return find_toxiproxy_server().path
     except ToolMissing as exc:
-        pytest.fail(str(exc), pytrace=False)
+        problem = str(exc)
+    # Outside the except block, so the report shows the message, not a chained traceback.
+    pytest.fail(problem, pytrace=False)
 
 
 @pytest.fixture
