@@ -28,12 +28,12 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.backends import EhrOptions  # noqa: E402
-from harness.backends.local import LocalBackend, LocalOptions  # noqa: E402
-from harness.experiment import PowerLossFault  # noqa: E402
-from harness.faults import Journal, Nemesis, plan_fault  # noqa: E402
-from harness.topology import reference_topology  # noqa: E402
-from harness.toxiproxy import ToxiproxyClient  # noqa: E402
+from harness.backends import EhrOptions
+from harness.backends.local import LocalBackend, LocalOptions
+from harness.experiment import PowerLossFault
+from harness.faults import Journal, Nemesis, plan_fault
+from harness.topology import reference_topology
+from harness.toxiproxy import ToxiproxyClient
 
 OPTIONS = LocalOptions(ehr=EhrOptions(promote_after=3.0))
 
@@ -52,7 +52,7 @@ def bench_up(rounds: int) -> list[float]:
     return times
 
 
-def bench_cut(backend: LocalBackend, nemesis: Nemesis, toxiproxy_url: str, rounds: int) -> tuple[list[float], list[float]]:
+def bench_cut(nemesis: Nemesis, toxiproxy_url: str, rounds: int) -> tuple[list[float], list[float]]:
     topology = reference_topology()
     together, one_by_one = [], []
     fault = PowerLossFault(type="power_loss", target="dc-a", duration=1, name="bench-cut")
@@ -122,7 +122,7 @@ def main() -> None:
         nemesis = Nemesis(endpoints, backend, journal)
         try:
             print(f"== 2. dc-a cut: 6 toxics on 3 proxies ({args.rounds} rounds)")
-            together, one_by_one = bench_cut(backend, nemesis, endpoints.toxiproxy_url, args.rounds)
+            together, one_by_one = bench_cut(nemesis, endpoints.toxiproxy_url, args.rounds)
             med_t, med_s = statistics.median(together), statistics.median(one_by_one)
             print(f"   together    median {ms(med_t)}  (max {ms(max(together))})  target <= 50 ms")
             print(f"   one by one  median {ms(med_s)}  ratio together/one-by-one {med_t / med_s:.2f}")

@@ -8,6 +8,7 @@ would not start, a fault that could not be healed); 130 interrupted (after heali
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -21,8 +22,11 @@ from harness.errors import EXIT_INFRASTRUCTURE, EXIT_INVALID_INPUT, HarnessError
 
 EXIT_INTERRUPTED = 130
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Off a terminal (CI logs, pipes) rich would wrap at 80 columns and fold the tables; logs
+# are read in wide viewers, so use 140 unless COLUMNS says otherwise.
+_PIPE_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 140
+console = Console(highlight=False, width=_PIPE_WIDTH)
+err_console = Console(stderr=True, highlight=False, width=_PIPE_WIDTH)
 
 runs_dir_option = click.option(
     "--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=None,

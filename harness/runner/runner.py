@@ -11,6 +11,7 @@ be re-judged offline from its folder with exactly the same result.
 
 from __future__ import annotations
 
+import atexit
 import json
 import time
 from collections.abc import Callable
@@ -99,6 +100,37 @@ def run_experiment(loaded: LoadedExperiment, runs_dir: Path, observer: RunObserv
             obs.tick(time.monotonic() - started, prober.stats.snapshot() if prober else None,
                      nemesis.active if nemesis else [])
 
+    cleaned = False
+
+    def clean_up() -> None:
+        """Heal, stop, close: each step runs even if an earlier one failed. Runs once, from
+        ``finally`` or, as a safety net, at interpreter exit."""
+        nonlocal cleaned
+        if cleaned:
+            return
+        cleaned = True
+        steps: list[tuple[str, Callable[[], None]]] = []
+        if prober is not None:
+            steps.append(("stop the prober", prober.stop))
+        if nemesis is not None:
+            active = nemesis
+
+            def heal() -> None:
+                result.heal_errors += active.heal_all()
+                active.close()
+            steps.append(("heal faults", heal))
+        steps += [("stop processes", backend.down), ("close the timeline", timeline.close)]
+        for what, step in steps:
+            try:
+                step()
+            except Exception as exc:  # keep cleaning: a leftover fault or process is worse
+                result.heal_errors.append(f"could not {what}: {type(exc).__name__}: {exc}")
+        for message in result.heal_errors:
+            obs.event(f"[red]{message}")
+        journal.run_ended(status if not result.heal_errors else f"{status}-with-cleanup-errors")
+        journal.close()
+
+    atexit.register(clean_up)
     try:
         with signals_raise():
             def bring_up() -> None:
@@ -126,17 +158,8 @@ def run_experiment(loaded: LoadedExperiment, runs_dir: Path, observer: RunObserv
             prober = None
             status = "completed"
     finally:
-        if prober is not None:
-            prober.stop()
-        if nemesis is not None:
-            result.heal_errors = nemesis.heal_all()
-            nemesis.close()
-            for message in result.heal_errors:
-                obs.event(f"[red]{message}")
-        backend.down()
-        timeline.close()
-        journal.run_ended(status if not result.heal_errors else f"{status}-with-heal-errors")
-        journal.close()
+        clean_up()
+        atexit.unregister(clean_up)
 
     result.verdicts = judge_run(loaded, run_dir)
     result.outcome = worst(v.outcome for v in result.verdicts)

@@ -2,10 +2,11 @@
 
 Run with ``python -m mock_services.ehr`` (flags in :mod:`.__main__`). Modules, one concept
 each: ``config`` (settings), ``store`` (SQLite log + index), ``protocol`` (replication
-messages), ``peer`` (replication client), ``replication`` (the role state machine),
-``resync`` (copying the primary's log), ``replication_api`` (replication server side),
-``fhir`` and ``outcome`` (the FHIR surface), ``app`` (wiring, /health, /primary),
-``eventlog`` (one stderr line per notable event).
+messages), ``peer`` (replication client), ``replication`` (roles and the state machine),
+``shipping`` (the primary's side: heartbeats, shipping, acknowledging writes), ``resync``
+(copying the primary's log), ``replication_api`` (replication server side), ``fhir`` and
+``outcome`` (the FHIR surface), ``app`` (wiring, /health, /primary), ``eventlog`` (one
+stderr line per notable event), ``testing`` (in-process instances and pairs, for tests).
 
 Replication design (two nodes, log shipping, epochs -- a deliberately simple Raft cousin)
 ========================================================================================

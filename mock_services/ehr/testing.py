@@ -9,11 +9,13 @@ wants a fake EHR pair (the real one is ``python -m mock_services.ehr``).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
@@ -41,22 +43,23 @@ class Link:
         await self.target(scope, receive, send)
 
 
-def make_config(tmp_path: Path, name: str, role: ConfiguredRole, *, peer: bool, **overrides: object) -> Config:
-    """A config for in-process use: db in ``tmp_path``, fast timings (overridable), and a
-    placeholder peer URL when ``peer`` (the transport, not the URL, decides where it goes)."""
-    settings: dict[str, object] = {
-        "name": name,
-        "datacenter": f"dc-{name[-1]}",
-        "role": role,
-        "db_path": tmp_path / f"{name}.sqlite",
-        "peer_url": "http://peer.test" if peer else None,
-        "replication": ReplicationMode.SYNC,
-        "promote_after": 0.5,
-        "heartbeat_interval": 0.05,
-        "peer_timeout": 0.2,
-    }
-    settings.update(overrides)
-    return Config(**settings)  # type: ignore[arg-type]
+def make_config(directory: Path, name: str, role: ConfiguredRole, *, peer: bool, **overrides: Any) -> Config:
+    """A config for in-process use: db ``<directory>/<name>.sqlite``, datacenter ``dc-<last
+    letter of name>``, fast timings (heartbeat 0.05 s, peer timeout 0.2 s, promote after
+    0.5 s), sync mode, and a placeholder peer URL when ``peer`` (the transport, not the URL,
+    decides where peer traffic goes). ``overrides``: any other :class:`Config` field."""
+    config = Config(
+        name=name,
+        datacenter=f"dc-{name[-1]}",
+        role=role,
+        db_path=directory / f"{name}.sqlite",
+        peer_url="http://peer.test" if peer else None,
+        replication=ReplicationMode.SYNC,
+        promote_after=0.5,
+        heartbeat_interval=0.05,
+        peer_timeout=0.2,
+    )
+    return dataclasses.replace(config, **overrides)
 
 
 def node_of(app: Starlette) -> Node:
@@ -113,20 +116,20 @@ class InProcessPair:
 
 @asynccontextmanager
 async def running_pair(
-    tmp_path: Path,
+    directory: Path,
     *,
     role_a: ConfiguredRole = ConfiguredRole.PRIMARY,
     role_b: ConfiguredRole = ConfiguredRole.STANDBY,
     partitioned: bool = False,
-    **overrides: object,
+    **overrides: Any,
 ) -> AsyncIterator[InProcessPair]:
     """Start ``ehr-a`` (dc-a) and ``ehr-b`` (dc-b) in-process, peers of each other.
 
     ``partitioned``: the link is cut before either starts (e.g. to make two primaries).
     ``overrides`` go to both configs (see :func:`make_config` for the defaults).
     """
-    app_a, a_to_b = app_with_link(make_config(tmp_path, "ehr-a", role_a, peer=True, **overrides))
-    app_b, b_to_a = app_with_link(make_config(tmp_path, "ehr-b", role_b, peer=True, **overrides))
+    app_a, a_to_b = app_with_link(make_config(directory, "ehr-a", role_a, peer=True, **overrides))
+    app_b, b_to_a = app_with_link(make_config(directory, "ehr-b", role_b, peer=True, **overrides))
     a_to_b.target, b_to_a.target = app_b, app_a
     a_to_b.cut = b_to_a.cut = partitioned
     async with serving(app_a, "http://ehr-a.test") as a, serving(app_b, "http://ehr-b.test") as b:

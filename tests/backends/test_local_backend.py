@@ -13,8 +13,15 @@ import pytest
 from harness.backends import EhrOptions, Endpoints
 from harness.backends.local import LocalBackend, LocalOptions
 from harness.errors import ToolMissing
+from harness.experiment import (
+    BandwidthFault,
+    BlackholeFault,
+    LatencyFault,
+    LinkDownFault,
+    PowerLossFault,
+    ResetPeerFault,
+)
 from harness.faults import FaultPlan, Journal, Nemesis, plan_fault
-from harness.experiment import BlackholeFault, LinkDownFault, PowerLossFault
 from harness.topology import reference_topology
 
 pytestmark = pytest.mark.integration
@@ -135,7 +142,7 @@ def test_missing_tool_fails_before_anything_starts(tmp_path: Path, monkeypatch: 
 
 def test_power_cut_reaches_every_proxy_of_the_site_concurrently(
         running: tuple[LocalBackend, Endpoints, Nemesis]) -> None:
-    backend, endpoints, nemesis = running
+    _, endpoints, nemesis = running
     cut = plan(PowerLossFault(type="power_loss", target="dc-b", duration=5, name="power-b"))
     nemesis.inject(cut)
     from harness.toxiproxy import ToxiproxyClient
@@ -146,3 +153,48 @@ def test_power_cut_reaches_every_proxy_of_the_site_concurrently(
         assert poisoned == {"frontdoor-ehr-b", "repl-ehr-a-b", "repl-ehr-b-a"}
         nemesis.heal(cut)
         assert not any(p.toxics for p in client.proxies().values())
+
+
+def test_latency_fault_delays_the_link_and_heal_removes_it(running: tuple[LocalBackend, Endpoints, Nemesis]) -> None:
+    _, endpoints, nemesis = running
+    url = f"http://{endpoints.links['frontdoor-ehr-b'].listen}/health"
+
+    def timed() -> float:
+        started = time.perf_counter()
+        assert get(url, timeout=3).status_code == 200
+        return time.perf_counter() - started
+
+    baseline = min(timed() for _ in range(3))
+    slow = plan(LatencyFault(type="latency", target="frontdoor-ehr-b", duration=5, latency=0.3, name="slow"))
+    nemesis.inject(slow)
+    assert timed() >= 0.3
+    nemesis.heal(slow)
+    assert min(timed() for _ in range(3)) < baseline + 0.1
+
+
+def test_bandwidth_fault_throttles_the_link(running: tuple[LocalBackend, Endpoints, Nemesis]) -> None:
+    _, endpoints, nemesis = running
+    created = httpx.post(f"{endpoints.front_door_url}/Patient", timeout=2,
+                         json={"resourceType": "Patient", "name": [{"text": "x" * 3000}]})
+    assert created.status_code == 201
+    # Sync replication: the standby in dc-b has it; read it there through its link.
+    url = f"http://{endpoints.links['frontdoor-ehr-b'].listen}/Patient/{created.json()['id']}"
+    size = len(get(url).content)
+    assert size > 3000
+    narrow = plan(BandwidthFault(type="bandwidth", target="frontdoor-ehr-b", duration=5, rate_kbps=1, name="narrow"))
+    nemesis.inject(narrow)
+    started = time.perf_counter()
+    assert get(url, timeout=10).status_code == 200
+    assert time.perf_counter() - started >= 0.5 * size / 1024
+    nemesis.heal(narrow)
+
+
+def test_reset_peer_fault_resets_connections(running: tuple[LocalBackend, Endpoints, Nemesis]) -> None:
+    _, endpoints, nemesis = running
+    url = f"http://{endpoints.links['frontdoor-ehr-b'].listen}/health"
+    reset = plan(ResetPeerFault(type="reset_peer", target="frontdoor-ehr-b", duration=5, name="rst"))
+    nemesis.inject(reset)
+    with pytest.raises(httpx.TransportError):
+        get(url)
+    nemesis.heal(reset)
+    assert get(url).status_code == 200

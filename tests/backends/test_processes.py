@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.backends.local.ports import allocate_free_ports
 from harness.backends.local.processes import (
     HttpReady,
     ProcessFailedToStart,
@@ -13,7 +14,6 @@ from harness.backends.local.processes import (
     ProcessSupervisor,
     TcpReady,
 )
-from harness.backends.local.ports import allocate_free_ports
 from harness.faults.journal import Journal, replay_journal
 
 

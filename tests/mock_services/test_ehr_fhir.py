@@ -11,7 +11,7 @@ import pytest
 
 from mock_services.ehr.app import create_app
 from mock_services.ehr.config import ConfiguredRole
-from mock_services.ehr.testing import make_config, serving
+from mock_services.ehr.testing import make_config, node_of, serving
 
 pytestmark = pytest.mark.anyio
 Client = httpx.AsyncClient
@@ -56,9 +56,7 @@ def _assert_outcome(response_json: object, code: str, *fragments: str) -> None:
 
 
 async def test_create_assigns_id_and_meta_and_sets_headers(primary: Client) -> None:
-    response = await primary.post(
-        "/Patient", content=json.dumps(PATIENT), headers={"Content-Type": FHIR_JSON}
-    )
+    response = await primary.post("/Patient", content=json.dumps(PATIENT), headers={"Content-Type": FHIR_JSON})
 
     assert response.status_code == 201
     body = response.json()
@@ -157,9 +155,7 @@ async def test_create_rejects_invalid_bodies_with_400(primary: Client, body: str
 
 
 async def test_create_rejects_other_content_types(primary: Client) -> None:
-    response = await primary.post(
-        "/Patient", content=json.dumps(PATIENT), headers={"Content-Type": "text/plain"}
-    )
+    response = await primary.post("/Patient", content=json.dumps(PATIENT), headers={"Content-Type": "text/plain"})
     assert response.status_code == 415
     _assert_outcome(response.json(), "not-supported", "text/plain")
 
@@ -217,9 +213,24 @@ async def test_metadata_is_a_capability_statement(primary: Client) -> None:
 
 
 async def test_replication_endpoints_reject_malformed_messages(primary: Client) -> None:
-    response = await primary.post(
-        "/_replication/heartbeat", content=b'{"name": "x", "epoch": "one", "lsn": 0}'
-    )
+    response = await primary.post("/_replication/heartbeat", content=b'{"name": "x", "epoch": "one", "lsn": 0}')
     assert response.status_code == 400
     _assert_outcome(response.json(), "invalid", "'epoch'")
     assert (await primary.get("/_replication/log", params={"after": "x"})).status_code == 400
+
+
+async def test_unhandled_errors_are_500_operation_outcomes_with_identity_headers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = create_app(make_config(tmp_path, "ehr-a", ConfiguredRole.PRIMARY, peer=False))
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(node_of(app).store, "read", broken)
+    async with serving(app) as client:
+        response = await client.get("/Patient/any")
+
+    assert response.status_code == 500
+    assert response.headers["x-served-by"] == "ehr-a"
+    _assert_outcome(response.json(), "exception", "internal error")
