@@ -11,6 +11,12 @@ Contracts:
   so a restarted primary sees its peer's newer epoch and rejoins as a standby.
 * ``heal_all`` heals every active fault, newest first, and keeps going past errors (it is
   what the runner calls in ``finally``); it returns the errors instead of raising.
+
+Why heals get a long timeout and a retry: Toxiproxy 2.12.0 can take several seconds to
+remove a latency or bandwidth toxic when a client disconnects at the same moment (upstream
+issue #558: ``RemoveToxic`` holds the proxy's lock while flushing held data with a 5 s write
+timeout per chunk). Giving up after the usual 2 s would leave the fault in place; waiting,
+and retrying once (a repeated removal is a no-op), heals it.
 """
 
 from __future__ import annotations
@@ -25,7 +31,22 @@ from harness.backends.base import Backend, Endpoints
 from harness.faults.journal import Action, Journal
 from harness.faults.plan import FaultPlan
 from harness.timeline import FaultRecord, TimelineWriter
-from harness.toxiproxy import ToxiproxyClient, ToxiproxyFleet
+from harness.toxiproxy import ToxiproxyClient, ToxiproxyFleet, ToxiproxyUnreachable
+
+HEAL_TIMEOUT = 20.0
+"""Seconds a heal request may take (see the module docstring)."""
+
+SLOW_HEAL = 2.0
+"""A heal slower than this is reported as an event."""
+
+
+def _retry_once(call: Callable[[], object]) -> object:
+    """Run ``call``; if Toxiproxy did not answer in time, run it once more (heals are
+    idempotent, so the second try is safe whether or not the first one landed)."""
+    try:
+        return call()
+    except ToxiproxyUnreachable:
+        return call()
 
 
 class Nemesis:
@@ -40,6 +61,7 @@ class Nemesis:
         self._timeline = timeline
         self._on_event = on_event or (lambda _msg: None)
         self._client = ToxiproxyClient(endpoints.toxiproxy_url)
+        self._heal_client = ToxiproxyClient(endpoints.toxiproxy_url, timeout=HEAL_TIMEOUT)
         self._fleet = ToxiproxyFleet([self._client])
         self._lock = threading.RLock()
         self._active: dict[str, FaultPlan] = {}
@@ -80,10 +102,16 @@ class Nemesis:
         """Undo ``plan`` (idempotent). Raises if Toxiproxy or a restart fails."""
         with self._lock:
             wall_start = time.time()
+            client = self._heal_client
             calls: list[Callable[[], object]] = [
-                partial(self._client.remove_toxic, t.link, t.toxic_name, missing_ok=True) for t in plan.toxics]
-            calls += [partial(self._client.enable, link) for link in plan.disabled_links]
+                partial(_retry_once, partial(client.remove_toxic, t.link, t.toxic_name, missing_ok=True))
+                for t in plan.toxics]
+            calls += [partial(_retry_once, partial(client.enable, link)) for link in plan.disabled_links]
+            started = time.perf_counter()
             self._fleet.run_concurrently(calls)
+            if (seconds := time.perf_counter() - started) > SLOW_HEAL:
+                self._on_event(f"{plan.label}: Toxiproxy took {seconds:.1f}s to heal the links "
+                               "(a client disconnected mid-removal; Toxiproxy issue #558)")
             for site in plan.powered_off_sites:
                 if site in self._powered_off:
                     restarted = self._backend.restart_site(site)
@@ -106,6 +134,7 @@ class Nemesis:
     def close(self) -> None:
         self._fleet.close()
         self._client.close()
+        self._heal_client.close()
 
     def _record(self, action: Literal["inject", "heal"], plan: FaultPlan, started: float) -> None:
         """Timeline record stamped with when the action *started* (the fault's start is what

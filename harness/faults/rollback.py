@@ -56,7 +56,7 @@ def runner_alive(run_dir: Path) -> int | None:
     return None
 
 
-def rollback_run(run_dir: Path, *, force: bool = False, timeout: float = 2.0) -> RollbackResult:
+def rollback_run(run_dir: Path, *, force: bool = False, timeout: float = 20.0) -> RollbackResult:
     """Undo everything the journal of ``run_dir`` says is still outstanding.
 
     Refuses (``InvalidInput``) when the run's runner is still alive, unless ``force``:

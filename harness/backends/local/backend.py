@@ -36,6 +36,13 @@ TOXIPROXY = "toxiproxy"
 HAPROXY = "haproxy"
 
 
+def toxiproxy_env() -> dict[str, str]:
+    """Toxiproxy's environment: ``LOG_LEVEL`` info (its default is trace: several JSON lines
+    per connection, and HAProxy opens one per health check) unless the user set one, and
+    ``GOMAXPROCS`` from :func:`toxiproxy_gomaxprocs`."""
+    return {"LOG_LEVEL": os.environ.get("LOG_LEVEL", "info"), "GOMAXPROCS": toxiproxy_gomaxprocs()}
+
+
 def toxiproxy_gomaxprocs() -> str:
     """Go threads for Toxiproxy: ``$GOMAXPROCS`` if the user set it, else half the cores.
 
@@ -113,7 +120,7 @@ class LocalBackend:
         # 1. Toxiproxy and every link.
         self.supervisor.start(ProcessSpec(
             TOXIPROXY, (str(toxiproxy_bin), "-host", LOOPBACK, "-port", str(toxiproxy_port)),
-            "campus", HttpReady(LOOPBACK, toxiproxy_port, "/version"), env={"GOMAXPROCS": toxiproxy_gomaxprocs()}))
+            "campus", HttpReady(LOOPBACK, toxiproxy_port, "/version"), env=toxiproxy_env()))
         self.supervisor.wait_ready([TOXIPROXY], self.options.ready_timeout)
         toxiproxy_url = f"http://{LOOPBACK}:{toxiproxy_port}"
         self._toxiproxy = ToxiproxyClient(toxiproxy_url)
