@@ -35,14 +35,14 @@ from harness.faults import Journal, Nemesis, plan_fault
 from harness.topology import reference_topology
 from harness.toxiproxy import ToxiproxyClient
 
-OPTIONS = LocalOptions(ehr=EhrOptions(promote_after=3.0))
+OPTIONS = LocalOptions(services=ServiceOptions(ehr=EhrOptions(promote_after=3.0)))
 
 
 def bench_up(rounds: int) -> list[float]:
     times = []
     for _ in range(rounds):
         with tempfile.TemporaryDirectory() as tmp:
-            backend = LocalBackend(reference_topology(), Path(tmp), options=OPTIONS)
+            backend = LocalBackend(reference_topology(("ehr",)), Path(tmp), options=OPTIONS)
             started = time.perf_counter()
             try:
                 backend.up()
@@ -53,7 +53,7 @@ def bench_up(rounds: int) -> list[float]:
 
 
 def bench_cut(nemesis: Nemesis, toxiproxy_url: str, rounds: int) -> tuple[list[float], list[float]]:
-    topology = reference_topology()
+    topology = reference_topology(("ehr",))
     together, one_by_one = [], []
     fault = PowerLossFault(type="power_loss", target="dc-a", duration=1, name="bench-cut")
     plan = plan_fault(fault, fault.label, topology)
@@ -80,7 +80,7 @@ def bench_remote_cut(toxiproxy_url: str, rounds: int, rtt_ms: int = 2) -> tuple[
     api_port = toxiproxy_url.rsplit(":", 1)[1]
     (listen_port,) = allocate_free_ports(1)
     plan = plan_fault(PowerLossFault(type="power_loss", target="dc-a", duration=1, name="remote-cut"),
-                      "remote-cut", reference_topology())
+                      "remote-cut", reference_topology(("ehr",)))
     with ToxiproxyClient(toxiproxy_url) as local:
         local.create_proxy(ProxySpec("bench-api", f"127.0.0.1:{listen_port}", f"127.0.0.1:{api_port}"))
         local.add_toxic("bench-api", ToxicSpec(type="latency", name="rtt", stream="downstream",
@@ -169,7 +169,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         journal = Journal(Path(tmp), "bench")
-        backend = LocalBackend(reference_topology(), Path(tmp), options=OPTIONS, journal=journal)
+        backend = LocalBackend(reference_topology(("ehr",)), Path(tmp), options=OPTIONS, journal=journal)
         endpoints = backend.up()
         nemesis = Nemesis(endpoints, backend, journal)
         try:

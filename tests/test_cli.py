@@ -19,7 +19,7 @@ from tests.conftest import journal_ended, processes_alive
 HCHAOS = [sys.executable, "-m", "harness.cli"]
 REPO = Path(__file__).resolve().parents[1]
 
-FAST_TOPOLOGY = "topology: {ehr: {promote_after: 1s, heartbeat_interval: 100ms}}\n"
+FAST_TOPOLOGY = "topology: {services: [ehr], ehr: {promote_after: 1s, heartbeat_interval: 100ms}}\n"
 
 
 def hchaos(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -185,7 +185,7 @@ def test_a_port_already_taken_exits_3_naming_it_and_leaves_nothing_running(
     holder.listen()
     port = holder.getsockname()[1]
     try:
-        path = experiment_file(f"topology: {{front_door: {{port: {port}}}}}\nfaults: []\n")
+        path = experiment_file(f"topology: {{services: [ehr], front_door: {{port: {port}}}}}\nfaults: []\n")
         runs = tmp_path / "runs"
         result = hchaos("run", str(path), "--runs-dir", str(runs))
     finally:
@@ -194,3 +194,12 @@ def test_a_port_already_taken_exits_3_naming_it_and_leaves_nothing_running(
     assert f"127.0.0.1:{port}" in result.stderr and "already in use" in result.stderr
     run_dir = only_run_dir(runs)
     assert processes_alive(run_dir) == [] and journal_ended(run_dir)
+
+
+def test_a_service_without_its_dependency_is_rejected_with_its_location(
+        experiment_file: Callable[..., Path]) -> None:
+    path = experiment_file("topology: {services: [labs, scheduling]}\n")
+    result = hchaos("validate", str(path))
+    assert result.returncode == 2
+    err = " ".join(result.stderr.split())
+    assert "topology.services[0]" in err and "'labs' needs ehr" in err

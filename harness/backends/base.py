@@ -9,8 +9,8 @@ Backends: ``local`` (processes on 127.0.0.1, the embedded default) exists now; `
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from dataclasses import dataclass, field
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -36,35 +36,33 @@ class LinkEndpoint:
 class Endpoints:
     """Addresses of a running topology.
 
-    ``front_door_url`` is what clients use: it enters through the ``campus-frontdoor`` link,
-    so the whole client path is under Toxiproxy. ``instance_urls`` reach instances
-    directly (for end-state reads by checkers, never for load).
+    ``front_door_urls`` (by service) are what clients use: each enters through its
+    ``campus-frontdoor-<service>`` link, so the whole client path is under Toxiproxy;
+    ``mllp`` gives each HL7 engine's address through its campus link. ``instance_urls``
+    reach instances directly (for end-state reads by checkers, never for load).
     """
 
-    front_door_url: str
+    front_door_urls: Mapping[str, str]
     toxiproxy_url: str
     links: Mapping[str, LinkEndpoint]
     instance_urls: Mapping[str, str]
+    mllp: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     stats_url: str | None = None
+
+    @property
+    def front_door_url(self) -> str:
+        """The EHR's front-door URL (the service most probes and examples use)."""
+        return self.front_door_urls["ehr"]
 
     def to_json(self) -> dict[str, object]:
         return {
-            "front_door_url": self.front_door_url,
+            "front_door_urls": dict(self.front_door_urls),
             "toxiproxy_url": self.toxiproxy_url,
             "stats_url": self.stats_url,
             "instances": dict(self.instance_urls),
+            "mllp": {name: f"{host}:{port}" for name, (host, port) in self.mllp.items()},
             "links": {n: {"listen": e.listen, "upstream": e.upstream} for n, e in self.links.items()},
         }
-
-
-@dataclass(frozen=True)
-class EhrOptions:
-    """How the EHR instances replicate and fail over (passed to mock_services.ehr)."""
-
-    replication: Literal["sync", "async"] = "sync"
-    promote_after: float = 3.0
-    heartbeat_interval: float = 0.2
-    peer_timeout: float = 0.5
 
 
 class Backend(Protocol):

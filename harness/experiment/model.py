@@ -49,6 +49,46 @@ class EhrConfig(FrozenModel):
     heartbeat_interval: PositiveDuration = 0.2
     """How often the primary tells the standby it is alive."""
 
+    fencing: bool = False
+    """on: a primary needs a lease from a witness at a third site, so an old primary that
+    lost contact stops accepting writes and a standby promotes only once the lease expired;
+    off: split brain is possible under a partition (on purpose: checkers must catch it)."""
+
+    lease_ttl: PositiveDuration = 2.0
+    """With fencing: how long a primary's lease lasts without renewal."""
+
+
+class DataConfig(FrozenModel):
+    """The synthetic hospital every service loads at start-up (deterministic per seed)."""
+
+    seed: StrictInt = 2024
+    """Same seed, same patients, results, images and schedules."""
+
+    patients: StrictInt = Field(default=0, ge=0, le=100_000)
+    """How many patients (0 = start empty; 10 to 100 000 for realistic data)."""
+
+
+class MessagingConfig(FrozenModel):
+    """The HL7 v2 engines' store-and-forward behaviour."""
+
+    rotate: bool = True
+    """A message that cannot be delivered goes to the back of the queue (Mirth's 'rotate'),
+    so one poison message does not block the others; off shows head-of-line blocking."""
+
+    dedup: bool = True
+    """Forwarded results carry an identifier from MSH-10 and are created conditionally, so
+    retries do not duplicate them at the EHR; off: at-least-once with duplicates."""
+
+    retry_interval: PositiveDuration = 0.5
+    """Time between two delivery attempts of a queued message."""
+
+
+class ImagingConfig(FrozenModel):
+    """The imaging archive's asynchronous replica."""
+
+    replication_interval: PositiveDuration = 0.2
+    """How often the archive ships new images to the replica in dc-b."""
+
 
 class FrontDoorConfig(FrozenModel):
     """HAProxy health checks: how fast the front door notices that a backend died or came back."""
@@ -74,7 +114,20 @@ class TopologyConfig(FrozenModel):
     """Which topology to run and how its parts are tuned."""
 
     preset: Literal["reference"] = "reference"
-    """The topology: 'reference' is campus -> front door -> EHR in dc-a (primary) and dc-b (standby)."""
+    """The topology: 'reference' is campus -> front door -> the hospital's services in dc-a and dc-b."""
+
+    services: tuple[Literal["ehr", "messaging", "imaging", "labs", "scheduling"], ...] = (
+        "ehr", "messaging", "imaging", "labs", "scheduling")
+    """Which services to run (messaging and labs need the EHR). Fewer services start faster."""
+
+    data: DataConfig = DataConfig()
+    """Synthetic patients, results, images and schedules loaded at start-up."""
+
+    messaging: MessagingConfig = MessagingConfig()
+    """HL7 engines: queue rotation and de-duplication."""
+
+    imaging: ImagingConfig = ImagingConfig()
+    """Imaging archive replication."""
 
     ehr: EhrConfig = EhrConfig()
     """Replication and failover of the patient-record service."""

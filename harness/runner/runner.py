@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.backends import EhrOptions
+from harness.backends import DataOptions, EhrOptions, ImagingOptions, MessagingOptions, ServiceOptions
 from harness.backends.local import FrontDoorTiming, LocalBackend, LocalOptions
 from harness.checks import Outcome, Verdict, judge, worst
 from harness.errors import EXIT_CHECK_FAILED, EXIT_PASS
@@ -28,7 +28,7 @@ from harness.probe import ProbeConfig, Prober
 from harness.runner.observer import RunObserver, SilentObserver
 from harness.runner.rundir import create_run_dir
 from harness.runner.signals import signals_raise
-from harness.runner.targets import topology_for, validate_targets
+from harness.runner.targets import topology_for, validate_services, validate_targets
 from harness.timeline import TIMELINE_FILE, PhaseRecord, TimelineWriter, read_timeline
 from harness.timeline.events import PhaseName
 
@@ -49,10 +49,17 @@ class RunResult:
 
 def local_options(experiment: Experiment) -> LocalOptions:
     """The local backend's knobs from the experiment's ``topology`` section."""
-    ehr, door = experiment.topology.ehr, experiment.topology.front_door
+    config = experiment.topology
+    ehr, door = config.ehr, config.front_door
     return LocalOptions(
-        ehr=EhrOptions(replication=ehr.replication, promote_after=ehr.promote_after,
-                       heartbeat_interval=ehr.heartbeat_interval),
+        services=ServiceOptions(
+            data=DataOptions(seed=config.data.seed, patients=config.data.patients),
+            ehr=EhrOptions(replication=ehr.replication, promote_after=ehr.promote_after,
+                           heartbeat_interval=ehr.heartbeat_interval, fencing=ehr.fencing, lease_ttl=ehr.lease_ttl),
+            messaging=MessagingOptions(rotate=config.messaging.rotate, dedup=config.messaging.dedup,
+                                       retry_interval=config.messaging.retry_interval),
+            imaging=ImagingOptions(replication_interval=config.imaging.replication_interval),
+        ),
         front_door=FrontDoorTiming(check_interval=door.check_interval, check_timeout=door.check_timeout,
                                    fall=door.fall, rise=door.rise),
         front_door_port=door.port,
@@ -61,6 +68,7 @@ def local_options(experiment: Experiment) -> LocalOptions:
 
 def plan_faults(loaded: LoadedExperiment) -> list[FaultPlan]:
     """Validate targets against the topology and plan every fault (raises InvalidInput)."""
+    validate_services(loaded)
     topology = topology_for(loaded.experiment)
     validate_targets(loaded, topology)
     exp = loaded.experiment

@@ -11,14 +11,32 @@ import difflib
 from collections.abc import Sequence
 
 from harness.experiment import Experiment, LoadedExperiment, raise_issues
-from harness.topology import Topology, reference_topology
+from harness.topology import DEPENDS_ON, Topology, reference_topology
 
 YamlPath = tuple[str | int, ...]
 
 
 def topology_for(experiment: Experiment) -> Topology:
-    """The topology an experiment runs on (only the reference preset exists so far)."""
-    return reference_topology()
+    """The topology an experiment runs on (only the reference preset exists so far): its
+    services, plus the witness site when the EHR fences. Call :func:`validate_services`
+    first: a missing dependency raises ``ValueError`` here."""
+    config = experiment.topology
+    return reference_topology(config.services, witness=config.ehr.fencing and "ehr" in config.services)
+
+
+def validate_services(loaded: LoadedExperiment) -> None:
+    """Located errors for services that need one that is not in ``topology.services``."""
+    services = loaded.experiment.topology.services
+    problems: list[tuple[YamlPath, str]] = []
+    for index, service in enumerate(services):
+        missing = [dep for dep in DEPENDS_ON.get(service, ()) if dep not in services]
+        if missing:
+            problems.append((("topology", "services", index),
+                             f"service {service!r} needs {', '.join(missing)}; add it to topology.services"))
+    if len(set(services)) != len(services):
+        problems.append((("topology", "services"), "a service is listed twice"))
+    if problems:
+        raise_issues(loaded, problems)
 
 
 def _unknown(kind: str, name: str, valid: Sequence[str]) -> str:

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 SiteKind = Literal["campus", "datacenter", "witness"]
-LinkPurpose = Literal["client", "replication"]
-Role = Literal["primary", "standby"]
+LinkPurpose = Literal["client", "replication", "dependency", "witness"]
+PortName = Literal["http", "mllp"]
+RouteMode = Literal["primary", "active-backup"]
 
 
 @dataclass(frozen=True)
@@ -33,24 +34,27 @@ class Site:
 class Service:
     """A hospital service as clients see it (e.g. ``ehr``: patient records over FHIR).
 
-    ``health_path`` answers 200 whenever the process is up; ``primary_check_path`` answers
-    200 only on the instance currently accepting writes (the front door routes on it).
+    ``ports`` are the named ports each instance listens on (``http`` always: health and
+    metrics; ``mllp`` for HL7 engines). ``health_path`` answers 200 whenever the process
+    is up.
     """
 
     name: str
     description: str
+    ports: tuple[PortName, ...] = ("http",)
     health_path: str = "/health"
-    primary_check_path: str = "/primary"
 
 
 @dataclass(frozen=True)
 class Instance:
-    """One running copy of a service in one site, with the role it is configured to start in."""
+    """One running copy of a service in one site, with the role it is configured to start
+    in (``primary``/``standby`` for the EHR, ``archive``/``replica`` for imaging,
+    ``active`` for independent copies, ``witness``)."""
 
     name: str
     service: str
     site: str
-    role: Role
+    role: str
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,8 @@ class Link:
     """A directed network path from ``source`` (a component) to ``target`` (an instance or
     the front door), carried by one Toxiproxy proxy named like the link.
 
+    ``port`` is the target instance's port the link forwards to; for links into the front
+    door, ``service`` names the front-door route (HAProxy frontend) they reach.
     ``source_site`` / ``target_site`` say where each end lives; a data-center power loss
     cuts every link with an end in that data center.
     """
@@ -69,6 +75,8 @@ class Link:
     target_site: str
     purpose: LinkPurpose
     description: str = ""
+    port: PortName = "http"
+    service: str | None = None
 
     def touches(self, site: str) -> bool:
         """True when either end of the link lives in ``site``."""
@@ -76,14 +84,39 @@ class Link:
 
 
 @dataclass(frozen=True)
-class FrontDoor:
-    """The load balancer clients talk to (HAProxy), with one backend link per instance."""
+class FrontDoorRoute:
+    """How the front door routes one service: clients enter through ``entry_link``, and
+    HAProxy reaches each instance through one of ``backend_links``.
 
-    name: str
-    site: str
+    ``primary`` mode sends everything to whichever backend answers ``check_path`` with 200
+    (Patroni-style, for the EHR). ``active-backup`` mode prefers the first backend and
+    uses the others only while it is down (imaging archive then replica; lab portals).
+    """
+
     service: str
     entry_link: str
     backend_links: tuple[str, ...]
+    check_path: str
+    mode: RouteMode
+
+
+@dataclass(frozen=True)
+class FrontDoor:
+    """The load balancer clients talk to (HAProxy): one route per HTTP service."""
+
+    name: str
+    site: str
+    routes: tuple[FrontDoorRoute, ...]
+
+    def route(self, service: str) -> FrontDoorRoute:
+        for route in self.routes:
+            if route.service == service:
+                return route
+        raise KeyError(service)
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        return tuple(r.service for r in self.routes)
 
 
 @dataclass(frozen=True)
@@ -101,6 +134,7 @@ class Topology:
     def __post_init__(self) -> None:
         site_names = {s.name for s in self.sites}
         service_names = {s.name for s in self.services}
+        ports = {s.name: s.ports for s in self.services}
         component_names = {i.name for i in self.instances} | {self.front_door.name, "campus"}
         problems: list[str] = []
         for inst in self.instances:
@@ -108,6 +142,7 @@ class Topology:
                 problems.append(f"instance {inst.name!r}: unknown site {inst.site!r}")
             if inst.service not in service_names:
                 problems.append(f"instance {inst.name!r}: unknown service {inst.service!r}")
+        instance_service = {i.name: i.service for i in self.instances}
         for link in self.links:
             for end_site in (link.source_site, link.target_site):
                 if end_site not in site_names:
@@ -115,12 +150,20 @@ class Topology:
             for end in (link.source, link.target):
                 if end not in component_names:
                     problems.append(f"link {link.name!r}: unknown component {end!r}")
+            if link.target == self.front_door.name:
+                if link.service not in self.front_door.services:
+                    problems.append(f"link {link.name!r}: the front door has no route {link.service!r}")
+            elif link.target in instance_service and link.port not in ports.get(instance_service[link.target], ()):
+                problems.append(f"link {link.name!r}: {link.target!r} has no {link.port!r} port")
         link_names = [link.name for link in self.links]
         if len(set(link_names)) != len(link_names):
             problems.append("link names are not unique")
-        for name in (self.front_door.entry_link, *self.front_door.backend_links):
-            if name not in link_names:
-                problems.append(f"front door: unknown link {name!r}")
+        for route in self.front_door.routes:
+            if route.service not in service_names:
+                problems.append(f"front door: unknown service {route.service!r}")
+            for name in (route.entry_link, *route.backend_links):
+                if name not in link_names:
+                    problems.append(f"front door route {route.service!r}: unknown link {name!r}")
         if problems:
             raise ValueError(f"inconsistent topology {self.name!r}: " + "; ".join(problems))
 
@@ -129,6 +172,12 @@ class Topology:
     @property
     def datacenters(self) -> tuple[Site, ...]:
         return tuple(s for s in self.sites if s.kind == "datacenter")
+
+    def service(self, name: str) -> Service:
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise KeyError(name)
 
     def link(self, name: str) -> Link:
         for link in self.links:
@@ -150,6 +199,10 @@ class Topology:
 
     def links_touching(self, site: str) -> tuple[Link, ...]:
         return tuple(link for link in self.links if link.touches(site))
+
+    def links_from(self, source: str) -> tuple[Link, ...]:
+        """Links whose traffic originates at component ``source``."""
+        return tuple(link for link in self.links if link.source == source)
 
     def replication_link(self, source: str, target: str) -> Link:
         """The replication link carrying traffic from instance ``source`` to ``target``."""

@@ -3,24 +3,41 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.local.haproxy import FrontDoorTiming, HaproxyBackendServer, render_haproxy_config
+from harness.backends.local.haproxy import (
+    FrontDoorTiming,
+    HaproxyBackendServer,
+    HaproxyRoute,
+    render_haproxy_config,
+)
 from harness.tools import find_haproxy
 
 
 def render() -> str:
     return render_haproxy_config(
-        service="ehr", bind_host="127.0.0.1", bind_port=18000, stats_port=18001,
-        servers=[HaproxyBackendServer("ehr-a", "127.0.0.1", 18002),
-                 HaproxyBackendServer("ehr-b", "127.0.0.1", 18003)],
-        primary_check_path="/primary", timing=FrontDoorTiming(check_interval=0.25, fall=3))
+        bind_host="127.0.0.1", stats_port=18001, timing=FrontDoorTiming(check_interval=0.25, fall=3),
+        routes=[
+            HaproxyRoute("ehr", 18000, (HaproxyBackendServer("ehr-a", "127.0.0.1", 18002),
+                                        HaproxyBackendServer("ehr-b", "127.0.0.1", 18003)), "/primary", "primary"),
+            HaproxyRoute("imaging", 18010, (HaproxyBackendServer("pacs-a", "127.0.0.1", 18012),
+                                            HaproxyBackendServer("pacs-b", "127.0.0.1", 18013)),
+                         "/health", "active-backup"),
+        ])
 
 
-def test_config_routes_on_the_primary_check() -> None:
+def test_primary_route_checks_the_primary_endpoint_and_has_no_backup() -> None:
     cfg = render()
     assert "option httpchk GET /primary" in cfg
-    assert "server ehr-a 127.0.0.1:18002 check" in cfg
+    assert "server ehr-a 127.0.0.1:18002 check\n" in cfg
+    assert "server ehr-b 127.0.0.1:18003 check\n" in cfg
     assert "inter 250ms" in cfg and "fall 3" in cfg
     assert "on-marked-down shutdown-sessions" in cfg
+
+
+def test_active_backup_route_marks_the_second_server_backup() -> None:
+    cfg = render()
+    assert "bind 127.0.0.1:18010" in cfg
+    assert "server pacs-a 127.0.0.1:18012 check\n" in cfg
+    assert "server pacs-b 127.0.0.1:18013 check backup" in cfg
 
 
 @pytest.mark.integration

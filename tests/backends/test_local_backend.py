@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.backends import EhrOptions, Endpoints
+from harness.backends import EhrOptions, Endpoints, ServiceOptions
 from harness.backends.local import LocalBackend, LocalOptions
 from harness.errors import ToolMissing
 from harness.experiment import (
@@ -26,13 +26,13 @@ from harness.topology import reference_topology
 
 pytestmark = pytest.mark.integration
 
-FAST = LocalOptions(ehr=EhrOptions(promote_after=1.0, heartbeat_interval=0.1))
+FAST = LocalOptions(services=ServiceOptions(ehr=EhrOptions(promote_after=1.0, heartbeat_interval=0.1)))
 
 
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[tuple[LocalBackend, Endpoints, Nemesis]]:
     journal = Journal(tmp_path, "t")
-    backend = LocalBackend(reference_topology(), tmp_path, options=FAST, journal=journal)
+    backend = LocalBackend(reference_topology(("ehr",)), tmp_path, options=FAST, journal=journal)
     endpoints = backend.up()
     nemesis = Nemesis(endpoints, backend, journal)
     try:
@@ -45,7 +45,7 @@ def running(tmp_path: Path) -> Iterator[tuple[LocalBackend, Endpoints, Nemesis]]
 
 
 def plan(fault: object) -> FaultPlan:
-    return plan_fault(fault, fault.label, reference_topology())  # type: ignore[arg-type,attr-defined]
+    return plan_fault(fault, fault.label, reference_topology(("ehr",)))  # type: ignore[arg-type,attr-defined]
 
 
 def get(url: str, timeout: float = 1.0) -> httpx.Response:
@@ -60,7 +60,7 @@ def test_up_serves_fhir_through_the_front_door(running: tuple[LocalBackend, Endp
     assert created.headers["x-served-by"] == "ehr-a"
     read = get(f"{endpoints.front_door_url}/Patient/{created.json()['id']}")
     assert read.status_code == 200 and read.json()["identifier"][0]["value"] == "v1"
-    assert set(endpoints.links) == set(reference_topology().link_names)
+    assert set(endpoints.links) == set(reference_topology(("ehr",)).link_names)
 
 
 def test_a_blackholed_link_stops_traffic_and_a_healed_one_carries_it_again(
@@ -123,7 +123,7 @@ def test_power_loss_kills_the_site_and_power_back_restarts_it(
 
 
 def test_down_leaves_no_process_behind(tmp_path: Path) -> None:
-    backend = LocalBackend(reference_topology(), tmp_path, options=FAST)
+    backend = LocalBackend(reference_topology(("ehr",)), tmp_path, options=FAST)
     backend.up()
     pids = [backend.supervisor.process(n).pid for n in ("toxiproxy", "haproxy", "ehr-a", "ehr-b")]
     backend.down()
@@ -134,7 +134,7 @@ def test_down_leaves_no_process_behind(tmp_path: Path) -> None:
 
 def test_missing_tool_fails_before_anything_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HCHAOS_TOXIPROXY_SERVER", str(tmp_path / "no-such-toxiproxy"))
-    backend = LocalBackend(reference_topology(), tmp_path, options=FAST)
+    backend = LocalBackend(reference_topology(("ehr",)), tmp_path, options=FAST)
     with pytest.raises(ToolMissing, match="toxiproxy"):
         backend.up()
     assert not (tmp_path / "logs").exists() or not any((tmp_path / "logs").iterdir())

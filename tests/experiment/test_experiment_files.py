@@ -12,6 +12,7 @@ from harness.experiment import (
     PowerLossFault,
     load_experiment,
 )
+from harness.topology import reference_topology
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENTS = sorted((ROOT / "experiments").rglob("*.yaml"))
@@ -29,7 +30,7 @@ def test_experiment_file_is_valid(path: Path) -> None:
     assert loaded.path == path
 
 
-REFERENCE_LINKS = {"campus-frontdoor", "frontdoor-ehr-a", "frontdoor-ehr-b", "repl-ehr-a-b", "repl-ehr-b-a"}
+REFERENCE_LINKS = set(reference_topology().link_names)
 
 
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=[p.stem for p in EXPERIMENTS])

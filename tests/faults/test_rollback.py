@@ -98,7 +98,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
 def test_a_sigkilled_runner_followed_by_rollback_leaves_nothing_behind(
         tmp_path: Path, experiment_file: Callable[..., Path]) -> None:
     path = experiment_file("""
-        topology: {ehr: {promote_after: 1s, heartbeat_interval: 100ms}}
+        topology: {services: [ehr], ehr: {promote_after: 1s, heartbeat_interval: 100ms}}
         probe: {rate: 10}
         phases: {steady_state: 1s, recovery: 1s}
         faults:

@@ -3,11 +3,11 @@
 Start order and why:
 
 1. Toxiproxy first, and every link's proxy created in one ``/populate`` call, so that no
-   service ever talks to a peer except through its link.
+   service ever talks to another except through its link.
 2. The service instances and HAProxy together (they do not depend on each other to start:
-   the EHR primary finds its standby through its link whenever that comes up).
-3. Ready when every process answers its readiness check *and* the front door routes a
-   request to a primary through the ``campus-frontdoor`` link (the path clients use).
+   each finds its peers and dependencies through its links whenever those come up).
+3. Ready when every process answers its readiness check *and* the front door routes every
+   service through its ``campus-frontdoor-<service>`` link (the path clients use).
 
 Any failure in ``up`` stops everything that was started before raising.
 """
@@ -16,20 +16,20 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.backends.base import EhrOptions, Endpoints, LinkEndpoint
-from harness.backends.local.haproxy import FrontDoorTiming, HaproxyBackendServer, render_haproxy_config
+from harness.backends.base import Endpoints, LinkEndpoint
+from harness.backends.local.haproxy import FrontDoorTiming, HaproxyBackendServer, HaproxyRoute, render_haproxy_config
+from harness.backends.local.launchers import LaunchContext, process_spec
 from harness.backends.local.ports import LOOPBACK, allocate_free_ports, ensure_ports_free
 from harness.backends.local.processes import HttpReady, ProcessFailedToStart, ProcessSpec, ProcessSupervisor
+from harness.backends.options import ServiceOptions
 from harness.faults.journal import Journal
 from harness.timeline import TimelineWriter
 from harness.tools import find_haproxy, find_toxiproxy_server
-from harness.topology import FRONT_DOOR, Topology
+from harness.topology import FRONT_DOOR, Link, Topology
 from harness.toxiproxy import ProxySpec, ToxiproxyClient
 
 TOXIPROXY = "toxiproxy"
@@ -57,13 +57,19 @@ def toxiproxy_gomaxprocs() -> str:
 @dataclass(frozen=True)
 class LocalOptions:
     """Knobs of the local backend. Fixed ports are optional: by default every port is free
-    and chosen by the kernel, so several runs can share a machine."""
+    and chosen by the kernel, so several runs can share a machine. ``ready_timeout`` is
+    for start-up without data; loading synthetic data adds time per patient."""
 
-    ehr: EhrOptions = field(default_factory=EhrOptions)
+    services: ServiceOptions = field(default_factory=ServiceOptions)
     front_door: FrontDoorTiming = field(default_factory=FrontDoorTiming)
     ready_timeout: float = 15.0
     front_door_port: int | None = None
     toxiproxy_port: int | None = None
+
+    @property
+    def start_timeout(self) -> float:
+        """Readiness budget including synthetic data loading (~2 ms per patient, generous)."""
+        return self.ready_timeout + self.services.data.patients * 0.005
 
 
 class LocalBackend:
@@ -84,8 +90,9 @@ class LocalBackend:
 
     def up(self) -> Endpoints:
         fixed = {}
-        if self.options.front_door_port is not None:
-            fixed["front door (campus-frontdoor link)"] = self.options.front_door_port
+        ehr_entry = self._entry_link("ehr")
+        if self.options.front_door_port is not None and ehr_entry is not None:
+            fixed[f"front door ({ehr_entry} link)"] = self.options.front_door_port
         if self.options.toxiproxy_port is not None:
             fixed["Toxiproxy API"] = self.options.toxiproxy_port
         ensure_ports_free(fixed)
@@ -98,22 +105,36 @@ class LocalBackend:
             self.down()
             raise
 
+    def _entry_link(self, service: str) -> str | None:
+        try:
+            return self.topology.front_door.route(service).entry_link
+        except KeyError:
+            return None
+
     def _up(self, toxiproxy_bin: Path, haproxy_bin: Path) -> Endpoints:
         topo = self.topology
-        needed = 3 + len(topo.links) + len(topo.instances)
+        routes = topo.front_door.routes
+        needed = (2 + len(routes) + len(topo.links)
+                  + sum(len(topo.service(i.service).ports) for i in topo.instances))
         free = iter(allocate_free_ports(needed))
         toxiproxy_port = self.options.toxiproxy_port or next(free)
-        haproxy_port, stats_port = next(free), next(free)
-        instance_ports = {inst.name: next(free) for inst in topo.instances}
+        stats_port = next(free)
+        route_ports = {route.service: next(free) for route in routes}
+        instance_ports = {inst.name: {port: next(free) for port in topo.service(inst.service).ports}
+                          for inst in topo.instances}
         link_ports = {link.name: next(free) for link in topo.links}
-        if self.options.front_door_port is not None:
-            link_ports[topo.front_door.entry_link] = self.options.front_door_port
+        ehr_entry = self._entry_link("ehr")
+        if self.options.front_door_port is not None and ehr_entry is not None:
+            link_ports[ehr_entry] = self.options.front_door_port
 
-        def upstream_port(target: str) -> int:
-            return haproxy_port if target == FRONT_DOOR else instance_ports[target]
+        def upstream_port(link: Link) -> int:
+            if link.target == FRONT_DOOR:
+                assert link.service is not None
+                return route_ports[link.service]
+            return instance_ports[link.target][link.port]
 
         links = {
-            link.name: LinkEndpoint(link.name, LOOPBACK, link_ports[link.name], LOOPBACK, upstream_port(link.target))
+            link.name: LinkEndpoint(link.name, LOOPBACK, link_ports[link.name], LOOPBACK, upstream_port(link))
             for link in topo.links
         }
 
@@ -130,60 +151,48 @@ class LocalBackend:
         data_dir = self.run_dir / "data"
         data_dir.mkdir(parents=True, exist_ok=True)
         for inst in topo.instances:
-            self.supervisor.start(self._ehr_spec(inst.name, instance_ports, links, data_dir))
+            self.supervisor.start(process_spec(LaunchContext(
+                inst, topo, instance_ports, link_ports, data_dir, self.options.services)))
         cfg_path = self.run_dir / "haproxy.cfg"
-        service = topo.service_names[0]
         cfg_path.write_text(render_haproxy_config(
-            service=topo.front_door.service, bind_host=LOOPBACK, bind_port=haproxy_port, stats_port=stats_port,
-            servers=[HaproxyBackendServer(topo.link(name).target, LOOPBACK, link_ports[name])
-                     for name in topo.front_door.backend_links],
-            primary_check_path=next(s for s in topo.services if s.name == service).primary_check_path,
-            timing=self.options.front_door))
+            bind_host=LOOPBACK, stats_port=stats_port, timing=self.options.front_door,
+            routes=[HaproxyRoute(route.service, route_ports[route.service],
+                                 tuple(HaproxyBackendServer(topo.link(name).target, LOOPBACK, link_ports[name])
+                                       for name in route.backend_links),
+                                 route.check_path, route.mode)
+                    for route in routes]))
         self.supervisor.start(ProcessSpec(
             HAPROXY, (str(haproxy_bin), "-f", str(cfg_path), "-db"), "campus",
             HttpReady(LOOPBACK, stats_port, "/stats")))
-        self.supervisor.wait_ready([i.name for i in topo.instances] + [HAPROXY], self.options.ready_timeout)
+        self.supervisor.wait_ready([i.name for i in topo.instances] + [HAPROXY], self.options.start_timeout)
 
-        # 3. The client path works end to end.
-        entry = links[topo.front_door.entry_link]
-        front_door_ready = ProcessSpec(
-            FRONT_DOOR, (), "campus", HttpReady(LOOPBACK, entry.listen_port, "/primary"))
-        self._wait_front_door(front_door_ready)
+        # 3. The client path works end to end, for every service behind the front door.
+        for route in routes:
+            entry = links[route.entry_link]
+            self._wait_front_door(route.service, HttpReady(LOOPBACK, entry.listen_port, route.check_path))
 
         self.endpoints = Endpoints(
-            front_door_url=f"http://{LOOPBACK}:{entry.listen_port}",
+            front_door_urls={route.service: f"http://{LOOPBACK}:{links[route.entry_link].listen_port}"
+                             for route in routes},
             toxiproxy_url=toxiproxy_url,
             links=links,
-            instance_urls={name: f"http://{LOOPBACK}:{port}" for name, port in instance_ports.items()},
+            instance_urls={name: f"http://{LOOPBACK}:{ports['http']}" for name, ports in instance_ports.items()},
+            mllp={link.target: (LOOPBACK, link_ports[link.name])
+                  for link in topo.links if link.port == "mllp" and link.source == "campus"},
             stats_url=f"http://{LOOPBACK}:{stats_port}/stats",
         )
         (self.run_dir / "endpoints.json").write_text(json.dumps(self.endpoints.to_json(), indent=2))
         return self.endpoints
 
-    def _wait_front_door(self, spec: ProcessSpec) -> None:
+    def _wait_front_door(self, service: str, ready: HttpReady) -> None:
         deadline = time.monotonic() + self.options.ready_timeout
-        while not spec.ready.check():
+        while not ready.check():
             if time.monotonic() > deadline:
                 raise ProcessFailedToStart(
-                    f"the front door did not route to a primary within {self.options.ready_timeout:.1f}s "
-                    f"({spec.ready.description})\nhaproxy log:\n{self.supervisor.log_tail(HAPROXY)}",
+                    f"the front door did not route {service} within {self.options.ready_timeout:.1f}s "
+                    f"({ready.description})\nhaproxy log:\n{self.supervisor.log_tail(HAPROXY)}",
                     hint=f"logs are in {self.supervisor.logs_dir}")
             time.sleep(0.02)
-
-    def _ehr_spec(self, name: str, instance_ports: Mapping[str, int], links: Mapping[str, LinkEndpoint],
-                  data_dir: Path) -> ProcessSpec:
-        inst = self.topology.instance(name)
-        ehr = self.options.ehr
-        argv = [sys.executable, "-m", "mock_services.ehr", "--name", name, "--datacenter", inst.site,
-                "--role", inst.role, "--host", LOOPBACK, "--port", str(instance_ports[name]),
-                "--db", str(data_dir / f"{name}.sqlite"), "--replication", ehr.replication,
-                "--promote-after", str(ehr.promote_after), "--heartbeat-interval", str(ehr.heartbeat_interval),
-                "--peer-timeout", str(ehr.peer_timeout)]
-        peer = next(self.topology.peers(name), None)
-        if peer is not None:
-            link = self.topology.replication_link(name, peer.name)
-            argv += ["--peer-url", f"http://{LOOPBACK}:{links[link.name].listen_port}"]
-        return ProcessSpec(name, tuple(argv), inst.site, HttpReady(LOOPBACK, instance_ports[name], "/health"))
 
     def down(self) -> None:
         """Stop every process of the run (idempotent)."""

@@ -1,16 +1,18 @@
-"""Rendering the front door's HAProxy configuration.
+"""Rendering the front door's HAProxy configuration: one frontend and backend per route.
 
-Failover is Patroni-style: HAProxy health-checks every backend with ``GET /primary``, which
-only the instance currently accepting writes answers with 200, so traffic follows the
-primary without HAProxy knowing anything about replication. Health checks go through the
-same Toxiproxy links as client traffic, so a cut link also fails its checks, as it would in
-a real network.
+Failover is Patroni-style for the EHR: HAProxy health-checks every backend with
+``GET /primary``, which only the instance currently accepting writes answers with 200, so
+traffic follows the primary without HAProxy knowing anything about replication. Other
+services are ``active-backup``: the first backend serves while its ``/health`` answers, the
+others (``backup`` servers) only while it is down. Health checks go through the same
+Toxiproxy links as client traffic, so a cut link also fails its checks, as in a real network.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,17 @@ class HaproxyBackendServer:
     name: str
     host: str
     port: int
+
+
+@dataclass(frozen=True)
+class HaproxyRoute:
+    """One service behind the front door: where clients connect and which servers serve."""
+
+    service: str
+    bind_port: int
+    servers: tuple[HaproxyBackendServer, ...]
+    check_path: str
+    mode: Literal["primary", "active-backup"]
 
 
 @dataclass(frozen=True)
@@ -36,10 +49,9 @@ def _ms(seconds: float) -> str:
     return f"{max(1, round(seconds * 1000))}ms"
 
 
-def render_haproxy_config(*, service: str, bind_host: str, bind_port: int, stats_port: int,
-                          servers: Sequence[HaproxyBackendServer], primary_check_path: str,
+def render_haproxy_config(*, bind_host: str, stats_port: int, routes: Sequence[HaproxyRoute],
                           timing: FrontDoorTiming) -> str:
-    """The complete haproxy.cfg for one service behind the front door.
+    """The complete haproxy.cfg.
 
     ``on-marked-down shutdown-sessions`` closes client sessions to a server as soon as it
     is marked down, so clients stuck on a dead data center fail fast and retry instead of
@@ -62,19 +74,24 @@ def render_haproxy_config(*, service: str, bind_host: str, bind_port: int, stats
         "    timeout client 30s",
         f"    timeout server {_ms(timing.server_timeout)}",
         f"    timeout check {_ms(timing.check_timeout)}",
-        "",
-        f"frontend {service}_front",
-        f"    bind {bind_host}:{bind_port}",
-        f"    default_backend {service}_primary",
-        "",
-        f"backend {service}_primary",
-        f"    option httpchk GET {primary_check_path}",
-        "    http-check expect status 200",
-        f"    default-server inter {_ms(timing.check_interval)} fastinter {_ms(timing.check_interval)} "
-        f"downinter {_ms(timing.check_interval)} fall {timing.fall} rise {timing.rise} "
-        "on-marked-down shutdown-sessions",
     ]
-    lines += [f"    server {s.name} {s.host}:{s.port} check" for s in servers]
+    inter = _ms(timing.check_interval)
+    for route in routes:
+        lines += [
+            "",
+            f"frontend {route.service}_front",
+            f"    bind {bind_host}:{route.bind_port}",
+            f"    default_backend {route.service}_servers",
+            "",
+            f"backend {route.service}_servers",
+            f"    option httpchk GET {route.check_path}",
+            "    http-check expect status 200",
+            f"    default-server inter {inter} fastinter {inter} downinter {inter} fall {timing.fall} "
+            f"rise {timing.rise} on-marked-down shutdown-sessions",
+        ]
+        for index, server in enumerate(route.servers):
+            backup = " backup" if route.mode == "active-backup" and index > 0 else ""
+            lines.append(f"    server {server.name} {server.host}:{server.port} check{backup}")
     lines += [
         "",
         "frontend stats",

@@ -1,0 +1,51 @@
+"""Per-service knobs the backends pass to the hospital services (from the experiment's
+``topology`` section). Pure data: backends turn them into command-line flags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """Synthetic data every service loads at start-up (same seed: same hospital)."""
+
+    seed: int = 2024
+    patients: int = 0
+
+
+@dataclass(frozen=True)
+class EhrOptions:
+    """How the EHR instances replicate, fail over and fence (mock_services.ehr flags)."""
+
+    replication: Literal["sync", "async"] = "sync"
+    promote_after: float = 3.0
+    heartbeat_interval: float = 0.2
+    peer_timeout: float = 0.5
+    fencing: bool = False
+    lease_ttl: float = 2.0
+
+
+@dataclass(frozen=True)
+class MessagingOptions:
+    """The HL7 engines' store-and-forward behaviour (mock_services.messaging flags)."""
+
+    rotate: bool = True
+    dedup: bool = True
+    retry_interval: float = 0.5
+
+
+@dataclass(frozen=True)
+class ImagingOptions:
+    """The imaging archive's asynchronous replication to its replica."""
+
+    replication_interval: float = 0.2
+
+
+@dataclass(frozen=True)
+class ServiceOptions:
+    data: DataOptions = field(default_factory=DataOptions)
+    ehr: EhrOptions = field(default_factory=EhrOptions)
+    messaging: MessagingOptions = field(default_factory=MessagingOptions)
+    imaging: ImagingOptions = field(default_factory=ImagingOptions)
