@@ -28,7 +28,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.backends import EhrOptions
+from harness.backends import EhrOptions, ServiceOptions
 from harness.backends.local import LocalBackend, LocalOptions
 from harness.experiment import PowerLossFault
 from harness.faults import Journal, Nemesis, plan_fault
