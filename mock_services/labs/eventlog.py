@@ -1,0 +1,47 @@
+"""Notable-event logging: one line per event on stderr, easy to read and to grep.
+
+Format: ``2024-08-03T10:15:30.123Z labs-a[dc-a] WARNING event=ehr-unreachable detail="..."`` --
+a UTC timestamp, who, the level, then ``event=<kind>`` and ``key=value`` fields (values with
+spaces are quoted). Events: start/stop and EHR reachability transitions. Never one line per
+request.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+LOGGER_NAME = "mock_services.labs"
+logger = logging.getLogger(LOGGER_NAME)
+
+
+def _format_value(value: object) -> str:
+    text = str(value)
+    if not text or any(ch.isspace() or ch in '"=' for ch in text):
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return text
+
+
+def format_event(event: str, fields: dict[str, object]) -> str:
+    """``event=<event> k=v ...`` in the given field order."""
+    return " ".join([f"event={event}", *(f"{key}={_format_value(value)}" for key, value in fields.items())])
+
+
+def log_event(event: str, *, level: int = logging.INFO, **fields: object) -> None:
+    """Log one notable event (see the module docstring for the line format)."""
+    logger.log(level, format_event(event, fields))
+
+
+def setup_logging(name: str, datacenter: str) -> None:
+    """Send this package's events to stderr with UTC timestamps. Idempotent."""
+    formatter = logging.Formatter(
+        fmt=f"%(asctime)s.%(msecs)03dZ {name}[{datacenter}] %(levelname)s %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+    )
+    formatter.converter = time.gmtime  # UTC, so lines from every service sort on one clock
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
