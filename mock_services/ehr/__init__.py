@@ -1,12 +1,30 @@
 """Mock EHR: FHIR R4 patient records, run as a primary/standby pair across two data centers.
 
-Run with ``python -m mock_services.ehr`` (flags in :mod:`.__main__`). Modules, one concept
-each: ``config`` (settings), ``store`` (SQLite log + index), ``protocol`` (replication
-messages), ``peer`` (replication client), ``replication`` (roles and the state machine),
-``shipping`` (the primary's side: heartbeats, shipping, acknowledging writes), ``resync``
-(copying the primary's log), ``replication_api`` (replication server side), ``fhir`` and
-``outcome`` (the FHIR surface), ``app`` (wiring, /health, /primary), ``eventlog`` (one
-stderr line per notable event), ``testing`` (in-process instances and pairs, for tests).
+Run with ``python -m mock_services.ehr`` (flags in :mod:`.__main__`, or a ``--config`` file:
+:mod:`.configfile`). Modules, one concept each:
+
+* settings: ``config`` (the frozen Config), ``configfile`` (JSON/TOML -> flags);
+* data: ``store`` (SQLite: log, current resources, base snapshot, discarded entries),
+  ``index`` (search index tables and search SQL), ``baseload`` (the synthetic base
+  snapshot loaded at start-up), ``resources`` (the six resource types: validation, indexed
+  elements, search parameters), ``fhirtypes`` (FHIR datatype checks and date ranges);
+* FHIR surface: ``fhir`` (create, conditional create, read, vread, update, search),
+  ``search`` (query string -> criteria), ``capability`` (CapabilityStatement, OpenAPI),
+  ``outcome`` (FHIR responses, OperationOutcome errors);
+* replication: ``protocol`` (messages), ``peer`` (client), ``replication`` (roles and the
+  state machine), ``shipping`` (the primary's side: heartbeats, shipping, acknowledging
+  writes), ``resync`` (copying the primary's log), ``replication_api`` (server side),
+  ``lease`` (fencing: the primary lease held at :mod:`mock_services.witness`);
+* service: ``app`` (wiring, /health, /primary, identity headers), ``metrics`` (Prometheus),
+  ``eventlog`` (one stderr line per notable event);
+* testing seams: ``testing`` (in-process instances, pairs and witness, a fake dataset),
+  ``testing_processes`` (real processes), ``tcpproxy`` (a link with latency and cuts).
+
+FHIR resources: Patient, Encounter, Observation, MedicationRequest, DiagnosticReport and
+AllergyIntolerance, with US Core's mandatory searches (see :mod:`.fhir` and :mod:`.search`).
+Every write records who accepted it, in which term: ``meta.source = "<instance>#<epoch>"``;
+every response carries ``X-Epoch``. That, ``meta.lastUpdated`` and the discarded entries of
+``/_replication/status`` are what a split-brain checker reads.
 
 Replication design (two nodes, log shipping, epochs -- a deliberately simple Raft cousin)
 ========================================================================================
@@ -67,7 +85,33 @@ this instance acknowledged as primary that never reached the peer -- are lost on
 loss. While a resync is pending or running, the instance is a standby that refuses appends
 (``resyncing``) and ``/primary`` answers 503.
 
-Limits, on purpose (a later issue adds witness-based fencing): with the replication link cut,
-the standby promotes while the old primary keeps accepting writes (split brain); when the
-link heals, the lower epoch steps down and its writes since the cut are discarded.
+Discarded entries are also persisted (``discarded`` table) and listed by
+``/_replication/status`` (total and most recent) and ``/_replication/discarded`` (all).
+
+*Base snapshot* (``--seed``/``--patients``): synthetic data both instances generate and store
+themselves at lsn 0, outside the replicated log -- see :mod:`.baseload` for why and how it
+meets replication and resync.
+
+Fencing (``--fencing``)
+=======================
+
+*off* (the default, as before): with the replication link cut, the standby promotes while
+the old primary keeps accepting writes (split brain, on purpose: the checkers must catch
+it); when the link heals, the lower epoch steps down and its writes since the cut are
+discarded (and reported).
+
+*on* (``--witness-url``, ``--lease-ttl``): a third-site witness grants one primary lease per
+cluster (:mod:`mock_services.witness`, client side :mod:`.lease`). A primary -- at start-up
+too -- needs the lease, renews it every heartbeat, and counts it valid only until
+``0.9 * ttl`` after it *sent* the renewal; every write checks it synchronously. When the
+lease runs out (witness unreachable) or is refused (taken at a newer epoch), the primary stops
+accepting writes at once (503; ``/primary`` 503), becomes a standby (``lease-lost``) and
+resyncs from whoever becomes primary. A standby promotes only when the witness grants it the
+lease at ``max(epoch, highest epoch the witness reported) + 1``, i.e. after the old lease has
+expired at the witness, which is after the old primary stopped. So no two epochs ever
+acknowledge writes at the same time. The price: without the witness nobody can become
+primary, and a replication cut alone never fails over (the primary still holds the lease;
+the standby logs ``promotion-blocked``). Sync non-strict mode can still acknowledge writes
+the standby does not have (Patroni's non-strict trade-off): fencing prevents split brain,
+not that loss; ``--sync-strict`` does.
 """

@@ -1,50 +1,70 @@
-"""The FHIR R4 REST surface: CapabilityStatement and Patient create / read / vread / search.
+"""The FHIR R4 REST surface: create (plain and conditional), read, vread, update, search.
 
-Contract (what clients and the harness's probes may rely on):
+Contract (what clients and the harness's probes may rely on), for every type ``T`` of
+:data:`~.resources.RESOURCE_TYPES` (Patient, Encounter, Observation, MedicationRequest,
+DiagnosticReport, AllergyIntolerance):
 
-* ``POST /Patient`` -- body ``application/fhir+json`` or ``application/json`` (or no
-  Content-Type), a Patient. 201 with the stored resource: a server-assigned ``id`` (uuid4
-  hex; a client-supplied id is ignored), ``meta.versionId`` "1", ``meta.lastUpdated`` (UTC,
-  microseconds, ``Z``), headers ``Location: <base>/Patient/<id>/_history/1`` and
-  ``ETag: W/"1"``. 201 means committed locally and acknowledged per the replication mode.
-  Errors: 400 (not JSON, not an object, resourceType not Patient, malformed identifier),
-  415 (other content type), 503 ``transient`` (not the primary; or, in sync-strict mode, the
-  standby did not confirm in time -- then the write IS committed locally, outcome
-  indeterminate; or the instance stepped down mid-write).
-* ``GET /Patient/{id}`` and ``GET /Patient/{id}/_history/{vid}`` -- 200 + ``ETag`` or 404
-  ``not-found``. Served by every role (the standby is a read replica).
-* ``GET /Patient?identifier=[system|]value[,...]&_id=&_count=`` -- 200 searchset Bundle with
-  ``total`` (all matches) and at most ``_count`` entries (default 50, max 1000) in write
-  order. FHIR token rules: ``value`` matches any system, ``system|value`` both, ``|value``
-  identifiers without a system, ``system|`` any value in that system; commas OR, repeated
-  parameters AND; ``\\`` escapes ``,`` ``|`` ``$`` ``\\``. Any other parameter: 400 naming it.
+* ``POST /T`` -- body ``application/fhir+json`` or ``application/json`` (or no Content-Type),
+  a ``T``. 201 with the stored resource: a server-assigned ``id`` (uuid4 hex; a client id is
+  ignored), ``meta.versionId`` "1", ``meta.lastUpdated`` (UTC, microseconds, ``Z``) and
+  ``meta.source`` = ``"<instance>#<epoch>"`` (who accepted the write, in which term -- what a
+  split-brain checker reads), headers ``Location: <base>/T/<id>/_history/1`` and ``ETag:
+  W/"1"``. 201 means committed locally and acknowledged per the replication mode.
+  *Conditional create*: with ``If-None-Exist: <search query>`` (e.g. ``identifier=sys|val``)
+  -- no match: created as above; one match: 200 with the existing resource, nothing written;
+  more: 412 OperationOutcome. Check and write are atomic on this instance.
+* ``PUT /T/{id}`` -- update: the body's ``id`` must equal ``{id}``; new version = current + 1
+  (200), or version 1 if the resource does not exist (201: update-as-create with the
+  client's id). ``If-Match: W/"n"``: 412 unless the current version is n.
+* ``GET /T/{id}`` and ``GET /T/{id}/_history/{vid}`` -- 200 + ``ETag`` + ``Last-Modified``,
+  or 404 ``not-found``. Served by every role (the standby is a read replica).
+* ``GET /T?params`` -- a ``searchset`` Bundle: ``total`` (every match), at most ``_count``
+  entries (``search.mode`` ``match``) in creation order, ``link`` ``self`` and, when more
+  remain, ``next`` (same query plus ``_cursor``). Parameters: :mod:`.search`.
+
+Errors are OperationOutcomes: 400 ``invalid`` (body not JSON, not the resource the URL names,
+a missing or malformed element -- the diagnostics name it, e.g. ``Observation.status:
+missing required element`` -- or a bad search), 404 ``not-supported`` (unknown resource
+type), 404 ``not-found``, 412 ``conflict`` (If-Match / If-None-Exist), 415 (other content
+type), 503 ``transient`` (not the primary; or the write could not be acknowledged -- see the
+diagnostics: then it may still be committed locally, outcome indeterminate).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl, urlencode
 
+from starlette.convertors import StringConvertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mock_services.ehr.fhirtypes import InvalidResource
 from mock_services.ehr.outcome import FHIR_JSON, dumps, fhir_response, operation_outcome
-from mock_services.ehr.protocol import Role
 from mock_services.ehr.replication import Node, NotPrimary, WriteOutcome
-from mock_services.ehr.store import TokenMatch
+from mock_services.ehr.resources import RESOURCE_TYPES, ResourceType, compact_json, validate_resource
+from mock_services.ehr.search import InvalidSearch, parse_search
+from mock_services.ehr.store import LogEntry
 
-SEARCH_PARAMETERS = ("identifier", "_id", "_count")
-DEFAULT_COUNT = 50
-MAX_COUNT = 1000
 ACCEPTED_CONTENT_TYPES = (FHIR_JSON, "application/json")
-SOFTWARE_VERSION = "0.1.0"
+_ETAG = re.compile(r'^(?:W/)?"?([^"]+)"?$')
 
 
-class InvalidRequest(Exception):
-    """A client error; the message is the OperationOutcome's diagnostics."""
+class _ResourceTypeConvertor(StringConvertor):
+    """A path segment that looks like a FHIR resource type (``Patient``, also ``Foo``): it starts
+    with an upper-case letter, so ``/health``, ``/metrics``, ``/_replication/..`` never match
+    and the FHIR routes can be tried first (a read then costs 3 route matches, not 13)."""
+
+    regex = "[A-Z][A-Za-z]*"
+
+
+register_url_convertor("ehr_resource_type", _ResourceTypeConvertor())
 
 
 def now_instant() -> str:
@@ -52,194 +72,200 @@ def now_instant() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def _split_unescaped(text: str, separator: str, maxsplit: int = -1) -> list[str]:
-    """Split on ``separator`` not preceded by a backslash; escapes are kept for _unescape."""
-    parts: list[str] = []
-    current: list[str] = []
-    index = 0
-    while index < len(text):
-        char = text[index]
-        if char == "\\" and index + 1 < len(text):
-            current.append(text[index : index + 2])
-            index += 2
-            continue
-        if char == separator and (maxsplit < 0 or len(parts) < maxsplit):
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-        index += 1
-    parts.append("".join(current))
-    return parts
+@functools.lru_cache(maxsize=4096)  # every base resource has the same lastUpdated
+def _http_date(instant: str) -> str:
+    """``Last-Modified`` (RFC 9110 date) from a FHIR instant."""
+    moment = datetime.fromisoformat(instant.replace("Z", "+00:00"))
+    return moment.strftime("%a, %d %b %Y %H:%M:%S GMT")
 
 
-def _unescape(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", text)
+def _base(request: Request) -> str:
+    """The service base URL as the client addressed it (through HAProxy: the front door's)."""
+    return str(request.base_url).rstrip("/")
 
 
-def parse_token_list(raw: str) -> list[TokenMatch]:
-    """One ``identifier=`` value -> the tokens it ORs together (see the module docstring)."""
-    tokens: list[TokenMatch] = []
-    for part in _split_unescaped(raw, ","):
-        pieces = _split_unescaped(part, "|", maxsplit=1)
-        if len(pieces) == 1:
-            if not pieces[0]:
-                raise InvalidRequest("empty token in search parameter 'identifier'")
-            tokens.append(TokenMatch(system=None, value=_unescape(pieces[0])))
-        else:
-            system, value = (_unescape(piece) for piece in pieces)
-            tokens.append(TokenMatch(system=system, value=value or None))
-    return tokens
+def _version_headers(entry: LogEntry, location: str | None = None) -> dict[str, str]:
+    headers = {"ETag": f'W/"{entry.version_id}"', "Last-Modified": _http_date(entry.last_updated)}
+    if location is not None:
+        headers["Location"] = location
+    return headers
 
 
-def _validate_patient(payload: object) -> dict[str, object]:
-    if not isinstance(payload, dict):
-        raise InvalidRequest(f"request body must be a JSON object (a FHIR resource), got {type(payload).__name__}")
-    resource_type = payload.get("resourceType")
-    if resource_type != "Patient":
-        found = "no resourceType" if resource_type is None else f"resourceType {resource_type!r}"
-        raise InvalidRequest(f"expected resourceType 'Patient', got {found}")
-    if "meta" in payload and not isinstance(payload["meta"], dict):
-        raise InvalidRequest("'meta' must be a JSON object")
-    identifiers = payload.get("identifier", [])
-    if not isinstance(identifiers, list):
-        raise InvalidRequest("'identifier' must be a list")
-    for index, item in enumerate(identifiers):
-        if not isinstance(item, dict):
-            raise InvalidRequest(f"identifier[{index}] must be a JSON object")
-        for key in ("system", "value"):
-            if key in item and not isinstance(item[key], str):
-                raise InvalidRequest(f"identifier[{index}].{key} must be a string")
-    return payload
-
-
-def capability_statement(base_url: str, name: str, datacenter: str) -> dict[str, object]:
-    return {
-        "resourceType": "CapabilityStatement",
-        "status": "active",
-        "date": now_instant()[:10],
-        "kind": "instance",
-        "software": {"name": "mock-ehr", "version": SOFTWARE_VERSION},
-        "implementation": {"description": f"mock EHR {name} in {datacenter}", "url": base_url},
-        "fhirVersion": "4.0.1",
-        "format": [FHIR_JSON, "json"],
-        "rest": [
-            {
-                "mode": "server",
-                "resource": [
-                    {
-                        "type": "Patient",
-                        "versioning": "versioned",
-                        "interaction": [{"code": code} for code in ("create", "read", "vread", "search-type")],
-                        "searchParam": [
-                            {"name": "identifier", "type": "token"},
-                            {"name": "_id", "type": "token"},
-                        ],
-                    }
-                ],
-            }
-        ],
-    }
-
-
-class PatientApi:
-    """The request handlers, bound to one :class:`Node`."""
+class FhirApi:
+    """The FHIR request handlers, bound to one :class:`Node`."""
 
     def __init__(self, node: Node) -> None:
         self.node = node
 
     def routes(self) -> list[Route]:
+        """Generic routes on upper-case first segments (so they never shadow ``/health`` & co)."""
         return [
-            Route("/metadata", self.metadata, methods=["GET"]),
-            Route("/Patient", self.create, methods=["POST"]),
-            Route("/Patient", self.search, methods=["GET"]),
-            Route("/Patient/{id}", self.read, methods=["GET"]),
-            Route("/Patient/{id}/_history/{vid}", self.vread, methods=["GET"]),
+            Route("/{resource_type:ehr_resource_type}/{id}", self.read, methods=["GET"]),
+            Route("/{resource_type:ehr_resource_type}", self.search, methods=["GET"]),
+            Route("/{resource_type:ehr_resource_type}", self.create, methods=["POST"]),
+            Route("/{resource_type:ehr_resource_type}/{id}", self.update, methods=["PUT"]),
+            Route("/{resource_type:ehr_resource_type}/{id}/_history/{vid}", self.vread, methods=["GET"]),
         ]
 
-    async def metadata(self, request: Request) -> Response:
-        config = self.node.config
-        return fhir_response(capability_statement(_base(request), config.name, config.datacenter))
+    # -- reads -----------------------------------------------------------------------------
+
+    async def read(self, request: Request) -> Response:
+        resource_type = request.path_params["resource_type"]
+        if resource_type not in RESOURCE_TYPES:
+            return _unsupported(resource_type)
+        resource_id = request.path_params["id"]
+        entry = self.node.store.read(resource_type, resource_id)
+        if entry is None:
+            return operation_outcome(404, f"{resource_type}/{resource_id} not found")
+        return fhir_response(entry.body, headers=_version_headers(entry))
+
+    async def vread(self, request: Request) -> Response:
+        resource_type = request.path_params["resource_type"]
+        if resource_type not in RESOURCE_TYPES:
+            return _unsupported(resource_type)
+        resource_id, version_id = request.path_params["id"], request.path_params["vid"]
+        entry = self.node.store.read(resource_type, resource_id, version_id)
+        if entry is None:
+            return operation_outcome(404, f"{resource_type}/{resource_id}/_history/{version_id} not found")
+        return fhir_response(entry.body, headers=_version_headers(entry))
+
+    async def search(self, request: Request) -> Response:
+        resource_type = RESOURCE_TYPES.get(request.path_params["resource_type"])
+        if resource_type is None:
+            return _unsupported(request.path_params["resource_type"])
+        items = request.query_params.multi_items()
+        try:
+            query = parse_search(resource_type, items)
+        except InvalidSearch as error:
+            return operation_outcome(400, str(error))
+        page = self.node.store.search(resource_type.name, query.criteria, limit=query.page_size, after=query.after)
+        base = _base(request)
+        links = [{"relation": "self", "url": str(request.url)}]
+        if page.next_after is not None:
+            kept = [(key, value) for key, value in items if key != "_cursor"]
+            query_string = urlencode([*kept, ("_cursor", str(page.next_after))])
+            links.append({"relation": "next", "url": f"{base}/{resource_type.name}?{query_string}"})
+        head = dumps(
+            {
+                "resourceType": "Bundle",
+                "id": uuid.uuid4().hex,
+                "meta": {"lastUpdated": now_instant()},
+                "type": "searchset",
+                "total": page.total,
+                "link": links,
+            }
+        )
+        # Stored bodies are JSON already: splice them in rather than parse and re-encode.
+        entries = ",".join(
+            f'{{"fullUrl":{json.dumps(f"{base}/{e.resource_type}/{e.resource_id}")},"resource":{e.body},'
+            '"search":{"mode":"match"}}'
+            for e in page.entries
+        )
+        return fhir_response(head[:-1] + b',"entry":[' + entries.encode() + b"]}")
+
+    # -- writes ----------------------------------------------------------------------------
 
     async def create(self, request: Request) -> Response:
+        prepared = await self._prepare_write(request)
+        if isinstance(prepared, Response):
+            return prepared
+        resource_type, payload = prepared
+        condition = request.headers.get("if-none-exist")
+        if condition is not None:
+            try:
+                query = parse_search(resource_type, parse_qsl(condition.lstrip("?"), keep_blank_values=True))
+            except InvalidSearch as error:
+                return operation_outcome(400, f"If-None-Exist: {error}")
+            page = self.node.store.search(resource_type.name, query.criteria, limit=2)
+            if page.total > 1:
+                matches = f"matches {page.total} {resource_type.name} resources"
+                return operation_outcome(412, f"If-None-Exist {condition!r} {matches}", code="duplicate")
+            if page.total == 1:
+                existing = page.entries[0]
+                return fhir_response(existing.body, 200, _version_headers(existing))
+        return await self._write(request, resource_type, payload, uuid.uuid4().hex, "1", created=True)
+
+    async def update(self, request: Request) -> Response:
+        prepared = await self._prepare_write(request)
+        if isinstance(prepared, Response):
+            return prepared
+        resource_type, payload = prepared
+        resource_id = request.path_params["id"]
+        if payload.get("id") != resource_id:
+            found = "no id" if "id" not in payload else f"id {payload.get('id')!r}"
+            return operation_outcome(400, f"{resource_type.name}.id: the body has {found}, the URL {resource_id!r}")
+        current = self.node.store.read(resource_type.name, resource_id)
+        wanted = request.headers.get("if-match")
+        if wanted is not None:
+            match = _ETAG.match(wanted.strip())
+            if current is None or match is None or match.group(1) != current.version_id:
+                have = f"version {current.version_id}" if current else "no resource"
+                return operation_outcome(412, f"If-Match {wanted!r} does not match: there is {have}", code="conflict")
+        version = str(int(current.version_id) + 1) if current and current.version_id.isdigit() else "1"
+        return await self._write(request, resource_type, payload, resource_id, version, created=current is None)
+
+    async def _prepare_write(self, request: Request) -> tuple[ResourceType, dict[str, object]] | Response:
+        """Common checks of POST/PUT: type, content type, role, body. A Response = refuse."""
+        resource_type = RESOURCE_TYPES.get(request.path_params["resource_type"])
+        if resource_type is None:
+            return _unsupported(request.path_params["resource_type"])
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type and content_type not in ACCEPTED_CONTENT_TYPES:
             return operation_outcome(415, f"unsupported Content-Type {content_type!r}; use {FHIR_JSON}")
-        if self.node.role is not Role.PRIMARY:
+        if not self.node.writable():
             return self._not_primary(str(NotPrimary(self.node.role, self.node.epoch)))
         try:
-            payload = _validate_patient(json.loads(await request.body()))
+            payload = json.loads(await request.body())
         except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
             return operation_outcome(400, f"request body is not valid JSON: {error}")
-        except InvalidRequest as error:
+        try:
+            return resource_type, validate_resource(payload, resource_type.name)
+        except InvalidResource as error:
             return operation_outcome(400, str(error))
-        resource_id = uuid.uuid4().hex
+
+    async def _write(
+        self,
+        request: Request,
+        resource_type: ResourceType,
+        payload: Mapping[str, object],
+        resource_id: str,
+        version_id: str,
+        *,
+        created: bool,
+    ) -> Response:
+        """Store a version and answer once it may be acknowledged (see the replication mode).
+
+        Everything from building the body to the local commit is synchronous, so the epoch in
+        ``meta.source`` is the epoch the entry is written in.
+        """
         last_updated = now_instant()
         client_meta = payload.get("meta")
         meta = {
             **(client_meta if isinstance(client_meta, dict) else {}),
-            "versionId": "1",
+            "versionId": version_id,
             "lastUpdated": last_updated,
+            "source": f"{self.node.config.name}#{self.node.epoch}",
         }
         rest = {key: value for key, value in payload.items() if key not in ("resourceType", "id", "meta")}
-        body = dumps({"resourceType": "Patient", "id": resource_id, "meta": meta, **rest}).decode()
+        body = compact_json({"resourceType": resource_type.name, "id": resource_id, "meta": meta, **rest})
+        where = f"{resource_type.name}/{resource_id}"
         try:
-            entry = self.node.write("Patient", resource_id, "1", last_updated, body)
+            entry = self.node.write(resource_type.name, resource_id, version_id, last_updated, body)
         except NotPrimary as error:  # the role changed while we read the body
             return self._not_primary(str(error))
         outcome = await self.node.replicate(entry.lsn)
         if outcome is WriteOutcome.STEPPED_DOWN:
             return self._not_primary(
-                f"Patient/{resource_id} was committed locally at lsn {entry.lsn}, then this instance stepped "
-                "down before the standby confirmed it: not acknowledged, and it will be discarded by resync"
+                f"{where} was committed locally at lsn {entry.lsn}, then this instance lost the primary role "
+                "before the write could be acknowledged: not acknowledged, and it will be discarded by resync"
             )
         if outcome is WriteOutcome.NOT_CONFIRMED:
             return self._not_primary(
-                f"Patient/{resource_id} is committed locally at lsn {entry.lsn} but the standby did not "
+                f"{where} is committed locally at lsn {entry.lsn} but the standby did not "
                 f"confirm it within {self.node.config.peer_timeout} s (sync-strict): outcome indeterminate"
             )
-        base = _base(request)
-        headers = {"Location": f"{base}/Patient/{resource_id}/_history/1", "ETag": 'W/"1"'}
-        return fhir_response(body, 201, headers)
-
-    async def read(self, request: Request) -> Response:
-        resource_id = request.path_params["id"]
-        entry = self.node.store.read("Patient", resource_id)
-        if entry is None:
-            return operation_outcome(404, f"Patient/{resource_id} not found")
-        return fhir_response(entry.body, headers={"ETag": f'W/"{entry.version_id}"'})
-
-    async def vread(self, request: Request) -> Response:
-        resource_id, version_id = request.path_params["id"], request.path_params["vid"]
-        entry = self.node.store.read("Patient", resource_id, version_id)
-        if entry is None:
-            return operation_outcome(404, f"Patient/{resource_id}/_history/{version_id} not found")
-        return fhir_response(entry.body, headers={"ETag": f'W/"{entry.version_id}"'})
-
-    async def search(self, request: Request) -> Response:
-        try:
-            identifier_all_of, ids, count = _parse_search(request)
-        except InvalidRequest as error:
-            return operation_outcome(400, str(error))
-        total, entries = self.node.store.search("Patient", identifier_all_of=identifier_all_of, ids=ids, limit=count)
-        base = _base(request)
-        bundle = {
-            "resourceType": "Bundle",
-            "id": uuid.uuid4().hex,
-            "meta": {"lastUpdated": now_instant()},
-            "type": "searchset",
-            "total": total,
-            "link": [{"relation": "self", "url": str(request.url)}],
-            "entry": [
-                {
-                    "fullUrl": f"{base}/Patient/{e.resource_id}",
-                    "resource": json.loads(e.body),
-                    "search": {"mode": "match"},
-                }
-                for e in entries
-            ],
-        }
-        return fhir_response(bundle)
+        location = f"{_base(request)}/{where}/_history/{version_id}"
+        return fhir_response(body, 201 if created else 200, _version_headers(entry, location))
 
     def _not_primary(self, diagnostics: str) -> Response:
         config = self.node.config
@@ -251,26 +277,8 @@ class PatientApi:
         )
 
 
-def _parse_search(request: Request) -> tuple[list[list[TokenMatch]], list[str] | None, int]:
-    identifier_all_of: list[list[TokenMatch]] = []
-    ids: list[str] | None = None
-    count = DEFAULT_COUNT
-    for key, value in request.query_params.multi_items():
-        if key == "identifier":
-            identifier_all_of.append(parse_token_list(value))
-        elif key == "_id":
-            wanted = [_unescape(part) for part in _split_unescaped(value, ",") if part]
-            ids = wanted if ids is None else [i for i in ids if i in wanted]
-        elif key == "_count":
-            if not value.isdigit() or int(value) > MAX_COUNT:
-                raise InvalidRequest(f"_count must be an integer 0..{MAX_COUNT}, got {value!r}")
-            count = int(value)
-        else:
-            supported = ", ".join(SEARCH_PARAMETERS)
-            raise InvalidRequest(f"unknown search parameter {key!r} for Patient (supported: {supported})")
-    return identifier_all_of, ids, count
-
-
-def _base(request: Request) -> str:
-    """The service base URL as the client addressed it (through HAProxy: the front door's)."""
-    return str(request.base_url).rstrip("/")
+def _unsupported(resource_type: str) -> Response:
+    supported = ", ".join(RESOURCE_TYPES)
+    return operation_outcome(
+        404, f"resource type {resource_type!r} is not supported (supported: {supported})", code="not-supported"
+    )

@@ -9,12 +9,13 @@ bodies are the replication protocol's 409 answers, which are protocol messages.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+
+from mock_services.ehr.resources import compact_json
 
 FHIR_JSON = "application/fhir+json"
 
@@ -35,7 +36,27 @@ _CODE_FOR_STATUS = {
 
 def dumps(document: object) -> bytes:
     """Compact JSON, UTF-8; non-ASCII kept as is (patient names are not ASCII)."""
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+    return compact_json(document).encode()
+
+
+class FhirResponse(Response):
+    """``application/fhir+json`` with the headers encoded once, here: Starlette's generic
+    header handling is a measurable share of a 40 us read, and these headers need none of it."""
+
+    media_type = FHIR_JSON
+
+    def __init__(self, body: bytes, status_code: int = 200, headers: Mapping[str, str] | None = None) -> None:
+        self.status_code = status_code
+        self.background = None
+        self.body = body
+        self.raw_headers = [
+            (b"content-length", str(len(body)).encode()),
+            (b"content-type", _FHIR_JSON_BYTES),
+            *((key.lower().encode("latin-1"), value.encode("latin-1")) for key, value in (headers or {}).items()),
+        ]
+
+
+_FHIR_JSON_BYTES = FHIR_JSON.encode()
 
 
 def fhir_response(
@@ -43,7 +64,7 @@ def fhir_response(
 ) -> Response:
     """A response with ``Content-Type: application/fhir+json``; ``body`` already JSON or a dict."""
     content = body.encode() if isinstance(body, str) else body if isinstance(body, bytes) else dumps(body)
-    return Response(content, status_code=status_code, headers=headers, media_type=FHIR_JSON)
+    return FhirResponse(content, status_code, headers)
 
 
 def outcome_document(code: str, diagnostics: str, severity: str = "error") -> dict[str, object]:

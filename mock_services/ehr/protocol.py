@@ -7,9 +7,10 @@ server can answer 400 and a client can treat a nonsensical answer like an unreac
 Messages (see the package docstring for when each is sent):
 
 * ``NodeStatus`` -- ``{"name", "datacenter", "role", "epoch", "lsn", "last_epoch",
-  "resyncing"}``: who an instance is and how far its log goes. ``last_epoch`` is the epoch of
-  its entry at ``lsn`` (0 when the log is empty), which lets the primary tell a standby that
-  is merely behind from one whose log diverged.
+  "resyncing", "base"}``: who an instance is and how far its log goes. ``last_epoch`` is the
+  epoch of its entry at ``lsn`` (0 when the log is empty), which lets the primary tell a
+  standby that is merely behind from one whose log diverged. ``base`` is the descriptor of
+  its base snapshot ("" if none; optional in messages, so older peers still parse).
 * ``Heartbeat`` -- ``{"name", "epoch", "lsn"}``, sent by a primary.
 * ``AppendRequest`` -- ``{"name", "epoch", "prev_lsn", "prev_epoch", "entries": [LogEntry]}``:
   ``entries`` continue the sender's log after ``prev_lsn``, whose entry has ``prev_epoch``
@@ -106,6 +107,7 @@ class NodeStatus:
     lsn: int
     last_epoch: int
     resyncing: bool
+    base: str = ""
 
     def to_json(self) -> dict[str, object]:
         return {**asdict(self), "role": self.role.value}
@@ -125,6 +127,7 @@ class NodeStatus:
             lsn=_int(data, "lsn"),
             last_epoch=_int(data, "last_epoch"),
             resyncing=_bool(data, "resyncing"),
+            base=_str(data, "base") if isinstance(data, dict) and "base" in data else "",
         )
 
 

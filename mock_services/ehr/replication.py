@@ -14,12 +14,14 @@ the peer are strictly sequential and answers are never applied out of order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
 
 from mock_services.ehr.config import Config, ConfiguredRole
 from mock_services.ehr.eventlog import log_event, logger
+from mock_services.ehr.lease import Lease
 from mock_services.ehr.peer import PeerClient, PeerUnavailable
 from mock_services.ehr.protocol import AppendRequest, Heartbeat, LogPage, NodeStatus, Reply, Role
 from mock_services.ehr.resync import ResyncError, fetch_full_log
@@ -29,6 +31,7 @@ from mock_services.ehr.store import LogEntry, Store, StoreError
 __all__ = ["Node", "NotPrimary", "WriteOutcome"]
 
 DISCARDED_LISTED = 20  # discarded entries named one by one in the resync log line
+DISCARDED_IN_STATUS = 50  # most recent discarded entries listed in /_replication/status
 RESYNC_RETRY = 0.5  # seconds between resync attempts while the source does not answer
 
 
@@ -49,11 +52,16 @@ class Node:
         store: Store,
         peer: PeerClient | None,
         clock: Callable[[], float] = time.monotonic,
+        lease: Lease | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self._peer_client = peer
         self._clock = clock
+        self._lease = lease  # fencing on: no valid lease, no primary role
+        self.promotions = 0  # counters for /metrics
+        self.step_downs = 0
+        self.primary_lsn = 0  # standby: the primary's lsn in its latest accepted heartbeat
         if config.role is ConfiguredRole.STANDBY:
             self._role = Role.STANDBY
         else:
@@ -69,6 +77,7 @@ class Node:
         self._last_contact = clock()
         self._contact: bool | None = None  # standby: are heartbeats arriving (None = never were)
         self._vetoed = False  # a promotion was vetoed since the last contact (logged once)
+        self._blocked = False  # the witness refused a promotion since the last contact (logged once)
         log_event(
             "start",
             role=self._role.value,
@@ -78,6 +87,8 @@ class Node:
             replication=config.replication.value,
             strict=config.sync_strict,
             peer=config.peer_url or "none",
+            fencing="on" if lease is not None else "off",
+            base=store.base or "none",
         )
 
     # -- state -----------------------------------------------------------------------------
@@ -89,6 +100,11 @@ class Node:
     @property
     def epoch(self) -> int:
         return self.store.epoch
+
+    @property
+    def lease(self) -> Lease | None:
+        """The fencing lease (None with fencing off)."""
+        return self._lease
 
     @property
     def in_sync(self) -> bool:
@@ -105,6 +121,7 @@ class Node:
             lsn,
             self.store.epoch_at(lsn) or 0,
             self._resyncing or self._needs_resync,
+            self.store.base or "",
         )
 
     def status_document(self) -> dict[str, object]:
@@ -119,24 +136,68 @@ class Node:
                 None if self._role is Role.PRIMARY else round(self._clock() - self._last_contact, 3)
             ),
             "peer": shipper.peer_document() if shipper else {"url": self.config.peer_url},
+            "fencing": self._lease.document() if self._lease is not None else None,
+            "replication_lag": self.replication_lag(),
+            "promotions": self.promotions,
+            "step_downs": self.step_downs,
+            "discarded": {
+                "total": self.store.discarded_total,
+                "recent": [
+                    entry.to_json()
+                    for entry in self.store.discarded(max(0, self.store.discarded_total - DISCARDED_IN_STATUS))
+                ],
+            },
         }
+
+    def replication_lag(self) -> int | None:
+        """Entries the standby is behind: the primary's view of its standby, or the standby's view
+        of the primary's last heartbeat; None when unknown (no peer, never heard of it)."""
+        if self._shipper is not None:
+            status = self._shipper.peer.status
+            if self._peer_client is None or status is None:
+                return None
+            return max(0, self.store.last_lsn - self._shipper.peer.matched_lsn)
+        if self._contact is None:
+            return None
+        return max(0, self.primary_lsn - self.store.last_lsn)
 
     def log_page(self, after: int, limit: int) -> LogPage:
         return LogPage(self.status(), tuple(self.store.entries_after(after, limit)))
 
     # -- the write path ------------------------------------------------------------------
 
-    def write(self, resource_type: str, resource_id: str, version_id: str, last_updated: str, body: str) -> LogEntry:
-        """Commit a write locally in the current epoch; raises :class:`NotPrimary` unless primary."""
+    def writable(self) -> bool:
+        """Whether a write may be accepted now: primary and, with fencing, a lease still valid.
+
+        Checked synchronously on every write, so a primary whose lease ran out -- even one
+        that was frozen and has not run its renewal loop yet -- refuses at once (and steps
+        down here and now).
+        """
         if self._role is not Role.PRIMARY:
+            return False
+        if self._lease is not None and not self._lease.held():
+            self._lose_lease("the lease expired before it could be renewed")
+            return False
+        return True
+
+    def write(self, resource_type: str, resource_id: str, version_id: str, last_updated: str, body: str) -> LogEntry:
+        """Commit a write locally in the current epoch; raises :class:`NotPrimary` unless writable."""
+        if not self.writable():
             raise NotPrimary(self._role, self.epoch)
         return self.store.append(resource_type, resource_id, version_id, last_updated, body)
 
     async def replicate(self, lsn: int) -> WriteOutcome:
-        """When a write committed at ``lsn`` may be acknowledged: see :meth:`Shipper.acknowledge`."""
+        """When a write committed at ``lsn`` may be acknowledged: see :meth:`Shipper.acknowledge`.
+
+        With fencing, also only while the lease is valid: a write acknowledged after it
+        expired could overlap with a successor's writes.
+        """
         if self._shipper is None:
             return WriteOutcome.STEPPED_DOWN  # only possible if we stepped down meanwhile
-        return await self._shipper.acknowledge(lsn)
+        outcome = await self._shipper.acknowledge(lsn)
+        if outcome is WriteOutcome.ACKNOWLEDGED and not self.writable():
+            return WriteOutcome.STEPPED_DOWN
+        return outcome
 
     # -- incoming replication messages (synchronous: atomic on the event loop) -------------
 
@@ -145,6 +206,7 @@ class Node:
         refusal = self._refuse_from_primary(message.name, message.epoch, "heartbeat")
         if refusal is not None:
             return refusal
+        self.primary_lsn = message.lsn
         return Reply(True, "", self.status())
 
     def on_append(self, message: AppendRequest) -> Reply:
@@ -212,6 +274,7 @@ class Node:
     def _note_contact(self, sender: str) -> None:
         self._last_contact = self._clock()
         self._vetoed = False
+        self._blocked = False
         if self._contact is not True:
             log_event("primary-reachable", primary=sender, epoch=self.epoch)
             self._contact = True
@@ -222,14 +285,24 @@ class Node:
         """The background task: decide the starting role, then act on the current role forever."""
         if self._peer_client is None:
             return  # a single instance keeps its configured role: nothing to watch
-        if self._role is Role.STARTING:
-            await self._decide_starting_role(self._peer_client)
+        renewals = asyncio.create_task(self._lease_loop(), name="ehr-lease") if self._lease is not None else None
+        try:
+            if self._role is Role.STARTING:
+                await self._decide_starting_role(self._peer_client)
+            await self._rounds(self._peer_client)
+        finally:
+            if renewals is not None:
+                renewals.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewals
+
+    async def _rounds(self, peer: PeerClient) -> None:
         while True:
             try:
                 if self._shipper is not None:
                     await self._shipper.round()
                 else:
-                    await self._standby_round(self._peer_client)
+                    await self._standby_round(peer)
             except Exception:
                 # A bug must not silently stop heartbeats (a primary without them looks dead
                 # to its standby): log it loudly and keep going after a pause.
@@ -253,7 +326,48 @@ class Node:
             return
         if status is not None:
             reason = f"peer {status.name} is {status.role.value} at epoch {status.epoch}"
+        if self._lease is not None:
+            answer = await self._lease.request(self.epoch)
+            if self._role is not Role.STARTING:
+                return
+            if answer is None or not answer.granted:
+                refused = "no answer" if answer is None else f"held by {answer.holder} at epoch {answer.epoch}"
+                self._last_contact = self._clock()  # wait promote_after, like any standby, before trying again
+                self._set_role(Role.STANDBY, f"{reason}, but the witness did not grant the lease ({refused})")
+                return
+            reason += f"; lease granted at epoch {self.epoch}"
         self._become_primary(reason)
+
+    async def _lease_loop(self) -> None:
+        """Fencing on: renew the lease every heartbeat while primary; step down when it is lost."""
+        lease = self._lease
+        assert lease is not None
+        while True:
+            try:
+                await self._lease_round(lease)
+            except Exception:
+                # Like the main loop: a bug must not silently stop renewals (writes would still
+                # be refused once the lease runs out, as every write checks it).
+                logger.exception("event=lease-error role=%s", self._role.value)
+                await asyncio.sleep(self.config.heartbeat_interval)
+
+    async def _lease_round(self, lease: Lease) -> None:
+        if self._role is not Role.PRIMARY:
+            await asyncio.sleep(self.config.heartbeat_interval)
+            return
+        if not lease.held():
+            self._lose_lease("the lease expired: the witness did not renew it in time")
+            return
+        answer = await lease.request(self.epoch)
+        if self._role is Role.PRIMARY:
+            if answer is not None and not answer.granted:
+                self._lose_lease(f"the witness refused the renewal: held by {answer.holder} at epoch {answer.epoch}")
+                return
+            if not lease.held():
+                self._lose_lease("the lease expired: the witness did not renew it in time")
+                return
+        # Renew every heartbeat, and wake up when the lease would run out.
+        await asyncio.sleep(max(0.005, min(self.config.heartbeat_interval, lease.remaining())))
 
     async def _standby_round(self, peer: PeerClient) -> None:
         if self._needs_resync and not self._resyncing and self._clock() >= self._next_resync:
@@ -289,6 +403,20 @@ class Node:
             self._last_contact = self._clock()
             return
         epoch = self.epoch + 1
+        if self._lease is not None:
+            epoch = max(self.epoch, self._lease.known_epoch) + 1
+            answer = await self._lease.request(epoch)
+            if self._role is not Role.STANDBY:
+                return
+            if answer is None or not answer.granted:
+                if not self._blocked:  # once per streak of lost heartbeats
+                    refused = "no answer" if answer is None else f"held by {answer.holder} at epoch {answer.epoch}"
+                    log_event("promotion-blocked", level=logging.WARNING, epoch=epoch, witness=refused)
+                    self._blocked = True
+                return
+            if epoch <= self.epoch:
+                return  # a primary of a higher epoch reached us while we asked: not ours to take
+            silence = self._clock() - self._last_contact
         self.store.set_epoch(epoch)
         if self._needs_resync:
             log_event(
@@ -299,6 +427,7 @@ class Node:
             )
         self._needs_resync = False
         self._become_primary(f"no heartbeat from the primary for {silence:.2f}s (epoch now {epoch})")
+        self.promotions += 1
         log_event("promote", level=logging.WARNING, epoch=epoch, lsn=self.store.last_lsn)
 
     async def _resync(self, peer: PeerClient) -> None:
@@ -339,9 +468,29 @@ class Node:
             self.store.set_epoch(epoch)
         self._set_role(Role.STANDBY, f"{winner} is primary at epoch {epoch} ({via})")
         log_event("step-down", level=logging.WARNING, winner=winner, epoch=self.epoch, lsn=self.store.last_lsn)
+        self._end_term()
+
+    def _lose_lease(self, reason: str) -> None:
+        """Fencing: the lease is gone, so stop being primary now; resync from the next primary.
+
+        The instance waits for a heartbeat from a new primary (its resync attempts fail until
+        the peer is primary), or promotes again itself through the witness after
+        ``promote_after`` if nobody else does.
+        """
+        if self._role is not Role.PRIMARY:
+            return
+        self._set_role(Role.STANDBY, reason)
+        log_event("lease-lost", level=logging.WARNING, epoch=self.epoch, lsn=self.store.last_lsn, reason=reason)
+        self._end_term()
+
+    def _end_term(self) -> None:
+        """Common to every way of leaving the primary role."""
+        self.step_downs += 1
         self._needs_resync = True
         self._last_contact = self._clock()
         self._contact = None
+        if self._lease is not None:
+            self._lease.drop()
         if self._shipper is not None:
             self._shipper.close()  # waiting writes learn they were not acknowledged
             self._shipper = None

@@ -14,6 +14,14 @@
   ``diverged`` = my log differs from yours, I am resyncing).
 * ``GET /_replication/log?after=N&limit=M`` -- 200 ``LogPage``: entries with lsn > N
   (default 0), at most M (default 500, max 5000). Served by every role.
+* ``GET /_replication/discarded?after=N&limit=M`` -- 200 ``{"total", "entries": [...]}``:
+  the log entries resyncs discarded (writes this instance held that the primary's log did
+  not), oldest first, skipping N, at most M (default 500, max 5000). Each entry: ``lsn``,
+  ``epoch``, ``resource_type``, ``resource_id``, ``version_id``, ``last_updated``,
+  ``discarded_at``, ``new_epoch``. Persistent: it survives restarts, for post-run checkers.
+  ``/_replication/status`` carries the total and the most recent ones (``discarded``), plus
+  ``fencing`` (the lease as this instance sees it), ``replication_lag``, ``promotions``,
+  ``step_downs`` and ``base`` (the base snapshot descriptor).
 
 Message shapes are in :mod:`mock_services.ehr.protocol`. A body or query that does not fit
 gets a 400 OperationOutcome naming the field.
@@ -44,7 +52,7 @@ def _reply(reply: Reply) -> Response:
 
 
 def replication_routes(node: Node) -> list[Route]:
-    """The four endpoints above, bound to ``node``."""
+    """The endpoints above, bound to ``node``."""
 
     async def status(request: Request) -> Response:
         return _json(node.status_document())
@@ -71,11 +79,21 @@ def replication_routes(node: Node) -> list[Route]:
             return operation_outcome(400, str(error))
         return _json(node.log_page(after, limit).to_json())
 
+    async def discarded(request: Request) -> Response:
+        try:
+            after = _int_param(request, "after", 0, maximum=None)
+            limit = _int_param(request, "limit", DEFAULT_PAGE, maximum=MAX_PAGE)
+        except ProtocolError as error:
+            return operation_outcome(400, str(error))
+        entries = [entry.to_json() for entry in node.store.discarded(after, limit)]
+        return _json({"total": node.store.discarded_total, "entries": entries})
+
     return [
         Route("/_replication/status", status, methods=["GET"]),
         Route("/_replication/heartbeat", heartbeat, methods=["POST"]),
         Route("/_replication/append", append, methods=["POST"]),
         Route("/_replication/log", log, methods=["GET"]),
+        Route("/_replication/discarded", discarded, methods=["GET"]),
     ]
 
 

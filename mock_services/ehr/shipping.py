@@ -71,6 +71,7 @@ class Shipper:
         self._next_heartbeat = 0.0
         self._batch = MAX_BATCH
         self._warned_epoch: int | None = None
+        self._warned_base = False
         self._wake = asyncio.Event()  # wakes round() early: a write is waiting to be shipped
         self._changed = asyncio.Event()  # replaced on every peer-state change (see _notify)
 
@@ -203,6 +204,15 @@ class Shipper:
             self._node.step_down(status.name, status.epoch, f"answer from {status.name}")
             return
         self.peer.status = status
+        if status.base != (self._store.base or "") and not self._warned_base:
+            self._warned_base = True  # a deployment error: both sides must load the same base snapshot
+            log_event(
+                "base-mismatch",
+                level=logging.ERROR,
+                peer=status.name,
+                ours=self._store.base or "none",
+                theirs=status.base or "none",
+            )
         # Only a standby's log follows ours; compare its last entry with ours at that lsn.
         following = status.role is Role.STANDBY
         self.peer.diverged = following and self._store.epoch_at(status.lsn) != status.last_epoch

@@ -121,7 +121,7 @@ async def test_search_without_parameters_is_bounded_by_count(primary: Client) ->
 @pytest.mark.parametrize(
     ("params", "named"),
     [
-        ({"name": "Lefèvre"}, "'name'"),
+        ({"nickname": "Lefèvre"}, "'nickname'"),
         ({"identifier:exact": "x"}, "'identifier:exact'"),
         ({"_count": "-1"}, "_count"),
     ],
@@ -191,11 +191,11 @@ async def test_health_and_primary_check_reflect_the_role(primary: Client, standb
 
 
 async def test_unknown_route_and_wrong_method_are_operation_outcomes(primary: Client) -> None:
-    missing = await primary.get("/Observation/1")
+    missing = await primary.get("/Foo/1/bar/baz")
     wrong_method = await primary.delete("/Patient/abc")
 
     assert missing.status_code == 404
-    _assert_outcome(missing.json(), "not-found", "/Observation/1")
+    _assert_outcome(missing.json(), "not-found", "/Foo/1/bar/baz")
     assert missing.headers["x-epoch"] == "1"
     assert wrong_method.status_code == 405
     _assert_outcome(wrong_method.json(), "not-supported", "DELETE")
@@ -206,10 +206,23 @@ async def test_metadata_is_a_capability_statement(primary: Client) -> None:
     statement = (await primary.get("/metadata")).json()
     assert statement["resourceType"] == "CapabilityStatement"
     assert statement["fhirVersion"] == "4.0.1"
-    (patient,) = statement["rest"][0]["resource"]
-    assert patient["type"] == "Patient"
+    resources = {r["type"]: r for r in statement["rest"][0]["resource"]}
+    assert set(resources) == {
+        "Patient",
+        "Encounter",
+        "Observation",
+        "MedicationRequest",
+        "DiagnosticReport",
+        "AllergyIntolerance",
+    }
+    patient = resources["Patient"]
     assert {i["code"] for i in patient["interaction"]} >= {"create", "read", "search-type"}
-    assert {"name": "identifier", "type": "token"} in patient["searchParam"]
+    assert {(p["name"], p["type"]) for p in patient["searchParam"]} >= {
+        ("identifier", "token"),
+        ("name", "string"),
+        ("birthdate", "date"),
+        ("_id", "token"),
+    }
 
 
 async def test_replication_endpoints_reject_malformed_messages(primary: Client) -> None:
@@ -234,3 +247,32 @@ async def test_unhandled_errors_are_500_operation_outcomes_with_identity_headers
     assert response.status_code == 500
     assert response.headers["x-served-by"] == "ehr-a"
     _assert_outcome(response.json(), "exception", "internal error")
+
+
+async def test_metrics_count_requests_by_route_template_and_expose_the_role(primary: Client) -> None:
+    await primary.get("/Patient/a")
+    await primary.get("/Patient/b")
+    await primary.post("/Patient", json=PATIENT)
+
+    text = (await primary.get("/metrics")).text
+
+    assert 'ehr_http_requests_total{method="GET",route="/{resource_type}/{id}",status="404"} 2.0' in text
+    assert 'ehr_http_requests_total{method="POST",route="/{resource_type}",status="201"} 1.0' in text
+    assert 'ehr_http_request_duration_seconds_count{route="/{resource_type}/{id}"} 2.0' in text
+    assert 'ehr_role{role="primary"} 1.0' in text and 'ehr_role{role="standby"} 0.0' in text
+    assert "ehr_epoch 1.0" in text and "ehr_lsn 1.0" in text
+    assert "ehr_promotions_total 0.0" in text and "ehr_step_downs_total 0.0" in text
+    assert 'ehr_info{datacenter="dc-a",fencing="off",name="ehr-primary",replication="sync"} 1.0' in text
+
+
+async def test_openapi_describes_every_resource(primary: Client) -> None:
+    response = await primary.get("/openapi.json")
+    document = json.loads(response.content)
+
+    assert document["openapi"].startswith("3.")
+    for resource_type in ("Patient", "Encounter", "Observation", "MedicationRequest", "DiagnosticReport"):
+        assert set(document["paths"][f"/{resource_type}"]) == {"get", "post"}
+        assert set(document["paths"][f"/{resource_type}/{{id}}"]) == {"get", "put"}
+        assert f"/{resource_type}/{{id}}/_history/{{vid}}" in document["paths"]
+    names = {p["name"] for p in document["paths"]["/Observation"]["get"]["parameters"]}
+    assert {"patient", "category", "code", "date", "_count", "_id"} <= names

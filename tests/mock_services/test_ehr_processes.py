@@ -1,169 +1,40 @@
-"""The EHR as real processes: two instances on free ports, peers of each other (no proxy).
+"""The EHR as real processes: two instances on free ports, peers of each other.
 
 Timings: heartbeat 0.1 s, peer timeout 0.5 s, promote after 1.0 s. Every wait is bounded;
 every process is SIGKILLed at teardown (after SIGCONT, in case a test froze it). Process logs
-are printed at teardown, so a failing test shows them.
+are printed at teardown, so a failing test shows them. Links with latency or cuts go through
+:class:`~mock_services.ehr.tcpproxy.TcpProxy`.
 """
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from mock_services.ehr.tcpproxy import TcpProxy
+from mock_services.ehr.testing_processes import Cluster, free_port, wait_until
+
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 PROMOTE_AFTER = 1.0
 HEARTBEAT = 0.1
 PEER_TIMEOUT = 0.5
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> float:
-    """Poll ``check`` (exceptions count as "not yet") every 20 ms; return the seconds it took."""
-    started = time.monotonic()
-    while True:
-        try:
-            if check():
-                return time.monotonic() - started
-        except (httpx.HTTPError, OSError):
-            pass
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"not true within {timeout} s: {what}")
-        time.sleep(0.02)
-
-
-@dataclass
-class EhrProcess:
-    name: str
-    args: list[str]
-    port: int
-    db: Path
-    log: Path
-    popen: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.popen = subprocess.Popen(
-                [sys.executable, "-m", "mock_services.ehr", *self.args],
-                cwd=REPO,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def signal(self, sig: signal.Signals) -> None:
-        assert self.popen is not None
-        self.popen.send_signal(sig)
-
-    def kill(self) -> None:
-        """SIGKILL (a data-center power cut) and reap."""
-        if self.popen is not None and self.popen.poll() is None:
-            os.kill(self.popen.pid, signal.SIGCONT)  # a stopped process still dies, but be explicit
-            self.popen.kill()
-            self.popen.wait(timeout=5)
-
-
-@dataclass
-class Cluster:
-    """Starts EHR processes; kills them all at teardown."""
-
-    tmp_path: Path
-    http: httpx.Client
-    processes: list[EhrProcess] = field(default_factory=list)
-
-    def spawn(self, name: str, role: str, port: int, peer_port: int | None, *extra: str) -> EhrProcess:
-        db = self.tmp_path / f"{name}.sqlite"
-        args = [
-            "--name",
-            name,
-            "--datacenter",
-            f"dc-{name[-1]}",
-            "--role",
-            role,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--db",
-            str(db),
-            "--promote-after",
-            str(PROMOTE_AFTER),
-            "--heartbeat-interval",
-            str(HEARTBEAT),
-            "--peer-timeout",
-            str(PEER_TIMEOUT),
-            *extra,
-        ]
-        if peer_port is not None:
-            args += ["--peer-url", f"http://127.0.0.1:{peer_port}"]
-        process = EhrProcess(name, args, port, db, self.tmp_path / f"{name}.log")
-        process.start()
-        self.processes.append(process)
-        return process
-
-    def restart(self, process: EhrProcess) -> None:
-        process.start()
-
-    def wait_healthy(self, process: EhrProcess, timeout: float = 10.0) -> float:
-        return wait_until(
-            lambda: self.http.get(f"{process.url}/health").status_code == 200, timeout, f"{process.name} /health"
-        )
-
-    def pair(self, *extra: str) -> tuple[EhrProcess, EhrProcess]:
-        """ehr-a (configured primary) and ehr-b (standby), healthy and in sync."""
-        port_a, port_b = free_port(), free_port()
-        a = self.spawn("ehr-a", "primary", port_a, port_b, *extra)
-        b = self.spawn("ehr-b", "standby", port_b, port_a, *extra)
-        self.wait_healthy(a)
-        self.wait_healthy(b)
-        wait_until(lambda: self.standby_level(a), 5.0, "ehr-a primary with ehr-b level")
-        return a, b
-
-    def standby_level(self, primary: EhrProcess) -> bool:
-        status = self.http.get(f"{primary.url}/_replication/status").json()
-        peer = status["peer"]
-        return bool(status["role"] == "primary" and peer["reachable"] and peer["matched_lsn"] == status["lsn"])
-
-    def create(self, process: EhrProcess, mrn: str) -> httpx.Response:
-        patient = {"resourceType": "Patient", "identifier": [{"system": "urn:mrn", "value": mrn}]}
-        return self.http.post(f"{process.url}/Patient", json=patient, headers={"Content-Type": "application/fhir+json"})
-
-    def has(self, process: EhrProcess, resource_id: str) -> bool:
-        return self.http.get(f"{process.url}/Patient/{resource_id}").status_code == 200
-
-
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     with httpx.Client(timeout=2.0, trust_env=False) as http:
-        running = Cluster(tmp_path, http)
+        running = Cluster(tmp_path, http, promote_after=PROMOTE_AFTER, heartbeat=HEARTBEAT, peer_timeout=PEER_TIMEOUT)
         try:
             yield running
         finally:
-            for process in running.processes:
-                process.kill()
-            for process in running.processes:
-                print(f"----- {process.name} log -----\n{process.log.read_text(errors='replace')}")
+            running.close()
 
 
 def test_sync_write_is_readable_on_the_standby_right_after_201(cluster: Cluster) -> None:
@@ -262,3 +133,72 @@ def test_single_instance_survives_sigkill_and_exits_0_on_sigterm(cluster: Cluste
     assert solo.popen is not None
     assert solo.popen.wait(timeout=5) == 0
     assert startup < 2.0  # loose bound for a busy CI box; typically ~0.3 s
+
+
+@pytest.mark.parametrize(
+    ("mode", "loses_tail"), [(("async",), True), (("sync", "--sync-strict"), False)], ids=["async", "sync-strict"]
+)
+def test_power_cut_of_the_primary_loses_the_unshipped_tail_only_in_async_mode(
+    cluster: Cluster, mode: tuple[str, ...], loses_tail: bool
+) -> None:
+    """The replication link has 0.15 s latency each way; right after the last 201, the link is
+    cut (dropping what is in flight) and the primary SIGKILLed: a data-center power loss.
+
+    Sync mode is strict here, so "acknowledged" always means "on the standby"; a write the
+    standby could not confirm in time would get a 503, not a 201 (non-strict sync would
+    acknowledge it and lose it too -- Patroni's non-strict trade-off, see the package docs).
+    """
+    port_b = free_port()
+    with TcpProxy(port_b) as link:
+        cluster.peer_timeout = 1.5  # >> the 0.3 s round trip (a heartbeat and a ship may queue)
+        a, b = cluster.pair("--replication", *mode, a_peer_url=f"http://127.0.0.1:{link.port}", b_port=port_b)
+        link.latency = 0.15
+        acked = []
+        for i in range(3):
+            response = cluster.create(a, f"tail-{i}")
+            assert response.status_code in (201, 503), response.text
+            if response.status_code == 201:
+                acked.append(response.json()["id"])
+        link.cut()
+        a.kill()
+
+        wait_until(lambda: cluster.http.get(f"{b.url}/primary").status_code == 200, 5.0, "ehr-b promoted")
+        present = [resource_id for resource_id in acked if cluster.has(b, resource_id)]
+
+    assert acked, "no write was acknowledged at all"
+    if loses_tail:
+        assert present != acked, "async: the acknowledged tail was still in flight when the power went"
+    else:
+        assert present == acked, "sync: every acknowledged write was on the standby before its 201"
+
+
+def test_fencing_on_a_frozen_primary_refuses_writes_the_moment_it_wakes(cluster: Cluster) -> None:
+    """SIGSTOP (a long GC pause, a hung VM) outlasts the lease: the standby promotes through the
+    witness, and the old primary -- before it has heard of the new epoch -- refuses writes."""
+    witness = cluster.spawn_witness()
+    fencing = ("--fencing", "on", "--witness-url", witness.url, "--lease-ttl", "1.0")
+    a, b = cluster.pair("--replication", "sync", *fencing)
+    before = cluster.create(a, "before-freeze")
+    assert before.status_code == 201
+
+    a.signal(signal.SIGSTOP)
+    try:
+        wait_until(lambda: cluster.http.get(f"{b.url}/primary").status_code == 200, 5.0, "ehr-b promoted")
+        lease = cluster.http.get(f"{witness.url}/lease/ehr").json()
+        assert (lease["holder"], lease["epoch"]) == ("ehr-b", 2)
+    finally:
+        a.signal(signal.SIGCONT)
+    stale = cluster.create(a, "after-thaw")
+
+    assert stale.status_code == 503, stale.text
+    assert stale.headers["x-served-by"] == "ehr-a"
+    wait_until(lambda: cluster.has(a, before.json()["id"]), 5.0, "ehr-a still has the acknowledged write")
+    wait_until(
+        lambda: (
+            cluster.http.get(f"{a.url}/health").json()["role"] == "standby"
+            and cluster.http.get(f"{a.url}/health").json()["epoch"] == 2
+        ),
+        5.0,
+        "ehr-a follows ehr-b at epoch 2",
+    )
+    assert cluster.http.get(f"{b.url}/Patient", params={"identifier": "urn:mrn|after-thaw"}).json()["total"] == 0

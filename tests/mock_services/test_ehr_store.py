@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mock_services.ehr.index import IdCriterion, TokenCriterion
 from mock_services.ehr.store import LogEntry, Store, StoreError, TokenMatch
 
 
@@ -76,7 +77,9 @@ def test_replace_log_reports_discarded_entries_and_keeps_old_log_on_bad_input(st
     assert [e.resource_id for e in tied] == ["b-new"]
     assert (store.last_lsn, store.epoch) == (2, 2)
     assert store.read("Patient", "c-old-primary") is None
-    assert store.search("Patient", identifier_all_of=[[TokenMatch(None, "c-old-primary")]], limit=10)[0] == 0
+    assert store.search("Patient", [IdCriterion(("c-old-primary",))], limit=10).total == 0
+    assert [d.resource_id for d in store.discarded()] == ["b-old-primary", "c-old-primary", "b-new"]
+    assert store.discarded_total == 3
 
 
 def test_search_token_semantics(store: Store) -> None:
@@ -85,8 +88,9 @@ def test_search_token_semantics(store: Store) -> None:
     store.append("Patient", "p3", "1", "t", _patient("p3", (None, "100")))
 
     def ids(*any_ofs: list[TokenMatch], limit: int = 50) -> tuple[int, list[str]]:
-        total, entries = store.search("Patient", identifier_all_of=any_ofs, limit=limit)
-        return total, [e.resource_id for e in entries]
+        criteria = [TokenCriterion("Patient.identifier", tuple(any_of)) for any_of in any_ofs]
+        page = store.search("Patient", criteria, limit=limit)
+        return page.total, [e.resource_id for e in page.entries]
 
     assert ids([TokenMatch(None, "100")]) == (2, ["p1", "p3"])  # any system
     assert ids([TokenMatch("urn:mrn", "100")]) == (1, ["p1"])
@@ -96,5 +100,5 @@ def test_search_token_semantics(store: Store) -> None:
     assert ids([TokenMatch(None, "100")], [TokenMatch("urn:ins", "A")]) == (1, ["p1"])  # AND
     assert ids([TokenMatch(None, "nope")]) == (0, [])
     assert ids(limit=2) == (3, ["p1", "p2"])  # no filter: all, bounded, total still counts all
-    total, entries = store.search("Patient", ids=["p2", "zz"], limit=10)
-    assert (total, [e.resource_id for e in entries]) == (1, ["p2"])
+    page = store.search("Patient", [IdCriterion(("p2", "zz"))], limit=10)
+    assert (page.total, [e.resource_id for e in page.entries]) == (1, ["p2"])

@@ -1,0 +1,210 @@
+"""The witness's HTTP API (see the package docstring for the endpoints and the rules).
+
+Request bodies (JSON objects):
+
+* ``POST /lease`` -- ``{"cluster": str, "holder": str, "epoch": int >= 0, "ttl": number in
+  (0, 300]}``. Answer ``{"granted", "reason", "cluster", "holder", "last_holder", "epoch",
+  "expires_in"}``: 200 when granted (``reason`` ``acquired`` or ``renewed``), 409 when refused
+  (``held`` / ``stale-epoch``; ``holder`` and ``epoch`` are the current ones).
+* ``POST /lease/release`` -- ``{"cluster", "holder"}``; 200 ``released`` or 409 ``not-holder``.
+
+Malformed bodies get 400 ``{"error": "<what was wrong>"}``; unknown routes 404 and wrong
+methods 405 in the same shape. Metrics (own registry): ``witness_http_requests_total{route,
+method, status}``, ``witness_http_request_duration_seconds{route}``,
+``witness_lease_decisions_total{reason}``, ``witness_lease_epoch{cluster}``,
+``witness_lease_active{cluster, holder}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mock_services.witness.leases import Decision, LeaseTable, logger
+
+MAX_TTL = 300.0
+MAX_NAME = 200
+
+
+class BadRequest(ValueError):
+    """A request body that does not fit; the message names the field."""
+
+
+def _field(body: dict[str, object], key: str, kind: type | tuple[type, ...]) -> object:
+    if key not in body:
+        raise BadRequest(f"missing field {key!r}")
+    value = body[key]
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise BadRequest(f"field {key!r} has the wrong type: {value!r}")
+    return value
+
+
+def _name(body: dict[str, object], key: str) -> str:
+    value = _field(body, key, str)
+    assert isinstance(value, str)
+    if not value.strip() or len(value) > MAX_NAME:
+        raise BadRequest(f"field {key!r} must be a non-empty string of at most {MAX_NAME} characters")
+    return value
+
+
+async def _body(request: Request) -> dict[str, object]:
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BadRequest(f"body is not JSON: {error}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    return body
+
+
+class _Middleware:
+    """Identity headers on every response; request count and latency by route template."""
+
+    def __init__(self, app: ASGIApp, name: str, datacenter: str, requests: Counter, latency: Histogram) -> None:
+        self.app = app
+        self.identity = [(b"x-served-by", name.encode()), (b"x-datacenter", datacenter.encode())]
+        self.requests = requests
+        self.latency = latency
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", []), *self.identity]}
+            await send(message)
+
+        try:
+            try:
+                await self.app(scope, receive, send_with_headers)
+            except Exception:
+                # Starlette's own 500 would be plain text without our headers.
+                logger.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
+                if status != 500:
+                    raise  # the response had started: nothing sane left to send
+                await JSONResponse({"error": "internal error (logged)"}, 500)(scope, receive, send_with_headers)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.requests.labels(route, scope["method"], str(status)).inc()
+            self.latency.labels(route).observe(time.perf_counter() - started)
+
+
+class _LeaseCollector(Collector):
+    def __init__(self, table: LeaseTable) -> None:
+        self.table = table
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        now = self.table.now()
+        epochs = GaugeMetricFamily("witness_lease_epoch", "highest epoch granted per cluster", labels=["cluster"])
+        active = GaugeMetricFamily(
+            "witness_lease_active", "1 while the lease is held (by holder)", labels=["cluster", "holder"]
+        )
+        for state in self.table.all():
+            epochs.add_metric([state.cluster], state.epoch)
+            active.add_metric([state.cluster, state.holder or ""], 1.0 if state.active(now) else 0.0)
+        yield epochs
+        yield active
+
+
+def create_app(name: str, datacenter: str, table: LeaseTable) -> Starlette:
+    """The witness app over ``table`` (closed at shutdown). ``app.state.table`` for tests."""
+    registry = CollectorRegistry()
+    requests = Counter("witness_http_requests", "HTTP requests", ["route", "method", "status"], registry=registry)
+    latency = Histogram("witness_http_request_duration_seconds", "HTTP latency", ["route"], registry=registry)
+    decisions = Counter("witness_lease_decisions", "lease decisions by reason", ["reason"], registry=registry)
+    registry.register(_LeaseCollector(table))
+
+    def answer(decision: Decision) -> Response:
+        decisions.labels(decision.reason).inc()
+        state = decision.state.to_json(table.now()) if decision.state else {"holder": None, "epoch": 0}
+        document = {"granted": decision.granted, "reason": decision.reason, **state}
+        return JSONResponse(document, status_code=200 if decision.granted else 409)
+
+    async def lease(request: Request) -> Response:
+        try:
+            body = await _body(request)
+            cluster, holder = _name(body, "cluster"), _name(body, "holder")
+            epoch = _field(body, "epoch", int)
+            ttl = _field(body, "ttl", (int, float))
+            assert isinstance(epoch, int) and isinstance(ttl, int | float)
+            if epoch < 0:
+                raise BadRequest(f"field 'epoch' must be >= 0, got {epoch}")
+            if not 0 < ttl <= MAX_TTL:
+                raise BadRequest(f"field 'ttl' must be in (0, {MAX_TTL}] seconds, got {ttl}")
+        except BadRequest as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+        return answer(table.request(cluster, holder, epoch, float(ttl)))
+
+    async def release(request: Request) -> Response:
+        try:
+            body = await _body(request)
+            cluster, holder = _name(body, "cluster"), _name(body, "holder")
+        except BadRequest as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+        return answer(table.release(cluster, holder))
+
+    async def show(request: Request) -> Response:
+        state = table.get(request.path_params["cluster"])
+        if state is None:
+            return JSONResponse({"error": f"no lease for cluster {request.path_params['cluster']!r}"}, 404)
+        return JSONResponse(state.to_json(table.now()))
+
+    async def show_all(request: Request) -> Response:
+        now = table.now()
+        return JSONResponse({"leases": [state.to_json(now) for state in table.all()]})
+
+    async def health(request: Request) -> Response:
+        return JSONResponse(
+            {"status": "ok", "name": name, "datacenter": datacenter, "role": "witness", "leases": len(table.all())}
+        )
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return JSONResponse(
+            {"error": f"{request.method} {request.url.path}: {exc.detail}"}, exc.status_code, headers=exc.headers
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            table.close()
+
+    app = Starlette(
+        routes=[
+            Route("/lease", lease, methods=["POST"]),
+            Route("/lease/release", release, methods=["POST"]),
+            Route("/lease/{cluster}", show, methods=["GET"]),
+            Route("/leases", show_all, methods=["GET"]),
+            Route("/health", health, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+        ],
+        middleware=[Middleware(_Middleware, name=name, datacenter=datacenter, requests=requests, latency=latency)],
+        exception_handlers={HTTPException: http_error},
+        lifespan=lifespan,
+    )
+    app.state.table = table
+    return app
