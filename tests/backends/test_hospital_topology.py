@@ -114,3 +114,31 @@ def test_dc_a_power_loss_each_service_fails_over_or_goes_down_as_designed(
     eventually(lambda: served_by(f"{fd['imaging']}/studies", "pacs-a"), "imaging back on the archive")
     # The old EHR primary rejoined as a standby: dc-b stays primary.
     assert served_by(f"{fd['ehr']}/primary", "ehr-b")
+
+
+def test_with_fencing_the_backend_runs_a_witness_and_failover_waits_for_the_lease(tmp_path: Path) -> None:
+    options = LocalOptions(services=ServiceOptions(
+        ehr=EhrOptions(promote_after=1.0, heartbeat_interval=0.1, fencing=True, lease_ttl=1.5)))
+    topology = reference_topology(("ehr",), witness=True)
+    journal = Journal(tmp_path, "fenced")
+    backend = LocalBackend(topology, tmp_path, options=options, journal=journal)
+    endpoints = backend.up()
+    nemesis = Nemesis(endpoints, backend, journal)
+    try:
+        witness = endpoints.instance_urls["witness"]
+        lease = eventually(lambda: httpx.get(f"{witness}/lease/ehr", timeout=2).json(), "a lease on the witness")
+        assert "ehr-a" in str(lease)
+        cut = plan_fault(PowerLossFault(type="power_loss", target="dc-a", duration=30, name="cut"), "cut", topology)
+        nemesis.inject(cut)
+        eventually(lambda: served_by(f"{endpoints.front_door_url}/primary", "ehr-b"), "failover under fencing")
+        assert "ehr-b" in str(httpx.get(f"{witness}/lease/ehr", timeout=2).json())
+        nemesis.heal(cut)
+        # The old primary comes back fenced: it must not answer the primary check.
+        eventually(lambda: httpx.get(f"{endpoints.instance_urls['ehr-a']}/health", timeout=2).json()["role"]
+                   == "standby", "ehr-a to rejoin as standby")
+        assert httpx.get(f"{endpoints.instance_urls['ehr-a']}/primary", timeout=2).status_code == 503
+    finally:
+        nemesis.heal_all()
+        nemesis.close()
+        backend.down()
+        journal.close()
