@@ -14,6 +14,8 @@ Any failure in ``up`` stops everything that was started before raising.
 
 from __future__ import annotations
 
+import csv
+import http.client
 import json
 import os
 import time
@@ -166,10 +168,15 @@ class LocalBackend:
             HttpReady(LOOPBACK, stats_port, "/stats")))
         self.supervisor.wait_ready([i.name for i in topo.instances] + [HAPROXY], self.options.start_timeout)
 
-        # 3. The client path works end to end, for every service behind the front door.
+        # 3. The client path works end to end, for every service behind the front door, and
+        # HAProxy sees every server UP (else an active-backup route could start on its backup).
         for route in routes:
             entry = links[route.entry_link]
             self._wait_front_door(route.service, HttpReady(LOOPBACK, entry.listen_port, route.check_path))
+        self._wait_servers_up(stats_port, expected_up={
+            (route.service, topo.link(name).target)
+            for route in routes for name in route.backend_links
+            if route.mode == "active-backup" or topo.instance(topo.link(name).target).role == "primary"})
 
         self.endpoints = Endpoints(
             front_door_urls={route.service: f"http://{LOOPBACK}:{links[route.entry_link].listen_port}"
@@ -183,6 +190,20 @@ class LocalBackend:
         )
         (self.run_dir / "endpoints.json").write_text(json.dumps(self.endpoints.to_json(), indent=2))
         return self.endpoints
+
+    def _wait_servers_up(self, stats_port: int, expected_up: set[tuple[str, str]]) -> None:
+        """Wait until HAProxy's stats list each ``(service, server)`` as UP (a standby EHR
+        never is: it fails ``/primary`` on purpose, so only primaries are expected)."""
+        deadline = time.monotonic() + self.options.ready_timeout
+        down = expected_up
+        while time.monotonic() < deadline:
+            down = expected_up - haproxy_servers_up(stats_port)
+            if not down:
+                return
+            time.sleep(0.05)
+        raise ProcessFailedToStart(
+            f"the front door still sees {sorted(down)} down after {self.options.ready_timeout:.1f}s\n"
+            f"haproxy log:\n{self.supervisor.log_tail(HAPROXY)}", hint=f"logs are in {self.supervisor.logs_dir}")
 
     def _wait_front_door(self, service: str, ready: HttpReady) -> None:
         deadline = time.monotonic() + self.options.ready_timeout
@@ -215,3 +236,19 @@ class LocalBackend:
             self.supervisor.restart(name)
         self.supervisor.wait_ready(names, self.options.ready_timeout)
         return names
+
+
+def haproxy_servers_up(stats_port: int) -> set[tuple[str, str]]:
+    """``(service, server)`` pairs HAProxy currently reports UP (from its stats CSV)."""
+    try:
+        conn = http.client.HTTPConnection(LOOPBACK, stats_port, timeout=1)
+        conn.request("GET", "/stats;csv")
+        text = conn.getresponse().read().decode()
+        conn.close()
+    except (OSError, http.client.HTTPException):
+        return set()
+    up = set()
+    for row in csv.reader(line for line in text.splitlines() if line and not line.startswith("#")):
+        if len(row) > 17 and row[1] not in ("FRONTEND", "BACKEND") and row[17].startswith("UP"):
+            up.add((row[0].removesuffix("_servers"), row[1]))
+    return up
