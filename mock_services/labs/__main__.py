@@ -15,10 +15,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from mock_services.common.eventlog import setup_logging
+from mock_services.common.service import serve
 from mock_services.labs.app import create_app
 from mock_services.labs.config import Config
-from mock_services.labs.eventlog import setup_logging
-from mock_services.labs.service import serve
 
 
 def _seconds(text: str) -> float:

@@ -44,12 +44,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from mock_services.common.eventlog import log_event
+from mock_services.common.service import Metrics, ServiceMiddleware, http_exception_handler, json_error
 from mock_services.labs import pages
 from mock_services.labs.config import Config
 from mock_services.labs.ehr_client import EhrBadAnswer, EhrClient, EhrError, EhrUnavailable
-from mock_services.labs.eventlog import log_event
 from mock_services.labs.results import lab_results, patient_summary
-from mock_services.labs.service import Metrics, ServiceMiddleware, http_exception_handler, json_error
 
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 CACHE_ENTRIES = 10_000

@@ -16,10 +16,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from mock_services.common.eventlog import setup_logging
+from mock_services.common.service import serve
 from mock_services.scheduling.app import create_app
 from mock_services.scheduling.config import Config
-from mock_services.scheduling.eventlog import setup_logging
-from mock_services.scheduling.service import serve
 
 
 def build_parser() -> argparse.ArgumentParser:

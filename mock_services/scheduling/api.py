@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mock_services.scheduling.service import Metrics, json_error
+from mock_services.common.service import Metrics, json_error
 from mock_services.scheduling.store import NotFound, Schedule, Store, VersionMismatch, format_time, parse_time
 from mock_services.scheduling.validation import ApiError, check_slots, if_match_version, list_filters, put_slots
 

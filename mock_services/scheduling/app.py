@@ -26,10 +26,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mock_services.common.eventlog import log_event
+from mock_services.common.service import Metrics, ServiceMiddleware, http_exception_handler
 from mock_services.scheduling.api import SchedulesApi
 from mock_services.scheduling.config import Config
-from mock_services.scheduling.eventlog import log_event
-from mock_services.scheduling.service import Metrics, ServiceMiddleware, http_exception_handler
 from mock_services.scheduling.store import Store
 from mock_services.synthetic import SyntheticConfig, generate
 

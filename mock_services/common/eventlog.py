@@ -2,8 +2,8 @@
 
 Format: ``2024-08-03T10:15:30.123Z labs-a[dc-a] WARNING event=ehr-unreachable detail="..."`` --
 a UTC timestamp, who, the level, then ``event=<kind>`` and ``key=value`` fields (values with
-spaces are quoted). Events: start/stop and EHR reachability transitions. Never one line per
-request.
+spaces are quoted). Each service documents its events in its package docstring. Never one
+line per request. One process runs one service, so one logger name serves them all.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 import sys
 import time
 
-LOGGER_NAME = "mock_services.labs"
+LOGGER_NAME = "mock_services.events"
 logger = logging.getLogger(LOGGER_NAME)
 
 
@@ -34,7 +34,7 @@ def log_event(event: str, *, level: int = logging.INFO, **fields: object) -> Non
 
 
 def setup_logging(name: str, datacenter: str) -> None:
-    """Send this package's events to stderr with UTC timestamps. Idempotent."""
+    """Send this process's events to stderr with UTC timestamps. Idempotent."""
     formatter = logging.Formatter(
         fmt=f"%(asctime)s.%(msecs)03dZ {name}[{datacenter}] %(levelname)s %(message)s",
         datefmt="%Y-%m-%dT%H:%M:%S",

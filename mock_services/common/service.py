@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mock_services.labs.eventlog import log_event, logger
+from mock_services.common.eventlog import log_event, logger
 
 SHUTDOWN_GRACE = 2  # seconds uvicorn drains open requests on SIGTERM
 
