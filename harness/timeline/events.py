@@ -22,6 +22,11 @@ class RequestRecord:
     ``ok`` is the request's outcome as the client judged it (expected status); ``error`` is a
     short error kind ("timeout", "connect", "http-503", ...) when not ok. ``served_by`` and
     ``datacenter`` come from the service's response headers when there was a response.
+
+    Identifiers the data checkers need, for writes: ``resource_id`` (``Type/id`` for the
+    load, the bare Patient id for the prober) and ``version`` for FHIR; ``message_id``
+    (MSH-10) and ``ack_code`` (MSA-1) for HL7; ``instance_uid`` (SOP Instance UID) for
+    DICOM. ``persona`` and ``user`` (a stable id per simulated user) are set by the load.
     """
 
     t: float
@@ -36,6 +41,11 @@ class RequestRecord:
     datacenter: str | None = None
     resource_id: str | None = None
     version: str | None = None
+    persona: str | None = None
+    user: str | None = None
+    message_id: str | None = None
+    ack_code: str | None = None
+    instance_uid: str | None = None
     kind: Literal["request"] = "request"
 
 
