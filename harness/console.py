@@ -7,8 +7,9 @@ plain status line per second instead, so logs stay readable.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -50,13 +51,16 @@ class ConsoleObserver:
         elapsed = time.monotonic() - self._run_started
         self.console.print(f"[dim]{elapsed:7.2f}s[/] {message}")
 
-    def tick(self, phase_elapsed: float, stats: StatsSnapshot | None, active: list[FaultPlan]) -> None:
+    def tick(self, phase_elapsed: float, stats: StatsSnapshot | None, active: list[FaultPlan],
+             load: Mapping[str, StatsSnapshot] | None = None) -> None:
         line = self._status_line(phase_elapsed, stats, active)
         if self._live is not None:
-            self._live.update(line)
+            self._live.update(Group(line, load_table(load)) if load else line)
         elif time.monotonic() - self._last_plain >= 1.0:
             self._last_plain = time.monotonic()
             self.console.print(line)
+            if load:
+                self.console.print(load_line(load))
 
     def _status_line(self, phase_elapsed: float, stats: StatsSnapshot | None, active: list[FaultPlan]) -> Text:
         text = Text()
@@ -84,6 +88,34 @@ class ConsoleObserver:
         if self._live is not None:
             self._live.stop()
             self._live = None
+
+
+def _p95(stats: StatsSnapshot) -> str:
+    return f"{stats.p95 * 1000:.0f}ms" if stats.p95 is not None else "-"
+
+
+def load_table(load: Mapping[str, StatsSnapshot]) -> Table:
+    """The load's live figures, one row per service (terminal view)."""
+    table = Table(box=None, pad_edge=False, show_header=True, header_style="dim")
+    for column in ("load", "req/s", "errors", "p95", "served by"):
+        table.add_column(column, justify="left" if column in ("load", "served by") else "right")
+    for service, stats in load.items():
+        style = "red" if stats.error_rate > 0.01 else "green"
+        table.add_row(service, f"{stats.rate:.1f}", Text(f"{stats.error_rate:.1%}", style=style), _p95(stats),
+                      stats.served_by)
+    return table
+
+
+def load_line(load: Mapping[str, StatsSnapshot]) -> Text:
+    """The load's live figures on one line (logs and pipes)."""
+    text = Text("load  ", style="bold")
+    for index, (service, stats) in enumerate(load.items()):
+        if index:
+            text.append(" | ")
+        text.append(f"{service} {stats.rate:.0f}/s ")
+        text.append(f"err {stats.error_rate:.1%}", style="red" if stats.error_rate > 0.01 else "green")
+        text.append(f" p95 {_p95(stats)}")
+    return text
 
 
 def verdict_table(verdicts: list[Verdict]) -> Table:

@@ -33,6 +33,7 @@ from harness.experiment.faults import (
     ResetPeerFault,
 )
 from harness.experiment.issues import ExperimentError, ExperimentIssue
+from harness.experiment.load import SHAPE_TYPES, LoadConfig, PersonaLoad
 from harness.experiment.loader import LoadedExperiment, load_experiment, parse_experiment, raise_issues
 from harness.experiment.model import (
     EhrConfig,
@@ -50,6 +51,7 @@ __all__ = [
     "CHECK_TYPES",
     "FAULT_TYPES",
     "LINK_FAULT_TYPES",
+    "SHAPE_TYPES",
     "AvailabilityCheck",
     "BandwidthFault",
     "BlackholeFault",
@@ -64,9 +66,11 @@ __all__ = [
     "FrontDoorConfig",
     "LatencyFault",
     "LinkDownFault",
+    "LoadConfig",
     "LoadedExperiment",
     "Loc",
     "Location",
+    "PersonaLoad",
     "PhaseName",
     "Phases",
     "PowerLossFault",

@@ -34,6 +34,7 @@ from harness.experiment.base import (
 )
 from harness.experiment.checks import Check, FailoverTimeCheck
 from harness.experiment.faults import Fault
+from harness.experiment.load import LoadConfig
 
 
 class EhrConfig(FrozenModel):
@@ -206,7 +207,10 @@ class Experiment(FrozenModel):
     """The systems under test and their tuning."""
 
     probe: ProbeConfig = ProbeConfig()
-    """The load that measures availability during the whole run."""
+    """The steady prober that measures availability during the whole run."""
+
+    load: LoadConfig | None = None
+    """Clinical load (Locust personas) through the front doors for the whole run; none if left out."""
 
     phases: Phases = Phases()
     """Lengths of the steady-state and recovery phases."""

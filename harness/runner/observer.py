@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 from harness.checks import Verdict
@@ -18,7 +19,10 @@ class RunObserver(Protocol):
 
     def event(self, message: str) -> None: ...
 
-    def tick(self, phase_elapsed: float, stats: StatsSnapshot | None, active: list[FaultPlan]) -> None: ...
+    def tick(self, phase_elapsed: float, stats: StatsSnapshot | None, active: list[FaultPlan],
+             load: Mapping[str, StatsSnapshot] | None = None) -> None:
+        """Several times a second: the prober's ``stats``, the active faults, and the load's
+        statistics per service (``None`` without load)."""
 
     def verdicts(self, verdicts: list[Verdict]) -> None: ...
 
@@ -35,7 +39,8 @@ class SilentObserver:
     def event(self, message: str) -> None:
         pass
 
-    def tick(self, phase_elapsed: float, stats: StatsSnapshot | None, active: list[FaultPlan]) -> None:
+    def tick(self, phase_elapsed: float, stats: StatsSnapshot | None, active: list[FaultPlan],
+             load: Mapping[str, StatsSnapshot] | None = None) -> None:
         pass
 
     def verdicts(self, verdicts: list[Verdict]) -> None:

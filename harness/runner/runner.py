@@ -15,7 +15,7 @@ import atexit
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness.backends import DataOptions, EhrOptions, ImagingOptions, MessagingOptions, ServiceOptions
@@ -24,6 +24,8 @@ from harness.checks import Outcome, Verdict, judge, worst
 from harness.errors import EXIT_CHECK_FAILED, EXIT_PASS
 from harness.experiment import Experiment, LoadedExperiment
 from harness.faults import FaultPlan, Journal, Nemesis, plan_fault
+from harness.load.planner import build_plan
+from harness.load.session import LoadSession, LoadSummary
 from harness.probe import ProbeConfig, Prober
 from harness.runner.observer import RunObserver, SilentObserver
 from harness.runner.rundir import create_run_dir
@@ -41,6 +43,7 @@ class RunResult:
     verdicts: list[Verdict] = field(default_factory=list)
     outcome: Outcome = Outcome.UNKNOWN
     heal_errors: list[str] = field(default_factory=list)
+    load: LoadSummary | None = None
 
     @property
     def exit_code(self) -> int:
@@ -90,6 +93,7 @@ def run_experiment(loaded: LoadedExperiment, runs_dir: Path, observer: RunObserv
     backend = LocalBackend(topology, run_dir, options=local_options(exp), journal=journal, timeline=timeline)
     nemesis: Nemesis | None = None
     prober: Prober | None = None
+    load: LoadSession | None = None
     status = "aborted"
     obs.run_started(str(run_dir), exp.name, exp.total_duration)
 
@@ -106,7 +110,7 @@ def run_experiment(loaded: LoadedExperiment, runs_dir: Path, observer: RunObserv
             time.sleep(min(TICK, deadline - now))
             timeline.flush()
             obs.tick(time.monotonic() - started, prober.stats.snapshot() if prober else None,
-                     nemesis.active if nemesis else [])
+                     nemesis.active if nemesis else [], load.stats() if load else None)
 
     cleaned = False
 
@@ -118,6 +122,9 @@ def run_experiment(loaded: LoadedExperiment, runs_dir: Path, observer: RunObserv
             return
         cleaned = True
         steps: list[tuple[str, Callable[[], None]]] = []
+        if load is not None:
+            session = load
+            steps.append(("stop the load", lambda: stop_load(session)))
         if prober is not None:
             steps.append(("stop the prober", prober.stop))
         if nemesis is not None:
@@ -138,6 +145,11 @@ def run_experiment(loaded: LoadedExperiment, runs_dir: Path, observer: RunObserv
         journal.run_ended(status if not result.heal_errors else f"{status}-with-cleanup-errors")
         journal.close()
 
+    def stop_load(session: LoadSession) -> None:
+        summary = session.stop()
+        result.load = summary
+        obs.event(summary.describe() if summary.counts_match else f"[red]{summary.describe()}")
+
     atexit.register(clean_up)
     try:
         with signals_raise():
@@ -155,6 +167,15 @@ def run_experiment(loaded: LoadedExperiment, runs_dir: Path, observer: RunObserv
                 base_url=backend.endpoints.front_door_url, service=exp.probe.service, rate=exp.probe.rate,
                 timeout=exp.probe.timeout, mix=exp.probe.mix.weights(), run_id=run_dir.name), timeline)
             prober.start()
+            if exp.load is not None:
+                load = LoadSession(build_plan(exp, backend.endpoints, run_dir, run_dir.name), run_dir, timeline,
+                                   processes=exp.load.processes, remote_workers=exp.load.remote_workers,
+                                   master_bind=(exp.load.master_bind, 5557) if exp.load.remote_workers else None,
+                                   journal=journal, on_event=obs.event)
+                load.start()
+                personas = ", ".join(f"{name} x{p.weight:g}" for name, p in load.plan.personas.items())
+                obs.event(f"load: up to {max(s.users for s in load.plan.stages)} users ({personas}), "
+                          f"{exp.load.processes} Locust process(es), log {run_dir.name}/locust.log")
             phase("steady_state", exp.phases.steady_state,
                   lambda: wait(exp.phases.steady_state, time.monotonic()))
             assert nemesis is not None
@@ -162,6 +183,9 @@ def run_experiment(loaded: LoadedExperiment, runs_dir: Path, observer: RunObserv
             phase("faults", exp.fault_phase_duration,
                   lambda: _run_fault_schedule(plans, active_nemesis, obs, wait))
             phase("recovery", exp.phases.recovery, lambda: wait(exp.phases.recovery, time.monotonic()))
+            if load is not None:
+                stop_load(load)
+                load = None
             prober.stop()
             prober = None
             status = "completed"
@@ -215,6 +239,7 @@ def write_report(result: RunResult, experiment: Experiment) -> None:
         "outcome": result.outcome.value,
         "exit_code": result.exit_code,
         "heal_errors": result.heal_errors,
+        "load": None if result.load is None else {**asdict(result.load), "counts_match": result.load.counts_match},
         "verdicts": [v.to_json() for v in result.verdicts],
     }
     (result.run_dir / "report.json").write_text(json.dumps(report, indent=2))

@@ -11,6 +11,7 @@ import difflib
 from collections.abc import Sequence
 
 from harness.experiment import Experiment, LoadedExperiment, raise_issues
+from harness.load.planner import persona_problems
 from harness.topology import DEPENDS_ON, Topology, reference_topology
 
 YamlPath = tuple[str | int, ...]
@@ -62,5 +63,7 @@ def validate_targets(loaded: LoadedExperiment, topology: Topology) -> None:
         if check.service not in topology.service_names:
             problems.append((("checks", index, "service"),
                              _unknown("service", check.service, topology.service_names)))
+    if exp.load is not None:
+        problems += persona_problems(exp.load, exp.topology.services)
     if problems:
         raise_issues(loaded, problems)

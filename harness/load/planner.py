@@ -1,0 +1,109 @@
+"""From an experiment's ``load`` section and a running topology's endpoints to the
+:class:`~harness.load.plan.LoadPlan` that Locust runs.
+
+Personas by default: every persona with at least one task on a running service, each with
+the catalogue's weights, restricted to the running services. Explicit personas keep their
+own weights; a task explicitly weighted on a service that does not run is an error found
+earlier, by :func:`persona_problems`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from harness.backends import Endpoints
+from harness.errors import InvalidInput
+from harness.experiment import Experiment, LoadConfig
+from harness.load.catalogue import PERSONAS
+from harness.load.plan import RECORDS_FILE, STOP_FILE, SUMMARY_FILE, LoadPlan, PersonaPlan
+from harness.load.safety import refused_hosts
+from harness.load.shapes import compile_stages
+
+YamlPath = tuple[str | int, ...]
+
+LOAD_TAIL = 10.0
+"""Seconds the shape runs past the planned end of the run: the harness stops the load
+itself at the end of recovery; this only covers a slow fault injection or heal."""
+
+
+def persona_problems(load: LoadConfig, services: Collection[str]) -> list[tuple[YamlPath, str]]:
+    """Located problems of personas/tasks that need services not in the topology."""
+    problems: list[tuple[YamlPath, str]] = []
+    for name, persona in load.persona_loads().items():
+        spec = PERSONAS[name]
+        if persona.weight <= 0:
+            continue
+        if persona.tasks is not None:
+            for task, weight in persona.tasks.items():
+                service = spec.task(task).service
+                if weight > 0 and service not in services:
+                    problems.append((("load", "personas", name, "tasks", task),
+                                     f"task {task!r} of {name} uses service {service!r}, which is not in "
+                                     f"topology.services ({', '.join(services)})"))
+        elif not any(task.service in services for task in spec.tasks):
+            needed = sorted({task.service for task in spec.tasks})
+            problems.append((("load", "personas", name),
+                             f"persona {name!r} needs service {' or '.join(map(repr, needed))}, not in "
+                             f"topology.services ({', '.join(services)})"))
+    if load.personas is None and not _default_personas(services):
+        problems.append((("load",), "no persona has work on the services of this topology "
+                                    f"({', '.join(services)})"))
+    return problems
+
+
+def _default_personas(services: Collection[str]) -> dict[str, PersonaPlan]:
+    plans = {}
+    for spec in PERSONAS.values():
+        tasks = {t.name: t.weight for t in spec.tasks if t.service in services}
+        if tasks:
+            plans[spec.name] = PersonaPlan(spec.weight, tasks)
+    return plans
+
+
+def persona_plans(load: LoadConfig, services: Collection[str]) -> dict[str, PersonaPlan]:
+    """The personas to run (weight > 0) with their task weights (> 0, running services only)."""
+    if load.personas is None:
+        return _default_personas(services)
+    plans = {}
+    for name, persona in load.persona_loads().items():
+        if persona.weight <= 0:
+            continue
+        spec = PERSONAS[name]
+        written = persona.tasks if persona.tasks is not None else {t.name: t.weight for t in spec.tasks}
+        tasks = {task: w for task, w in written.items() if w > 0 and spec.task(task).service in services}
+        if tasks:
+            plans[name] = PersonaPlan(persona.weight, tasks)
+    return plans
+
+
+def build_plan(experiment: Experiment, endpoints: Endpoints, run_dir: Path, run_id: str) -> LoadPlan:
+    """The plan for this run. Raises ``InvalidInput`` if a target is outside loopback and not
+    allow-listed. ``experiment.load`` must be set."""
+    load = experiment.load
+    assert load is not None, "build_plan needs an experiment with a load section"
+    services = experiment.topology.services
+    http_targets: dict[str, str] = {s: url for s, url in endpoints.front_door_urls.items() if s in services and s != "messaging"}
+    mllp_targets = [endpoints.mllp[name] for name in sorted(endpoints.mllp)]
+    hosts = [urlsplit(url).hostname or "" for url in http_targets.values()] + [h for h, _ in mllp_targets]
+    refused = refused_hosts(hosts, load.allow_hosts)
+    if refused:
+        raise InvalidInput(f"load.allow_hosts: the load would target {', '.join(refused)}, which is not loopback "
+                           f"nor one of the project's containers; add it to load.allow_hosts to allow it")
+    length = experiment.total_duration + LOAD_TAIL
+    return LoadPlan(
+        run_id=run_id,
+        http_targets=http_targets,
+        mllp_targets=mllp_targets,
+        personas=persona_plans(load, services),
+        stages=compile_stages(load, length, ramp_default=experiment.phases.steady_state),
+        think_time=(load.think_time.min, load.think_time.max),
+        timeout=load.timeout,
+        patients=experiment.topology.data.patients,
+        seed=experiment.topology.data.seed,
+        records_path=str(run_dir / RECORDS_FILE),
+        summary_path=str(run_dir / SUMMARY_FILE),
+        stop_path=str(run_dir / STOP_FILE),
+        extra={"allow_hosts": list(load.allow_hosts)},
+    )
