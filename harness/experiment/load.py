@@ -9,7 +9,6 @@ is checked with the topology (:mod:`harness.runner.targets`).
 from __future__ import annotations
 
 import difflib
-import itertools
 import ipaddress
 import itertools
 from typing import Annotated, Literal

@@ -84,7 +84,9 @@ def build_plan(experiment: Experiment, endpoints: Endpoints, run_dir: Path, run_
     load = experiment.load
     assert load is not None, "build_plan needs an experiment with a load section"
     services = experiment.topology.services
-    http_targets: dict[str, str] = {s: url for s, url in endpoints.front_door_urls.items() if s in services and s != "messaging"}
+    # Messaging is reached over MLLP; its HTTP front door is for inspection, not for load.
+    http_targets: dict[str, str] = {s: url for s, url in endpoints.front_door_urls.items()
+                                    if s in services and s != "messaging"}
     mllp_targets = [endpoints.mllp[name] for name in sorted(endpoints.mllp)]
     hosts = [urlsplit(url).hostname or "" for url in http_targets.values()] + [h for h, _ in mllp_targets]
     refused = refused_hosts(hosts, load.allow_hosts)

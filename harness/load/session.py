@@ -16,7 +16,6 @@ Contract:
 from __future__ import annotations
 
 import contextlib
-import contextlib
 import json
 import os
 import signal

@@ -9,7 +9,6 @@ experiment's steady state + faults + recovery); the last stage ends at ``length`
 from __future__ import annotations
 
 import itertools
-import itertools
 import math
 
 from harness.experiment.load import (
