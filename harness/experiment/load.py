@@ -129,7 +129,7 @@ class LoadConfig(FrozenModel):
     """How the number of users changes over the run: constant, ramp, morning_rounds,
     shift_change, or explicit stages."""
 
-    personas: dict[str, PersonaLoad | StrictFloat] | None = None
+    personas: dict[str, PersonaLoad] | None = None
     """Persona -> weight or {weight, tasks}; default: every persona whose services run."""
 
     think_time: ThinkTime = ThinkTime()
@@ -151,13 +151,14 @@ class LoadConfig(FrozenModel):
     allow_hosts: tuple[str, ...] = ()
     """Hosts outside loopback that the load may target (staging only); empty = loopback only."""
 
-    @field_validator("personas", mode="after")
+    @field_validator("personas", mode="before")
     @classmethod
-    def _normalise(cls, personas: dict[str, PersonaLoad | float] | None) -> dict[str, PersonaLoad | float] | None:
-        if personas is None:
-            return None
-        return {name: value if isinstance(value, PersonaLoad) else PersonaLoad(weight=value)
-                for name, value in personas.items()}
+    def _weights_as_mappings(cls, personas: object) -> object:
+        # ``nurse: 3`` is short for ``nurse: {weight: 3}``.
+        if isinstance(personas, dict):
+            return {name: {"weight": value} if isinstance(value, int | float) and not isinstance(value, bool)
+                    else value for name, value in personas.items()}
+        return personas
 
     @field_validator("allow_hosts")
     @classmethod
@@ -175,7 +176,6 @@ class LoadConfig(FrozenModel):
             if spec is None:
                 problems.append(Problem(("personas", name), _unknown("persona", name, list(PERSONAS))))
                 continue
-            assert isinstance(persona, PersonaLoad)
             if persona.tasks is None:
                 continue
             for task, weight in persona.tasks.items():
@@ -187,8 +187,7 @@ class LoadConfig(FrozenModel):
             if persona.weight > 0 and sum(w for w in persona.tasks.values() if w > 0) <= 0:
                 problems.append(Problem(("personas", name, "tasks"),
                                         "the task weights must add up to more than 0 (or leave 'tasks' out)"))
-        if self.personas is not None and not any(
-                isinstance(p, PersonaLoad) and p.weight > 0 for p in self.personas.values()):
+        if self.personas is not None and not any(p.weight > 0 for p in self.personas.values()):
             problems.append(Problem(("personas",), "the persona weights must add up to more than 0"))
         if self.remote_workers and self.processes > 1:
             problems.append(Problem(("remote_workers",), "remote workers need processes: 1 (Locust's "
@@ -200,9 +199,8 @@ class LoadConfig(FrozenModel):
         return self
 
     def persona_loads(self) -> dict[str, PersonaLoad]:
-        """The personas as written (normalised to :class:`PersonaLoad`), or ``{}`` for the default."""
-        return {name: p if isinstance(p, PersonaLoad) else PersonaLoad(weight=p)
-                for name, p in (self.personas or {}).items()}
+        """The personas as written, or ``{}`` for the default."""
+        return dict(self.personas or {})
 
 
 def _is_ip(host: str) -> bool:
