@@ -320,8 +320,47 @@ ALLERGY_INTOLERANCE = ResourceType(
     },
 )
 
+# The nurse's record of a dose given (the load's medication administration task). R4 has the
+# choices medication[x] and effective[x]; this EHR takes the CodeableConcept and the dateTime
+# forms, the ones bedside barcode-scanning systems send, and requires them.
+MEDICATION_ADMINISTRATION = ResourceType(
+    "MedicationAdministration",
+    elements=(
+        Element("identifier", False, list_of(identifier)),
+        Element(
+            "status",
+            True,
+            code_of("in-progress", "not-done", "on-hold", "completed", "entered-in-error", "stopped", "unknown"),
+        ),
+        Element("medicationCodeableConcept", True, codeable_concept),
+        Element("subject", True, reference),
+        Element("effectiveDateTime", True, date_time),
+        Element("request", False, reference),
+    ),
+    params={
+        "identifier": _identifier_param("MedicationAdministration"),
+        **_subject_params("MedicationAdministration"),
+        "status": _param(
+            "MedicationAdministration",
+            "status",
+            Kind.TOKEN,
+            "MedicationAdministration.status",
+            extract.tokens("status"),
+        ),
+    },
+)
+
 RESOURCE_TYPES: dict[str, ResourceType] = {
-    t.name: t for t in (PATIENT, ENCOUNTER, OBSERVATION, MEDICATION_REQUEST, DIAGNOSTIC_REPORT, ALLERGY_INTOLERANCE)
+    t.name: t
+    for t in (
+        PATIENT,
+        ENCOUNTER,
+        OBSERVATION,
+        MEDICATION_REQUEST,
+        DIAGNOSTIC_REPORT,
+        ALLERGY_INTOLERANCE,
+        MEDICATION_ADMINISTRATION,
+    )
 }
 
 
