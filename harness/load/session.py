@@ -44,6 +44,10 @@ STOP_WAIT = 20.0
 TERM_WAIT = 5.0
 """How long after SIGTERM before the process group is SIGKILLed."""
 
+START_TIMEOUT = 15.0
+"""How long the runner waits for the first request of the load before starting the steady
+state (Locust takes a second or two to import and spawn its users)."""
+
 PROCESS_NAME = "locust"
 
 
@@ -131,6 +135,37 @@ class LoadSession:
 
     def alive(self) -> bool:
         return self._popen is not None and self._popen.poll() is None
+
+    def wait_started(self, timeout: float = START_TIMEOUT) -> bool:
+        """Wait until the first request is on the timeline (True), or ``timeout`` passed with
+        Locust still running (False: slow, not broken). Raises ``InfrastructureError`` with
+        the end of Locust's log if it exited."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._ingested:
+                return True
+            self.check_running()
+            time.sleep(0.05)
+        return False
+
+    def check_running(self) -> None:
+        """Raise ``InfrastructureError`` (with the end of Locust's log) if Locust exited
+        before it was asked to stop: the rest of the run would have no load."""
+        if self._popen is None or self._stopping.is_set() or Path(self.plan.stop_path).exists():
+            return
+        code = self._popen.poll()
+        if code is not None:
+            raise InfrastructureError(f"Locust exited with code {code} before the end of the run; "
+                                      f"end of {self.run_dir / 'logs' / 'locust.out'}:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 15) -> str:
+        """The last lines Locust printed (its stdout/stderr)."""
+        path = self.run_dir / "logs" / "locust.out"
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return "(no output)"
+        return "\n".join(text.splitlines()[-lines:]) or "(no output)"
 
     def stop(self) -> LoadSummary:
         """Stop Locust (bounded), ingest the rest, return the summary. Idempotent."""
@@ -238,15 +273,3 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)
 
-
-def wait_for_first_records(session: LoadSession, timeout: float) -> bool:
-    """True once ``session`` ingested a record (within ``timeout`` s); a helper for tests and
-    for the runner's start-up message."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if session.ingested:
-            return True
-        if not session.alive():
-            return False
-        time.sleep(0.05)
-    return False

@@ -109,6 +109,8 @@ def run_experiment(loaded: LoadedExperiment, runs_dir: Path, observer: RunObserv
         while (now := time.monotonic()) < deadline:
             time.sleep(min(TICK, deadline - now))
             timeline.flush()
+            if load is not None:
+                load.check_running()
             obs.tick(time.monotonic() - started, prober.stats.snapshot() if prober else None,
                      nemesis.active if nemesis else [], load.stats() if load else None)
 
@@ -176,6 +178,8 @@ def run_experiment(loaded: LoadedExperiment, runs_dir: Path, observer: RunObserv
                 personas = ", ".join(f"{name} x{p.weight:g}" for name, p in load.plan.personas.items())
                 obs.event(f"load: up to {max(s.users for s in load.plan.stages)} users ({personas}), "
                           f"{exp.load.processes} Locust process(es), log {run_dir.name}/locust.log")
+                if not load.wait_started():
+                    obs.event("[yellow]load: no request recorded yet; starting the steady state anyway")
             phase("steady_state", exp.phases.steady_state,
                   lambda: wait(exp.phases.steady_state, time.monotonic()))
             assert nemesis is not None

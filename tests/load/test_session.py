@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.errors import InfrastructureError
 from harness.load import session as session_module
 from harness.load.plan import RECORDS_FILE, STOP_FILE, SUMMARY_FILE, LoadPlan, PersonaPlan, Stage
 from harness.load.session import LoadSession
@@ -83,3 +84,16 @@ def test_a_load_that_ignores_the_stop_file_is_killed_and_reported(
     assert summary.killed and summary.locust_requests is None and not summary.counts_match
     assert "no summary" in summary.describe()
     assert not session.alive()
+
+
+def test_a_load_that_dies_early_is_an_infrastructure_error_with_its_output(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    script = tmp_path / "broken.py"
+    script.write_text("import sys; print('ImportError: no module named nursing'); sys.exit(1)\n")
+    monkeypatch.setattr(session_module, "locust_command", lambda **_: [sys.executable, str(script)])
+    with TimelineWriter(tmp_path / "timeline.jsonl") as timeline:
+        session = LoadSession(_plan(tmp_path), tmp_path, timeline)
+        session.start()
+        with pytest.raises(InfrastructureError, match=r"(?s)Locust exited with code 1.*no module named nursing"):
+            session.wait_started(timeout=10)
+        session.stop()
