@@ -18,7 +18,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from harness.errors import EXIT_INFRASTRUCTURE, EXIT_INVALID_INPUT, HarnessError
+from harness.errors import EXIT_INFRASTRUCTURE, EXIT_INVALID_INPUT, HarnessError, InvalidInput
 
 EXIT_INTERRUPTED = 130
 
@@ -70,10 +70,15 @@ def main() -> None:
 @main.command()
 @click.argument("experiment_file", type=click.Path(path_type=Path))
 @runs_dir_option
-def run(experiment_file: Path, runs_dir: Path | None) -> None:
+@click.option("--load-processes", type=click.IntRange(1, 64), default=None, metavar="N",
+              help="Run the experiment's load in N Locust worker processes (Locust's --processes), "
+                   "overriding load.processes.")
+def run(experiment_file: Path, runs_dir: Path | None, load_processes: int | None) -> None:
     """Run an experiment end to end and print its verdicts."""
 
     def body() -> int:
+        from dataclasses import replace
+
         from harness.console import ConsoleObserver
         from harness.experiment import load_experiment
         from harness.faults import unfinished_runs
@@ -81,6 +86,14 @@ def run(experiment_file: Path, runs_dir: Path | None) -> None:
         from harness.runner import run_experiment
 
         loaded = load_experiment(experiment_file)
+        if load_processes is not None:
+            exp = loaded.experiment
+            if exp.load is None:
+                raise InvalidInput(f"{experiment_file}: --load-processes needs a 'load' section in the experiment")
+            if exp.load.remote_workers:
+                raise InvalidInput(f"{experiment_file}: --load-processes cannot be used with load.remote_workers")
+            load = exp.load.model_copy(update={"processes": load_processes})
+            loaded = replace(loaded, experiment=exp.model_copy(update={"load": load}))
         target = _runs_dir(runs_dir)
         stale = [d for d in unfinished_runs(target) if runner_alive(d) is None]
         if stale:
