@@ -4,7 +4,7 @@
 
 1. Raw capacity, EHR-only topology through the front door (Toxiproxy + HAProxy), one Locust
    process each, rounds interleaved so machine noise hits all alike:
-   - plain: a bare FastHttpUser sending the nurse chart review's four GETs (bench/locust/plain_reads.py);
+   - plain: a bare FastHttpUser sending the nurse chart review's four GETs (bench/locustfiles/plain_reads.py);
    - persona: the nurse persona doing only chart_review (body checks, names, context), recording on;
    - persona, recording off: the same with the recorder disabled.
    Targets: persona >= 60 % of plain; recording overhead (1 - on/off) < 5 %.
@@ -66,7 +66,7 @@ def run_session(plan: LoadPlan, run_dir: Path, processes: int = 1) -> tuple[floa
 
 def run_plain(url: str, users: int, seconds: float, run_dir: Path) -> tuple[int, int]:
     run_dir.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "locust", "-f", str(HERE / "locust" / "plain_reads.py"), "--headless",
+    argv = [sys.executable, "-m", "locust", "-f", str(HERE / "locustfiles" / "plain_reads.py"), "--headless",
             "-u", str(users), "-r", str(users), "--run-time", f"{seconds:g}s", "--json", "--only-summary",
             "--loglevel", "WARNING", "--stop-timeout", "2"]
     env = {"BENCH_EHR_URL": url, "BENCH_PATIENTS": str(PATIENTS), **_env()}

@@ -1,7 +1,7 @@
 """A plain FastHttpUser for bench_load.py: the same four GETs as the nurse's chart review,
 with no persona logic, no body checks, no recording. Run by Locust in its own process:
 
-    BENCH_EHR_URL=http://127.0.0.1:PORT BENCH_PATIENTS=200 python -m locust -f bench/locust/plain_reads.py ...
+    BENCH_EHR_URL=http://127.0.0.1:PORT BENCH_PATIENTS=200 python -m locust -f bench/locustfiles/plain_reads.py ...
 """
 
 from __future__ import annotations
