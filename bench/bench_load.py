@@ -28,10 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.backends import DataOptions, Endpoints, ServiceOptions
 from harness.backends.local import LocalBackend, LocalOptions
+from harness.experiment import LoadConfig
 from harness.load.plan import RECORDS_FILE, STOP_FILE, SUMMARY_FILE, LoadPlan, PersonaPlan, Stage
 from harness.load.planner import persona_plans
 from harness.load.session import LoadSession
-from harness.experiment import LoadConfig
 from harness.timeline import TimelineWriter
 from harness.topology import ALL_SERVICES, reference_topology
 
@@ -89,19 +89,25 @@ def bench_capacity(seconds: float, rounds: int, users: int) -> None:
             endpoints = backend.up()
             nurse = {"nurse": PersonaPlan(1, {"chart_review": 1})}
             rates: dict[str, list[float]] = {"plain": [], "persona": [], "persona, recording off": []}
+            failures: dict[str, int] = dict.fromkeys(rates, 0)
             for r in range(rounds):
-                requests, failures = run_plain(endpoints.front_door_urls["ehr"], users, seconds,
-                                               Path(tmp) / f"plain-{r}")
+                requests, failed = run_plain(endpoints.front_door_urls["ehr"], users, seconds,
+                                             Path(tmp) / f"plain-{r}")
                 rates["plain"].append(requests / seconds)
+                failures["plain"] += failed
                 for label, record in (("persona", True), ("persona, recording off", False)):
                     run_dir = Path(tmp) / f"{label.replace(', ', '-').replace(' ', '-')}-{r}"
                     plan = _plan(run_dir, endpoints, nurse, users, seconds, (0.0, 0.0), record)
-                    elapsed, count, failed, ingested = run_session(plan, run_dir)
+                    elapsed, count, session_failed, ingested = run_session(plan, run_dir)
                     rates[label].append(count / elapsed)
+                    failures[label] += session_failed or 0
+                    if record and ingested != count:
+                        print(f"   !! {label}: Locust counted {count}, the timeline has {ingested}")
                 print(f"   round {r + 1}: " + ", ".join(f"{k} {v[-1]:.0f}/s" for k, v in rates.items()), flush=True)
         finally:
             backend.down()
     med = {k: statistics.median(v) for k, v in rates.items()}
+    print(f"   failed requests (all rounds): {failures}")
     print(f"   median req/s: plain {med['plain']:.0f}, persona {med['persona']:.0f}, "
           f"persona without recording {med['persona, recording off']:.0f}")
     print(f"   persona / plain = {med['persona'] / med['plain']:.2f} (target >= 0.60)")

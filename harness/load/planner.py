@@ -9,7 +9,7 @@ earlier, by :func:`persona_problems`.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -78,16 +78,19 @@ def persona_plans(load: LoadConfig, services: Collection[str]) -> dict[str, Pers
     return plans
 
 
-def build_plan(experiment: Experiment, endpoints: Endpoints, run_dir: Path, run_id: str) -> LoadPlan:
+def build_plan(experiment: Experiment, endpoints: Endpoints, run_dir: Path, run_id: str,
+               instance_sites: Mapping[str, str] | None = None) -> LoadPlan:
     """The plan for this run. Raises ``InvalidInput`` if a target is outside loopback and not
-    allow-listed. ``experiment.load`` must be set."""
+    allow-listed. ``experiment.load`` must be set. ``instance_sites`` (instance -> data center)
+    lets MLLP records name the engine's data center."""
     load = experiment.load
     assert load is not None, "build_plan needs an experiment with a load section"
     services = experiment.topology.services
     # Messaging is reached over MLLP; its HTTP front door is for inspection, not for load.
     http_targets: dict[str, str] = {s: url for s, url in endpoints.front_door_urls.items()
                                     if s in services and s != "messaging"}
-    mllp_targets = [endpoints.mllp[name] for name in sorted(endpoints.mllp)]
+    mllp_names = sorted(endpoints.mllp)  # msg-a (dc-a) first: the senders' primary
+    mllp_targets = [endpoints.mllp[name] for name in mllp_names]
     hosts = [urlsplit(url).hostname or "" for url in http_targets.values()] + [h for h, _ in mllp_targets]
     refused = refused_hosts(hosts, load.allow_hosts)
     if refused:
@@ -107,5 +110,6 @@ def build_plan(experiment: Experiment, endpoints: Endpoints, run_dir: Path, run_
         records_path=str(run_dir / RECORDS_FILE),
         summary_path=str(run_dir / SUMMARY_FILE),
         stop_path=str(run_dir / STOP_FILE),
-        extra={"allow_hosts": list(load.allow_hosts)},
+        extra={"allow_hosts": list(load.allow_hosts), "mllp_names": mllp_names,
+               "mllp_datacenters": [(instance_sites or {}).get(name) for name in mllp_names]},
     )

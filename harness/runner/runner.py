@@ -170,7 +170,8 @@ def run_experiment(loaded: LoadedExperiment, runs_dir: Path, observer: RunObserv
                 timeout=exp.probe.timeout, mix=exp.probe.mix.weights(), run_id=run_dir.name), timeline)
             prober.start()
             if exp.load is not None:
-                load = LoadSession(build_plan(exp, backend.endpoints, run_dir, run_dir.name), run_dir, timeline,
+                sites = {instance.name: instance.site for instance in topology.instances}
+                load = LoadSession(build_plan(exp, backend.endpoints, run_dir, run_dir.name, sites), run_dir, timeline,
                                    processes=exp.load.processes, remote_workers=exp.load.remote_workers,
                                    master_bind=(exp.load.master_bind, 5557) if exp.load.remote_workers else None,
                                    journal=journal, on_event=obs.event)

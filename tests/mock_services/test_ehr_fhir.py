@@ -212,6 +212,7 @@ async def test_metadata_is_a_capability_statement(primary: Client) -> None:
         "Encounter",
         "Observation",
         "MedicationRequest",
+        "MedicationAdministration",
         "DiagnosticReport",
         "AllergyIntolerance",
     }

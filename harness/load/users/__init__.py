@@ -6,8 +6,8 @@ modules live here, and the split matters:
 * *pure* (importable anywhere, the harness and pytest included): ``recorder`` (a Locust
   request -> a timeline record dict, error kinds, the records file and the summary),
   ``clinical`` (FHIR resources and HL7 messages the personas send), ``dicom`` (a new DICOM
-  Part 10 instance and its STOW-RS body), ``stages`` (which stage is active when),
-  ``safety`` (loopback-only targets);
+  Part 10 instance and its STOW-RS body), ``planning`` (the active stage, integer
+  weights), ``safety`` (loopback-only targets, checked again in every Locust process);
 * *Locust* (import ``locust``, which monkey-patches the standard library with gevent at
   import: never import them from the harness process): ``base`` (identity, patients and
   the request helper every persona shares), ``http_personas`` (nurse, physician, radiology

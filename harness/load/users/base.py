@@ -22,6 +22,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
+from urllib.parse import urlencode
 
 from locust import FastHttpUser, User
 from locust.env import Environment
@@ -127,7 +128,9 @@ class HttpPersona(PersonaIdentity, FastHttpUser):
 
         A status outside ``expect`` is a failure (error ``http-<status>``); so is a body that
         is not JSON when ``parse_json`` (``bad-body``), or one ``check`` rejects by raising
-        :class:`BadBody`. A transport error (no response) is reported with its exception.
+        (:class:`BadBody`, or any error reading it). A transport error (no response) is
+        reported with its exception. ``check`` runs inside the request's report, so it can
+        add record fields to ``reply.context`` and must not send requests itself.
         """
         request_context = {"service": service, **(context or {})}
         body = data
@@ -136,8 +139,9 @@ class HttpPersona(PersonaIdentity, FastHttpUser):
             body = json.dumps(json_body, separators=(",", ":")).encode("utf-8")
             all_headers.setdefault("Content-Type", "application/fhir+json" if service == "ehr" else "application/json")
         all_headers.setdefault("Accept", "application/fhir+json" if service == "ehr" else "application/json")
-        with self.client.request(method, self.url(service, path), name=name, data=body, headers=all_headers,
-                                 catch_response=True, context=request_context) as response:
+        # geventhttpclient sends bytes as they are (the annotation says str or dict only).
+        with self.client.request(method, self.url(service, path), name=name, data=body,  # type: ignore[arg-type]
+                                 headers=all_headers, catch_response=True, context=request_context) as response:
             record = response.request_meta["context"]
             status = response.status_code
             if not status:
@@ -159,9 +163,9 @@ class HttpPersona(PersonaIdentity, FastHttpUser):
             if check is not None:
                 try:
                     check(reply)
-                except (BadBody, KeyError, IndexError, TypeError, ValueError) as error:
+                except Exception as error:  # any surprise in the body: reported, never a lost request
                     record["error"] = "bad-body"
-                    response.failure(f"HTTP {status}: unexpected body: {error}")
+                    response.failure(f"HTTP {status}: unexpected body: {type(error).__name__}: {error}")
                     return None
             response.success()
             return reply
@@ -181,7 +185,7 @@ class HttpPersona(PersonaIdentity, FastHttpUser):
     def register_ward_patient(self) -> str | None:
         """Conditional create of this user's own Patient; its id, or None on failure."""
         value = f"{self.plan.run_id}-{self.user_id}"
-        condition = f"identifier={clinical.WARD_PATIENT_SYSTEM}|{value}"
+        condition = urlencode({"identifier": f"{clinical.WARD_PATIENT_SYSTEM}|{value}"})  # a run id is free text
         created: dict[str, str] = {}
 
         def check(reply: Reply) -> None:

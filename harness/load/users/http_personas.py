@@ -181,15 +181,20 @@ class PhysicianUser(ClinicianPersona):
         if patient is None:
             return
 
-        def check(reply: Reply) -> None:
-            if reply.status == 200 and not isinstance(reply.body, list):
-                raise BadBody("QIDO-RS answer is not a JSON list")
+        found: list[str] = []
 
-        studies = self.call("GET", "imaging", f"/studies?PatientID={patient}", "imaging: GET /studies?PatientID",
-                            expect=(200, 204), headers={"Accept": DICOM_JSON}, check=check)
-        if studies is None or studies.status == 204 or not studies.body:
+        def check(reply: Reply) -> None:
+            if reply.status == 204:
+                return
+            if not isinstance(reply.body, list):
+                raise BadBody("QIDO-RS answer is not a JSON list")
+            found.extend(str(study[STUDY_INSTANCE_UID]["Value"][0]) for study in reply.body)
+
+        self.call("GET", "imaging", f"/studies?PatientID={patient}", "imaging: GET /studies?PatientID",
+                  expect=(200, 204), headers={"Accept": DICOM_JSON}, check=check)
+        if not found:
             return
-        study_uid = self.rng.choice(studies.body)[STUDY_INSTANCE_UID]["Value"][0]
+        study_uid = self.rng.choice(found)
 
         def check_metadata(reply: Reply) -> None:
             if not isinstance(reply.body, list) or not reply.body:
@@ -236,20 +241,25 @@ class SchedulerUser(HttpPersona):
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
-        self._staff_schedules: list[dict[str, Any]] = []
+        self._staff_schedules: list[str] = []
 
-    def _list(self, query: str = "") -> list[dict[str, Any]] | None:
+    def _list(self, query: str = "") -> list[str] | None:
+        """The ids of the schedules (``query``: e.g. ``?kind=staff``), or None on failure."""
+        ids: list[str] = []
+
         def check(reply: Reply) -> None:
             if not isinstance(reply.body, list):
                 raise BadBody("the schedule list is not a JSON list")
+            ids.extend(str(summary["id"]) for summary in reply.body)
 
         reply = self.call("GET", "scheduling", f"/schedules{query}", f"scheduling: GET /schedules{query}", check=check)
-        return reply.body if reply is not None else None
+        return ids if reply is not None else None
 
     def _read(self, schedule_id: str) -> Reply | None:
         def check(reply: Reply) -> None:
             if reply.body.get("id") != schedule_id or not isinstance(reply.body.get("slots"), list):
                 raise BadBody(f"not schedule {schedule_id}")
+            datetime.fromisoformat(reply.body["date"])  # the update builds its slot on this day
 
         return self.call("GET", "scheduling", f"/schedules/{schedule_id}", "scheduling: GET /schedules/{id}",
                          check=check)
@@ -257,14 +267,14 @@ class SchedulerUser(HttpPersona):
     def schedule_review(self) -> None:
         schedules = self._list()
         if schedules:
-            self._read(self.rng.choice(schedules)["id"])
+            self._read(self.rng.choice(schedules))
 
     def schedule_update(self) -> None:
         if not self._staff_schedules:
             self._staff_schedules = self._list("?kind=staff") or []
             if not self._staff_schedules:
                 return  # no schedules (a hospital with no data) or no answer: nothing to update
-        schedule_id = self.rng.choice(self._staff_schedules)["id"]
+        schedule_id = self.rng.choice(self._staff_schedules)
         current = self._read(schedule_id)
         etag = current.header("ETag") if current is not None else None
         if current is None or etag is None:

@@ -1,31 +1,26 @@
-"""The load only ever hits this machine unless the plan says otherwise.
+"""The load only ever hits this machine unless the plan says otherwise -- checked again
+inside every Locust process, whatever started it.
 
-A load generator pointed at a real hospital system by a typo would be an incident, so the
-Locust processes refuse, at import, any target whose host is not loopback (127.0.0.0/8,
-``::1``, ``localhost``) and not listed in the plan's ``extra["allow_hosts"]``. Pure Python.
+The harness checks the targets when it builds the plan (:mod:`harness.load.safety`); a
+worker started by hand on another machine with a plan file gets the same check here, at
+import, before any request: a target whose host is neither loopback (127.0.0.0/8, ``::1``,
+``localhost``) nor in the plan's ``extra["allow_hosts"]`` raises :class:`UnsafeTarget`.
+Pure Python.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from harness.load.plan import LoadPlan
+from harness.load.safety import is_loopback, refused_hosts
+
+__all__ = ["UnsafeTarget", "check_targets", "is_loopback", "target_hosts"]
 
 
 class UnsafeTarget(ValueError):
     """The plan names a target this load refuses to hit."""
-
-
-def is_loopback(host: str) -> bool:
-    host = host.strip().strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def target_hosts(plan: LoadPlan) -> list[tuple[str, str]]:
@@ -44,12 +39,12 @@ def target_hosts(plan: LoadPlan) -> list[tuple[str, str]]:
 def check_targets(plan: LoadPlan, allowed: Iterable[str] | None = None) -> None:
     """Raise :class:`UnsafeTarget` naming the first target that is neither loopback nor in
     ``allowed`` (default: the plan's ``extra["allow_hosts"]``)."""
-    extra_allowed = plan.extra.get("allow_hosts", []) if allowed is None else allowed
-    if isinstance(extra_allowed, str):
-        extra_allowed = [extra_allowed]
-    permitted = {str(host).strip().strip("[]").lower() for host in extra_allowed}
+    permitted = plan.extra.get("allow_hosts", []) if allowed is None else allowed
+    if isinstance(permitted, str):
+        permitted = [permitted]
+    permitted = [str(host).strip("[]") for host in permitted]
     for what, host in target_hosts(plan):
-        if not is_loopback(host) and host.strip("[]").lower() not in permitted:
+        if refused_hosts([host], permitted):
             raise UnsafeTarget(
                 f"refusing to send load to {what}: {host!r} is not a loopback address; "
                 "list it in the plan's extra.allow_hosts if this machine really may load it"

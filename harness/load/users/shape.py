@@ -24,7 +24,8 @@ class PlanShape(LoadTestShape):
     stages: ClassVar[list[Stage]] = []
 
     def tick(self) -> tuple[int, float] | None:
-        return stage_at(self.stages, self.get_run_time())
+        elapsed: float = self.get_run_time()  # type: ignore[no-untyped-call]
+        return stage_at(self.stages, elapsed)
 
 
 def shape_class(plan: LoadPlan, module: str = __name__) -> type[PlanShape]:
