@@ -108,13 +108,13 @@ def load_table(load: Mapping[str, StatsSnapshot]) -> Table:
 
 def load_line(load: Mapping[str, StatsSnapshot]) -> Text:
     """The load's live figures on one line (logs and pipes)."""
-    text = Text("load  ", style="bold")
+    text = Text("load (req/s err p95) ", style="bold")
     for index, (service, stats) in enumerate(load.items()):
         if index:
             text.append(" | ")
         text.append(f"{service} {stats.rate:.0f}/s ")
-        text.append(f"err {stats.error_rate:.1%}", style="red" if stats.error_rate > 0.01 else "green")
-        text.append(f" p95 {_p95(stats)}")
+        text.append(f"{stats.error_rate:.1%}", style="red" if stats.error_rate > 0.01 else "green")
+        text.append(f" {_p95(stats)}")
     return text
 
 
