@@ -8,7 +8,7 @@ a columnar table later (Arrow/Parquet) without reshaping.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, dataclass, fields
 from typing import Any, Literal
 
 PhaseName = Literal["up", "steady_state", "faults", "recovery", "checks"]
@@ -93,9 +93,21 @@ _TYPES: dict[str, type[RequestRecord] | type[FaultRecord] | type[PhaseRecord] | 
 }
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {cls: tuple(f.name for f in fields(cls)) for cls in _TYPES.values()}
+
+REQUEST_FIELDS = frozenset(_FIELD_NAMES[RequestRecord])
+"""Every key a request record may have."""
+
+REQUEST_REQUIRED = frozenset(f.name for f in fields(RequestRecord)
+                             if f.default is MISSING and f.default_factory is MISSING)
+"""The keys a request record must have (fields without a default)."""
+
+
 def record_to_dict(record: TimelineRecord) -> dict[str, Any]:
     """The record as a flat JSON-ready dict (``None`` fields dropped to keep files small)."""
-    return {k: v for k, v in asdict(record).items() if v is not None}
+    # Records are flat, so no deep copy (dataclasses.asdict) is needed: several times faster.
+    return {name: value for name in _FIELD_NAMES[type(record)]
+            if (value := getattr(record, name)) is not None}
 
 
 def record_from_dict(data: dict[str, Any]) -> TimelineRecord:

@@ -26,7 +26,7 @@ class TimelineWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._pending: list[TimelineRecord] = []
+        self._pending: list[TimelineRecord | str] = []
         self._file: IO[str] | None = path.open("a", encoding="utf-8")
         self._count = 0
 
@@ -34,6 +34,15 @@ class TimelineWriter:
         with self._lock:
             self._pending.append(record)
             self._count += 1
+
+    def append_encoded(self, lines: list[str]) -> None:
+        """Append records already encoded as JSON lines (no trailing newline), exactly as
+        :meth:`append` would have written them. For high-rate producers that validated the
+        lines themselves (the load's records): it skips decoding into dataclasses and
+        encoding again."""
+        with self._lock:
+            self._pending.extend(lines)
+            self._count += len(lines)
 
     @property
     def count(self) -> int:
@@ -49,7 +58,8 @@ class TimelineWriter:
                     raise RuntimeError(f"timeline {self.path} is closed; {len(batch)} records not written")
                 return
             if batch:
-                self._file.write("".join(json.dumps(record_to_dict(r)) + "\n" for r in batch))
+                self._file.write("".join(
+                    (r if isinstance(r, str) else json.dumps(record_to_dict(r))) + "\n" for r in batch))
             self._file.flush()
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ from harness.load.users.recorder import (
     RecordsFile,
     build_summary,
     classify_error,
+    encode_record,
     parse_location,
     request_record,
     write_summary,
@@ -177,8 +178,8 @@ def test_records_file_appends_json_lines_and_counts_them(tmp_path: Path) -> None
     records_file = RecordsFile(path)
     records_file.append([])
     assert not path.exists()
-    records_file.append([record(), record(name="ehr: GET Encounter?patient")])
-    records_file.append([record()])
+    records_file.append([encode_record(record()), encode_record(record(name="ehr: GET Encounter?patient"))])
+    records_file.append([encode_record(record())])
     records_file.close()
     lines = path.read_text().splitlines()
     assert records_file.written == len(lines) == 3

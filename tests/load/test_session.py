@@ -97,3 +97,27 @@ def test_a_load_that_dies_early_is_an_infrastructure_error_with_its_output(
         with pytest.raises(InfrastructureError, match=r"(?s)Locust exited with code 1.*no module named nursing"):
             session.wait_started(timeout=10)
         session.stop()
+
+
+def test_malformed_record_lines_are_rejected_counted_and_reported(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    script = tmp_path / "bad_lines.py"
+    script.write_text(
+        "import json, os, time\n"
+        "plan = json.load(open(os.environ['HCHAOS_LOAD_PLAN']))\n"
+        "good = {'kind': 'request', 't': 1.0, 'duration': 0.1, 'source': 'load', 'service': 'ehr',"
+        " 'operation': 'x', 'ok': True}\n"
+        "with open(plan['records_path'], 'a') as out:\n"
+        "    out.write(json.dumps(good) + '\\n' + json.dumps({**good, 'colour': 'red'}) + '\\n'"
+        " + json.dumps({'kind': 'fault', 't': 1.0}) + '\\nnot json\\n' + json.dumps(good) + '\\n')\n"
+        "json.dump({'locust_requests': 4, 'locust_failures': 0, 'recorded': 4}, open(plan['summary_path'], 'w'))\n")
+    monkeypatch.setattr(session_module, "locust_command", lambda **_: [sys.executable, str(script)])
+    events: list[str] = []
+    with TimelineWriter(tmp_path / "timeline.jsonl") as timeline:
+        session = LoadSession(_plan(tmp_path), tmp_path, timeline, on_event=events.append)
+        session.start()
+        summary = session.stop()
+    assert summary.ingested == 2 and summary.rejected == 3 and not summary.counts_match
+    assert "3 malformed record(s) rejected" in summary.describe()
+    assert any("colour" in e for e in events) and len(events) == 3
+    assert len(list(read_timeline(tmp_path / "timeline.jsonl"))) == 2

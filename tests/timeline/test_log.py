@@ -55,3 +55,17 @@ def test_append_after_close_is_an_error_not_a_silent_loss(tmp_path: Path) -> Non
     writer.append(PhaseRecord(1.0, "up", "start"))
     with pytest.raises(RuntimeError, match="not written"):
         writer.flush()
+
+
+def test_encoded_lines_and_records_are_written_in_append_order(tmp_path: Path) -> None:
+    import json
+
+    from harness.timeline.events import record_to_dict
+
+    first = RequestRecord(1.0, 0.1, "probe", "ehr", "read", True)
+    encoded = RequestRecord(2.0, 0.2, "load", "labs", "GET x", False, error="timeout", persona="physician")
+    with TimelineWriter(tmp_path / "t.jsonl") as writer:
+        writer.append(first)
+        writer.append_encoded([json.dumps(record_to_dict(encoded))])
+        assert writer.count == 2
+    assert list(read_timeline(tmp_path / "t.jsonl")) == [first, encoded]

@@ -169,24 +169,31 @@ def request_record(
     return record
 
 
+def encode_record(record: Mapping[str, Any]) -> str:
+    """One record as its JSON line (without the newline), the form buffers and reports carry:
+    encoded where the request ran, so a master receiving many workers' records only writes."""
+    return json.dumps(record, separators=(",", ":"))
+
+
 class RecordsFile:
-    """Appends records to the run's records file as JSON lines, one ``write`` per batch (the
-    harness reads complete lines only, so a batch caught half-written is read next time)."""
+    """Appends encoded records (:func:`encode_record`) to the run's records file as JSON lines,
+    one ``write`` per batch (the harness reads complete lines only, so a batch caught
+    half-written is read next time)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.written = 0
         self._file: Any = None
 
-    def append(self, records: Sequence[Mapping[str, Any]]) -> None:
-        if not records:
+    def append(self, lines: Sequence[str]) -> None:
+        if not lines:
             return
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("a", encoding="utf-8")
-        self._file.write("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records))
+        self._file.write("".join(line + "\n" for line in lines))
         self._file.flush()
-        self.written += len(records)
+        self.written += len(lines)
 
     def close(self) -> None:
         if self._file is not None:

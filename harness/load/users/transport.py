@@ -40,7 +40,14 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from harness.load.plan import LoadPlan
-from harness.load.users.recorder import RECORDS_KEY, RecordsFile, build_summary, request_record, write_summary
+from harness.load.users.recorder import (
+    RECORDS_KEY,
+    RecordsFile,
+    build_summary,
+    encode_record,
+    request_record,
+    write_summary,
+)
 
 FLUSH_INTERVAL = 0.5
 """Seconds between two appends to the records file (standalone)."""
@@ -72,7 +79,7 @@ class RecordTransport:
     def __init__(self, plan: LoadPlan) -> None:
         self.plan = plan
         self.enabled = bool(plan.extra.get("record", True))
-        self.buffer: list[dict[str, Any]] = []
+        self.buffer: list[str] = []
         self.file = RecordsFile(Path(plan.records_path)) if plan.records_path else None
         self.mode: Mode = "standalone"
         self.workers_seen: set[str] = set()
@@ -107,10 +114,11 @@ class RecordTransport:
                    start_time: float | None = None, response: Any = None, **_kwargs: Any) -> None:
         if start_time is None:  # a request event fired without one: it started response_time ago
             start_time = time.time() - (response_time or 0.0) / 1000.0
-        self.buffer.append(request_record(name=name, response_time=response_time, start_time=start_time,
-                                          context=context, exception=exception, response=response))
+        self.buffer.append(encode_record(request_record(
+            name=name, response_time=response_time, start_time=start_time, context=context, exception=exception,
+            response=response)))
 
-    def take(self) -> list[dict[str, Any]]:
+    def take(self) -> list[str]:
         """The buffered records, leaving the buffer empty (no yield in between: atomic under gevent)."""
         batch, self.buffer = self.buffer, []
         return batch
