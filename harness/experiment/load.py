@@ -148,6 +148,9 @@ class LoadConfig(FrozenModel):
     master_bind: str = "127.0.0.1"
     """Address the master listens on for remote workers."""
 
+    master_port: StrictInt = Field(default=5557, ge=1, le=65535)
+    """Port the master listens on for remote workers (Locust's default 5557)."""
+
     allow_hosts: tuple[str, ...] = ()
     """Hosts outside loopback that the load may target (staging only); empty = loopback only."""
 

@@ -173,7 +173,8 @@ def run_experiment(loaded: LoadedExperiment, runs_dir: Path, observer: RunObserv
                 sites = {instance.name: instance.site for instance in topology.instances}
                 load = LoadSession(build_plan(exp, backend.endpoints, run_dir, run_dir.name, sites), run_dir, timeline,
                                    processes=exp.load.processes, remote_workers=exp.load.remote_workers,
-                                   master_bind=(exp.load.master_bind, 5557) if exp.load.remote_workers else None,
+                                   master_bind=((exp.load.master_bind, exp.load.master_port)
+                                                if exp.load.remote_workers else None),
                                    journal=journal, on_event=obs.event)
                 load.start()
                 personas = ", ".join(f"{name} x{p.weight:g}" for name, p in load.plan.personas.items())
