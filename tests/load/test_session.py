@@ -121,3 +121,19 @@ def test_malformed_record_lines_are_rejected_counted_and_reported(
     assert "3 malformed record(s) rejected" in summary.describe()
     assert any("colour" in e for e in events) and len(events) == 3
     assert len(list(read_timeline(tmp_path / "timeline.jsonl"))) == 2
+
+
+def test_locust_is_in_the_journal_so_rollback_can_kill_it(tmp_path: Path, fake_locust: list[str]) -> None:
+    from harness.faults import Journal
+    from harness.faults.journal import JOURNAL_FILE
+
+    journal = Journal(tmp_path, "t")
+    with TimelineWriter(tmp_path / "timeline.jsonl") as timeline:
+        session = LoadSession(_plan(tmp_path), tmp_path, timeline, journal=journal)
+        session.start()
+        pid = session.pid
+        session.stop()
+    journal.close()
+    entries = [json.loads(line) for line in (tmp_path / JOURNAL_FILE).read_text().splitlines()]
+    assert any({"type": "process-start", "name": "locust", "pid": pid}.items() <= e.items() for e in entries)
+    assert any(e.get("type") == "process-stop" and e.get("pid") == pid for e in entries)
