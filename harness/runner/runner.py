@@ -170,16 +170,7 @@ def run_experiment(loaded: LoadedExperiment, runs_dir: Path, observer: RunObserv
                 timeout=exp.probe.timeout, mix=exp.probe.mix.weights(), run_id=run_dir.name), timeline)
             prober.start()
             if exp.load is not None:
-                sites = {instance.name: instance.site for instance in topology.instances}
-                load = LoadSession(build_plan(exp, backend.endpoints, run_dir, run_dir.name, sites), run_dir, timeline,
-                                   processes=exp.load.processes, remote_workers=exp.load.remote_workers,
-                                   master_bind=((exp.load.master_bind, exp.load.master_port)
-                                                if exp.load.remote_workers else None),
-                                   journal=journal, on_event=obs.event)
-                load.start()
-                personas = ", ".join(f"{name} x{p.weight:g}" for name, p in load.plan.personas.items())
-                obs.event(f"load: up to {max(s.users for s in load.plan.stages)} users ({personas}), "
-                          f"{exp.load.processes} Locust process(es), log {run_dir.name}/locust.log")
+                load = _start_load(exp, backend, run_dir, journal, timeline, obs)
                 if not load.wait_started():
                     obs.event("[yellow]load: no request recorded yet; starting the steady state anyway")
             phase("steady_state", exp.phases.steady_state,
@@ -204,6 +195,23 @@ def run_experiment(loaded: LoadedExperiment, runs_dir: Path, observer: RunObserv
     write_report(result, exp)
     obs.verdicts(result.verdicts)
     return result
+
+
+def _start_load(exp: Experiment, backend: LocalBackend, run_dir: Path, journal: Journal, timeline: TimelineWriter,
+                obs: RunObserver) -> LoadSession:
+    """Start the experiment's load and wait for its first request (bounded). The session is
+    returned even when waiting fails, so that the caller's clean-up stops it."""
+    assert exp.load is not None and backend.endpoints is not None
+    sites = {instance.name: instance.site for instance in backend.topology.instances}
+    load = LoadSession(build_plan(exp, backend.endpoints, run_dir, run_dir.name, sites), run_dir, timeline,
+                       processes=exp.load.processes, remote_workers=exp.load.remote_workers,
+                       master_bind=(exp.load.master_bind, exp.load.master_port) if exp.load.remote_workers else None,
+                       journal=journal, on_event=obs.event)
+    load.start()
+    personas = ", ".join(f"{name} x{p.weight:g}" for name, p in load.plan.personas.items())
+    obs.event(f"load: up to {max(s.users for s in load.plan.stages)} users ({personas}), "
+              f"{exp.load.processes} Locust process(es), log {run_dir.name}/locust.log")
+    return load
 
 
 def _run_fault_schedule(plans: list[FaultPlan], nemesis: Nemesis, obs: RunObserver,
