@@ -7,16 +7,26 @@ from functools import partial
 
 from harness.checks.availability import check_availability
 from harness.checks.failover import check_failover_time
-from harness.checks.verdict import Verdict, guarded
+from harness.checks.verdict import Outcome, Verdict, guarded
 from harness.checks.windows import fault_records, phase_windows, requests_of
 from harness.experiment import AvailabilityCheck, Check, Experiment, FailoverTimeCheck
-from harness.timeline import TimelineRecord
+from harness.timeline import HaltRecord, TimelineRecord
 
 
 def judge(experiment: Experiment, records: Sequence[TimelineRecord]) -> list[Verdict]:
-    """One verdict per check of ``experiment``, in order. Pure: reads only ``records``."""
-    return [guarded(check.label, check.type, partial(_judge_one, experiment, check, records))
-            for check in experiment.checks]
+    """One verdict per check of ``experiment``, in order, then a failing verdict per halt
+    condition that stopped the run. Pure: reads only ``records``."""
+    verdicts = [guarded(check.label, check.type, partial(_judge_one, experiment, check, records))
+                for check in experiment.checks]
+    return verdicts + halt_verdicts(records)
+
+
+def halt_verdicts(records: Sequence[TimelineRecord]) -> list[Verdict]:
+    """A run stopped by a halt condition fails, whatever its checks say: its faults did not
+    run to the end, and the reason is the finding."""
+    return [Verdict(record.condition, "halt", Outcome.FAIL, f"run halted: {record.reason}",
+                    measured="halted", bound="never crossed", evidence={"t": record.t, "service": record.service})
+            for record in records if isinstance(record, HaltRecord)]
 
 
 def _judge_one(experiment: Experiment, check: Check, records: Sequence[TimelineRecord]) -> Verdict:

@@ -32,6 +32,7 @@ from harness.experiment.faults import (
     PowerLossFault,
     ResetPeerFault,
 )
+from harness.experiment.halts import HaltCondition
 from harness.experiment.issues import ExperimentError, ExperimentIssue
 from harness.experiment.load import SHAPE_TYPES, LoadConfig, PersonaLoad
 from harness.experiment.loader import LoadedExperiment, load_experiment, parse_experiment, raise_issues
@@ -64,6 +65,7 @@ __all__ = [
     "FailoverTimeCheck",
     "Fault",
     "FrontDoorConfig",
+    "HaltCondition",
     "LatencyFault",
     "LinkDownFault",
     "LoadConfig",

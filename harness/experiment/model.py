@@ -34,6 +34,7 @@ from harness.experiment.base import (
 )
 from harness.experiment.checks import Check, FailoverTimeCheck
 from harness.experiment.faults import Fault
+from harness.experiment.halts import HaltCondition
 from harness.experiment.load import LoadConfig
 
 
@@ -221,6 +222,9 @@ class Experiment(FrozenModel):
     checks: tuple[Check, ...] = ()
     """Checks that decide whether the run passed."""
 
+    halt: tuple[HaltCondition, ...] = ()
+    """Conditions that stop the run early (faults healed at once, run marked aborted)."""
+
     @field_validator("version", mode="before")
     @classmethod
     def _version_is_an_integer(cls, value: object) -> object:
@@ -247,11 +251,19 @@ class Experiment(FrozenModel):
             for i, c in enumerate(checks)
         )
 
+    @field_validator("halt")
+    @classmethod
+    def _name_halts(cls, halts: tuple[HaltCondition, ...]) -> tuple[HaltCondition, ...]:
+        return tuple(h if h.name is not None else h.model_copy(update={"name": h.label_at(i)})
+                     for i, h in enumerate(halts))
+
     @model_validator(mode="after")
     def _cross_references(self) -> Experiment:
         fault_names = [(f.label, default_label(f.type, i)) for i, f in enumerate(self.faults)]
         check_names = [(c.label, default_label(c.type, i)) for i, c in enumerate(self.checks)]
-        problems = [*_duplicate_names("faults", fault_names), *_duplicate_names("checks", check_names)]
+        halt_names = [(h.label_at(i), f"halt-{i}") for i, h in enumerate(self.halt)]
+        problems = [*_duplicate_names("faults", fault_names), *_duplicate_names("checks", check_names),
+                    *_duplicate_names("halt", halt_names)]
         labels = list(dict.fromkeys(f.label for f in self.faults))
         for index, check in enumerate(self.checks):
             if not isinstance(check, FailoverTimeCheck):

@@ -32,7 +32,7 @@ from harness.faults import Journal
 from harness.load.command import locust_command, locust_env
 from harness.load.plan import LOG_FILE, PLAN_FILE, LoadPlan
 from harness.probe import LiveStats, StatsSnapshot
-from harness.timeline import TimelineWriter
+from harness.timeline import RequestTap, TimelineWriter
 from harness.timeline.events import REQUEST_FIELDS, REQUEST_REQUIRED
 
 INGEST_INTERVAL = 0.25
@@ -84,7 +84,8 @@ class LoadSession:
 
     def __init__(self, plan: LoadPlan, run_dir: Path, timeline: TimelineWriter, *, processes: int = 1,
                  remote_workers: int = 0, master_bind: tuple[str, int] | None = None,
-                 journal: Journal | None = None, on_event: Callable[[str], None] | None = None) -> None:
+                 journal: Journal | None = None, on_event: Callable[[str], None] | None = None,
+                 tap: RequestTap | None = None) -> None:
         self.plan = plan
         self.run_dir = run_dir
         self._timeline = timeline
@@ -93,6 +94,7 @@ class LoadSession:
         self._master_bind = master_bind
         self._journal = journal
         self._on_event = on_event or (lambda message: None)
+        self._tap = tap
         self._popen: subprocess.Popen[bytes] | None = None
         self._stats: dict[str, LiveStats] = {}
         self._stats_lock = threading.Lock()
@@ -256,6 +258,8 @@ class LoadSession:
                 lines.append(line)
                 self._stats_for(record["service"]).add(record["t"], record["duration"], record["ok"],
                                                        record.get("served_by"))
+                if self._tap is not None:
+                    self._tap(record["service"], record["t"], record["duration"], record["ok"])
             # The lines go to the timeline as Locust wrote them (checked, not re-encoded): at
             # 1 000 requests/s decoding into dataclasses and encoding again is CPU the
             # services under test would miss.

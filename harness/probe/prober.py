@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import httpx
 
 from harness.probe.stats import LiveStats
-from harness.timeline import RequestRecord, TimelineWriter
+from harness.timeline import RequestRecord, RequestTap, TimelineWriter
 
 IDENTIFIER_SYSTEM = "urn:hchaos:probe"
 OPERATIONS = ("read", "create", "search")
@@ -47,10 +47,12 @@ class ProbeConfig:
 class Prober:
     """Sends ``rate`` requests/s to ``base_url`` until :meth:`stop`. Start with :meth:`start`."""
 
-    def __init__(self, config: ProbeConfig, timeline: TimelineWriter, stats: LiveStats | None = None) -> None:
+    def __init__(self, config: ProbeConfig, timeline: TimelineWriter, stats: LiveStats | None = None,
+                 tap: RequestTap | None = None) -> None:
         self.config = config
         self._timeline = timeline
         self.stats = stats or LiveStats()
+        self._tap = tap
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._random = random.Random(config.seed)
@@ -149,6 +151,8 @@ class Prober:
             ok=ok, status=status, error=error, served_by=served_by, datacenter=datacenter,
             resource_id=resource_id, version=version))
         self.stats.add(start_wall, duration, ok, served_by)
+        if self._tap is not None:
+            self._tap(self.config.service, start_wall, duration, ok)
 
     def _create(self) -> tuple[httpx.Response, str]:
         with self._created_lock:

@@ -27,11 +27,12 @@ from harness.faults import FaultPlan, Journal, Nemesis, plan_fault
 from harness.load.planner import build_plan
 from harness.load.session import LoadSession, LoadSummary
 from harness.probe import ProbeConfig, Prober
+from harness.runner.halts import Halted, HaltMonitor
 from harness.runner.observer import RunObserver, SilentObserver
 from harness.runner.rundir import create_run_dir
 from harness.runner.signals import signals_raise
 from harness.runner.targets import topology_for, validate_services, validate_targets
-from harness.timeline import TIMELINE_FILE, PhaseRecord, TimelineWriter, read_timeline
+from harness.timeline import TIMELINE_FILE, HaltRecord, PhaseRecord, RequestTap, TimelineWriter, read_timeline
 from harness.timeline.events import PhaseName
 
 TICK = 0.25
@@ -44,6 +45,8 @@ class RunResult:
     outcome: Outcome = Outcome.UNKNOWN
     heal_errors: list[str] = field(default_factory=list)
     load: LoadSummary | None = None
+    halted: str | None = None
+    """Why a halt condition stopped the run early (None: it ran to the end)."""
 
     @property
     def exit_code(self) -> int:
@@ -94,10 +97,15 @@ def run_experiment(loaded: LoadedExperiment, runs_dir: Path, observer: RunObserv
     nemesis: Nemesis | None = None
     prober: Prober | None = None
     load: LoadSession | None = None
+    halts = HaltMonitor(exp.halt) if exp.halt else None
+    tap = halts.observe if halts is not None else None
+    current_phase: PhaseName = "up"
     status = "aborted"
     obs.run_started(str(run_dir), exp.name, exp.total_duration)
 
     def phase(name: PhaseName, seconds: float, body: Callable[[], None]) -> None:
+        nonlocal current_phase
+        current_phase = name
         obs.phase_started(name, seconds)
         timeline.append(PhaseRecord(time.time(), name, "start"))
         body()
@@ -113,6 +121,8 @@ def run_experiment(loaded: LoadedExperiment, runs_dir: Path, observer: RunObserv
                 load.check_running()
             obs.tick(time.monotonic() - started, prober.stats.snapshot() if prober else None,
                      nemesis.active if nemesis else [], load.stats() if load else None)
+            if halts is not None and (reason := halts.check(current_phase, time.time())) is not None:
+                raise Halted(reason)
 
     cleaned = False
 
@@ -167,10 +177,10 @@ def run_experiment(loaded: LoadedExperiment, runs_dir: Path, observer: RunObserv
             assert backend.endpoints is not None
             prober = Prober(ProbeConfig(
                 base_url=backend.endpoints.front_door_url, service=exp.probe.service, rate=exp.probe.rate,
-                timeout=exp.probe.timeout, mix=exp.probe.mix.weights(), run_id=run_dir.name), timeline)
+                timeout=exp.probe.timeout, mix=exp.probe.mix.weights(), run_id=run_dir.name), timeline, tap=tap)
             prober.start()
             if exp.load is not None:
-                load = _start_load(exp, backend, run_dir, journal, timeline, obs)
+                load = _start_load(exp, backend, run_dir, journal, timeline, obs, tap)
                 if not load.wait_started():
                     obs.event("[yellow]load: no request recorded yet; starting the steady state anyway")
             phase("steady_state", exp.phases.steady_state,
@@ -186,6 +196,14 @@ def run_experiment(loaded: LoadedExperiment, runs_dir: Path, observer: RunObserv
             prober.stop()
             prober = None
             status = "completed"
+    except Halted as halt:
+        # Faults are healed and processes stopped by clean_up below, like any early end.
+        result.halted = halt.reason.describe()
+        now = time.time()
+        timeline.append(PhaseRecord(now, current_phase, "end"))
+        timeline.append(HaltRecord(now, halt.reason.condition, halt.reason.service, result.halted))
+        obs.event(f"[bold red]{result.halted}: stopping the faults, healing everything, ending the run")
+        status = "halted"
     finally:
         clean_up()
         atexit.unregister(clean_up)
@@ -198,7 +216,7 @@ def run_experiment(loaded: LoadedExperiment, runs_dir: Path, observer: RunObserv
 
 
 def _start_load(exp: Experiment, backend: LocalBackend, run_dir: Path, journal: Journal, timeline: TimelineWriter,
-                obs: RunObserver) -> LoadSession:
+                obs: RunObserver, tap: RequestTap | None) -> LoadSession:
     """Start the experiment's load and wait for its first request (bounded). The session is
     returned even when waiting fails, so that the caller's clean-up stops it."""
     assert exp.load is not None and backend.endpoints is not None
@@ -206,7 +224,7 @@ def _start_load(exp: Experiment, backend: LocalBackend, run_dir: Path, journal: 
     load = LoadSession(build_plan(exp, backend.endpoints, run_dir, run_dir.name, sites), run_dir, timeline,
                        processes=exp.load.processes, remote_workers=exp.load.remote_workers,
                        master_bind=(exp.load.master_bind, exp.load.master_port) if exp.load.remote_workers else None,
-                       journal=journal, on_event=obs.event)
+                       journal=journal, on_event=obs.event, tap=tap)
     load.start()
     personas = ", ".join(f"{name} x{p.weight:g}" for name, p in load.plan.personas.items())
     obs.event(f"load: up to {max(s.users for s in load.plan.stages)} users ({personas}), "
@@ -253,6 +271,7 @@ def write_report(result: RunResult, experiment: Experiment) -> None:
         "outcome": result.outcome.value,
         "exit_code": result.exit_code,
         "heal_errors": result.heal_errors,
+        "halted": result.halted,
         "load": None if result.load is None else {**asdict(result.load), "counts_match": result.load.counts_match},
         "verdicts": [v.to_json() for v in result.verdicts],
     }

@@ -63,6 +63,9 @@ def validate_targets(loaded: LoadedExperiment, topology: Topology) -> None:
         if check.service not in topology.service_names:
             problems.append((("checks", index, "service"),
                              _unknown("service", check.service, topology.service_names)))
+    for index, halt in enumerate(exp.halt):
+        if halt.service not in topology.service_names:
+            problems.append((("halt", index, "service"), _unknown("service", halt.service, topology.service_names)))
     if exp.load is not None:
         problems += persona_problems(exp.load, exp.topology.services)
     if problems:

@@ -3,9 +3,11 @@ processes). Checkers are pure functions of it, so a run can be re-judged offline
 
 from harness.timeline.events import (
     FaultRecord,
+    HaltRecord,
     PhaseRecord,
     ProcessRecord,
     RequestRecord,
+    RequestTap,
     TimelineRecord,
     record_from_dict,
     record_to_dict,
@@ -15,9 +17,11 @@ from harness.timeline.log import TIMELINE_FILE, TimelineWriter, read_timeline
 __all__ = [
     "TIMELINE_FILE",
     "FaultRecord",
+    "HaltRecord",
     "PhaseRecord",
     "ProcessRecord",
     "RequestRecord",
+    "RequestTap",
     "TimelineRecord",
     "TimelineWriter",
     "read_timeline",

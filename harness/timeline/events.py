@@ -8,8 +8,9 @@ a columnar table later (Arrow/Parquet) without reshaping.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import MISSING, dataclass, fields
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 PhaseName = Literal["up", "steady_state", "faults", "recovery", "checks"]
 ProcessAction = Literal["start", "ready", "kill", "stop"]
@@ -49,6 +50,11 @@ class RequestRecord:
     kind: Literal["request"] = "request"
 
 
+RequestTap: TypeAlias = Callable[[str, float, float, bool], None]
+"""Called with (service, t, duration, ok) for each completed request, by whoever records it
+(prober, load), from its own thread: for live decisions such as halt conditions."""
+
+
 @dataclass(frozen=True, slots=True)
 class FaultRecord:
     """A fault injected or healed (``action``), written when the action completed."""
@@ -83,13 +89,25 @@ class ProcessRecord:
     kind: Literal["process"] = "process"
 
 
-TimelineRecord = RequestRecord | FaultRecord | PhaseRecord | ProcessRecord
+@dataclass(frozen=True, slots=True)
+class HaltRecord:
+    """A halt condition was crossed: the run stopped its faults early (``reason`` says why)."""
 
-_TYPES: dict[str, type[RequestRecord] | type[FaultRecord] | type[PhaseRecord] | type[ProcessRecord]] = {
+    t: float
+    condition: str
+    service: str
+    reason: str
+    kind: Literal["halt"] = "halt"
+
+
+TimelineRecord = RequestRecord | FaultRecord | PhaseRecord | ProcessRecord | HaltRecord
+
+_TYPES: dict[str, type[TimelineRecord]] = {
     "request": RequestRecord,
     "fault": FaultRecord,
     "phase": PhaseRecord,
     "process": ProcessRecord,
+    "halt": HaltRecord,
 }
 
 
