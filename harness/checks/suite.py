@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 
 from harness.checks.availability import check_availability
 from harness.checks.failover import check_failover_time
+from harness.checks.reconnection import check_reconnection
 from harness.checks.verdict import Outcome, Verdict, guarded
-from harness.checks.windows import fault_records, phase_windows, requests_of
-from harness.experiment import AvailabilityCheck, Check, Experiment, FailoverTimeCheck
+from harness.checks.windows import fault_records, phase_starts, phase_windows, requests_of
+from harness.experiment import (
+    AvailabilityCheck,
+    BlastRadiusCheck,
+    Check,
+    Experiment,
+    FailoverTimeCheck,
+    ReconnectionCheck,
+)
 from harness.timeline import HaltRecord, TimelineRecord
 
 
@@ -34,6 +43,13 @@ def _judge_one(experiment: Experiment, check: Check, records: Sequence[TimelineR
     if isinstance(check, AvailabilityCheck):
         return check_availability(check.label, requests, phase_windows(records), list(check.phases),
                                   check.max_error_rate, check.max_p95)
+    if isinstance(check, ReconnectionCheck):
+        recovery = phase_starts(records).get("recovery")
+        return check_reconnection(check.label, requests, recovery, check.within, check.min_fraction)
+    if isinstance(check, BlastRadiusCheck):
+        verdict = check_availability(check.label, requests, phase_windows(records), ["faults"],
+                                     check.max_error_rate, check.max_p95)
+        return replace(verdict, check_type="blast_radius")
     assert isinstance(check, FailoverTimeCheck)
     fault = experiment.measured_fault(check).label
     injected = {f.fault: f.t for f in fault_records(records) if f.action == "inject"}

@@ -36,6 +36,11 @@ def phase_windows(records: Iterable[TimelineRecord]) -> dict[str, Window]:
     return windows
 
 
+def phase_starts(records: Iterable[TimelineRecord]) -> dict[str, float]:
+    """When each phase started (also a phase that never ended: a halted run's)."""
+    return {r.phase: r.t for r in records if isinstance(r, PhaseRecord) and r.action == "start"}
+
+
 def fault_records(records: Iterable[TimelineRecord]) -> list[FaultRecord]:
     return [r for r in records if isinstance(r, FaultRecord)]
 

@@ -16,9 +16,11 @@ from harness.experiment.base import Loc, Problem, format_yaml_path
 from harness.experiment.checks import (
     CHECK_TYPES,
     AvailabilityCheck,
+    BlastRadiusCheck,
     Check,
     FailoverTimeCheck,
     PhaseName,
+    ReconnectionCheck,
 )
 from harness.experiment.faults import (
     FAULT_TYPES,
@@ -56,6 +58,7 @@ __all__ = [
     "AvailabilityCheck",
     "BandwidthFault",
     "BlackholeFault",
+    "BlastRadiusCheck",
     "Check",
     "Direction",
     "EhrConfig",
@@ -79,6 +82,7 @@ __all__ = [
     "ProbeConfig",
     "ProbeMix",
     "Problem",
+    "ReconnectionCheck",
     "ResetPeerFault",
     "SourceMap",
     "TopologyConfig",

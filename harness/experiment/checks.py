@@ -90,10 +90,39 @@ class FailoverTimeCheck(_CheckBase):
     """Share of successful requests required within that window (0 < x <= 1)."""
 
 
-Check: TypeAlias = Annotated[AvailabilityCheck | FailoverTimeCheck, Field(discriminator="type")]
+class ReconnectionCheck(_CheckBase):
+    """Passes when, after recovery starts, at least ``min_fraction`` of the clients still
+    active (each load user, and the prober as one session) succeed again within ``within``.
+    At AP-HP in 2024 not every workstation reconnected by itself: this counts them."""
+
+    type: Literal["reconnection"]
+
+    within: PositiveDuration = 10.0
+    """How long after the start of recovery a client has to succeed again."""
+
+    min_fraction: StrictFloat = Field(default=1.0, gt=0, le=1)
+    """Share of clients that must be back (1.0 = every one)."""
+
+
+class BlastRadiusCheck(_CheckBase):
+    """Passes when a service the faults should not touch stays within bounds during the
+    fault phase (error rate and p95 of its requests)."""
+
+    type: Literal["blast_radius"]
+
+    max_error_rate: StrictFloat = Field(default=0.01, ge=0, le=1)
+    """Largest acceptable share of failed requests during the faults (0.01 = 1 %)."""
+
+    max_p95: PositiveDuration = 0.5
+    """Largest acceptable 95th-percentile latency of successful requests during the faults."""
+
+
+Check: TypeAlias = Annotated[
+    AvailabilityCheck | FailoverTimeCheck | ReconnectionCheck | BlastRadiusCheck, Field(discriminator="type")]
 """Any check; pydantic picks the model from the ``type`` key."""
 
-CHECK_MODELS: Final[tuple[type[_CheckBase], ...]] = (AvailabilityCheck, FailoverTimeCheck)
+CHECK_MODELS: Final[tuple[type[_CheckBase], ...]] = (
+    AvailabilityCheck, FailoverTimeCheck, ReconnectionCheck, BlastRadiusCheck)
 
 CHECK_TYPES: Final[tuple[str, ...]] = tuple(
     sorted(get_args(model.model_fields["type"].annotation)[0] for model in CHECK_MODELS)

@@ -31,6 +31,7 @@ load:
   think_time: {min: 50ms, max: 150ms}
   timeout: 1s
   personas: {nurse: 2, physician: 1}
+checks: [{type: reconnection, service: ehr, within: 5s}]
 """
 
 
@@ -66,6 +67,10 @@ def test_a_cut_under_load_is_on_the_timeline_at_the_cut(experiment_file: Callabl
     assert min(r.t + r.duration for r in failed) >= inject - 0.05
     assert min(r.t for r in failed) <= inject + 1.0
     assert all(r.t <= heal + 1.0 for r in failed), "errors long after power came back"
+    # Every load user (and the prober) worked again after power came back.
+    [reconnection] = result.verdicts
+    assert reconnection.outcome.value == "pass", reconnection
+    assert reconnection.evidence["clients"] == len({r.user for r in recovery}) + 1
     # Writes carry the ids the data checks need.
     writes = [r for r in load if r.ok and r.resource_id and r.operation.startswith("ehr: POST")]
     assert writes and all(r.version for r in writes)

@@ -304,6 +304,8 @@ def main() -> None:
     print(f"built {df.height} requests in {time.perf_counter() - started:.1f}s")
     readback.write_parquet(args.out / "readback.parquet")
     others = other_records()
+    # the non-request records alone, as a writer that keeps them apart would have them
+    (args.out / "events.jsonl").write_text("".join(line + "\n" for _, line in others), encoding="utf-8")
     ends = (df["t"] + df["duration"]).to_numpy()
     with (args.out / "timeline.jsonl").open("w", encoding="utf-8") as fh:
         oi = 0
