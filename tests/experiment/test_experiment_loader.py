@@ -83,7 +83,8 @@ def test_unknown_check_type_says_check() -> None:
           - {type: rto, max: 1s}
         """)
     assert issue.yaml_path == "checks[0].type"
-    assert issue.message.startswith("unknown check type 'rto'; expected one of: availability, blast_radius, failover_time, reconnection")
+    assert issue.message.startswith(
+        "unknown check type 'rto'; expected one of: availability, blast_radius, failover_time, reconnection")
     assert (issue.line, issue.column) == (4, 12)
 
 
