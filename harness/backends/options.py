@@ -20,6 +20,7 @@ class EhrOptions:
     """How the EHR instances replicate, fail over and fence (mock_services.ehr flags)."""
 
     replication: Literal["sync", "async"] = "sync"
+    sync_strict: bool = False
     promote_after: float = 3.0
     heartbeat_interval: float = 0.2
     peer_timeout: float = 0.5

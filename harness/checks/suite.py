@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 
 from harness.checks.availability import check_availability
 from harness.checks.failover import check_failover_time
+from harness.checks.ledger import check_ledger
 from harness.checks.reconnection import check_reconnection
 from harness.checks.verdict import Outcome, Verdict, guarded
 from harness.checks.windows import fault_records, phase_starts, phase_windows, requests_of
@@ -17,15 +18,19 @@ from harness.experiment import (
     Check,
     Experiment,
     FailoverTimeCheck,
+    LedgerCheck,
     ReconnectionCheck,
 )
+from harness.readback import ReadBack
 from harness.timeline import HaltRecord, TimelineRecord
 
 
-def judge(experiment: Experiment, records: Sequence[TimelineRecord]) -> list[Verdict]:
+def judge(experiment: Experiment, records: Sequence[TimelineRecord],
+          readback: Mapping[str, ReadBack] | None = None) -> list[Verdict]:
     """One verdict per check of ``experiment``, in order, then a failing verdict per halt
-    condition that stopped the run. Pure: reads only ``records``."""
-    verdicts = [guarded(check.label, check.type, partial(_judge_one, experiment, check, records))
+    condition that stopped the run. Pure: reads only ``records`` and ``readback`` (the end
+    state read after recovery, for the ledger)."""
+    verdicts = [guarded(check.label, check.type, partial(_judge_one, experiment, check, records, readback))
                 for check in experiment.checks]
     return verdicts + halt_verdicts(records)
 
@@ -38,8 +43,11 @@ def halt_verdicts(records: Sequence[TimelineRecord]) -> list[Verdict]:
             for record in records if isinstance(record, HaltRecord)]
 
 
-def _judge_one(experiment: Experiment, check: Check, records: Sequence[TimelineRecord]) -> Verdict:
+def _judge_one(experiment: Experiment, check: Check, records: Sequence[TimelineRecord],
+               readback: Mapping[str, ReadBack] | None) -> Verdict:
     requests = requests_of(records, check.service)
+    if isinstance(check, LedgerCheck):
+        return check_ledger(check.label, requests, readback, check.fail_on_unexpected)
     if isinstance(check, AvailabilityCheck):
         return check_availability(check.label, requests, phase_windows(records), list(check.phases),
                                   check.max_error_rate, check.max_p95)

@@ -19,6 +19,7 @@ from harness.experiment.checks import (
     BlastRadiusCheck,
     Check,
     FailoverTimeCheck,
+    LedgerCheck,
     PhaseName,
     ReconnectionCheck,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "FrontDoorConfig",
     "HaltCondition",
     "LatencyFault",
+    "LedgerCheck",
     "LinkDownFault",
     "LoadConfig",
     "LoadedExperiment",

@@ -117,12 +117,25 @@ class BlastRadiusCheck(_CheckBase):
     """Largest acceptable 95th-percentile latency of successful requests during the faults."""
 
 
+class LedgerCheck(_CheckBase):
+    """Passes when every write acknowledged during the run is found after recovery, exactly
+    once, at its version (lost, duplicated, stale and unexpected writes are listed by id).
+    Reads back every write through the front door after recovery (FHIR: the EHR)."""
+
+    type: Literal["ledger"]
+
+    fail_on_unexpected: bool = False
+    """Also fail on writes found though never acknowledged (the client saw an error or a
+    timeout, the write happened anyway). Listed either way."""
+
+
 Check: TypeAlias = Annotated[
-    AvailabilityCheck | FailoverTimeCheck | ReconnectionCheck | BlastRadiusCheck, Field(discriminator="type")]
+    AvailabilityCheck | FailoverTimeCheck | ReconnectionCheck | BlastRadiusCheck | LedgerCheck,
+    Field(discriminator="type")]
 """Any check; pydantic picks the model from the ``type`` key."""
 
 CHECK_MODELS: Final[tuple[type[_CheckBase], ...]] = (
-    AvailabilityCheck, FailoverTimeCheck, ReconnectionCheck, BlastRadiusCheck)
+    AvailabilityCheck, FailoverTimeCheck, ReconnectionCheck, BlastRadiusCheck, LedgerCheck)
 
 CHECK_TYPES: Final[tuple[str, ...]] = tuple(
     sorted(get_args(model.model_fields["type"].annotation)[0] for model in CHECK_MODELS)

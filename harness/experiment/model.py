@@ -45,6 +45,11 @@ class EhrConfig(FrozenModel):
     """sync: a write is acknowledged once the standby has it (no loss on failover);
     async: acknowledged before it reaches the standby (a power loss can lose writes)."""
 
+    sync_strict: bool = False
+    """With sync: off (Patroni's default), a primary that cannot reach its standby within the
+    peer timeout acknowledges the write anyway, so a slow or cut link can still lose
+    acknowledged writes; on, it refuses the write instead (no loss, less availability)."""
+
     promote_after: PositiveDuration = 3.0
     """How long the standby waits without hearing from the primary before promoting itself."""
 

@@ -109,11 +109,14 @@ class Prober:
         start = time.perf_counter()
         status: int | None = None
         error: str | None = None
-        served_by = datacenter = resource_id = version = None
+        served_by = datacenter = resource_id = version = write_key = None
         ok = False
         try:
             if operation == "create":
-                response, identifier = self._create()
+                identifier = self._next_identifier()
+                # Known before sending: a create that times out may still exist (the ledger looks).
+                write_key = f"Patient?identifier={IDENTIFIER_SYSTEM}|{identifier}"
+                response = self._create(identifier)
             else:
                 with self._created_lock:
                     resource_id, identifier = self._random.choice(self._created)
@@ -149,20 +152,21 @@ class Prober:
         self._timeline.append(RequestRecord(
             t=start_wall, duration=duration, source="probe", service=self.config.service, operation=operation,
             ok=ok, status=status, error=error, served_by=served_by, datacenter=datacenter,
-            resource_id=resource_id, version=version))
+            resource_id=f"Patient/{resource_id}" if resource_id else None, version=version, write_key=write_key))
         self.stats.add(start_wall, duration, ok, served_by)
         if self._tap is not None:
             self._tap(self.config.service, start_wall, duration, ok)
 
-    def _create(self) -> tuple[httpx.Response, str]:
+    def _next_identifier(self) -> str:
         with self._created_lock:
             self._sequence += 1
-            identifier = f"{self.config.run_id}-{self._sequence}"
+            return f"{self.config.run_id}-{self._sequence}"
+
+    def _create(self, identifier: str) -> httpx.Response:
         patient = {
             "resourceType": "Patient",
             "identifier": [{"system": IDENTIFIER_SYSTEM, "value": identifier}],
-            "name": [{"family": "Probe", "given": [f"P{self._sequence}"]}],
+            "name": [{"family": "Probe", "given": [f"P{identifier.rsplit('-', 1)[-1]}"]}],
             "birthDate": "1970-01-01",
         }
-        response = self._client.post("/Patient", json=patient, headers={"Content-Type": "application/fhir+json"})
-        return response, identifier
+        return self._client.post("/Patient", json=patient, headers={"Content-Type": "application/fhir+json"})

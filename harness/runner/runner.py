@@ -22,17 +22,26 @@ from harness.backends import DataOptions, EhrOptions, ImagingOptions, MessagingO
 from harness.backends.local import FrontDoorTiming, LocalBackend, LocalOptions
 from harness.checks import Outcome, Verdict, judge, worst
 from harness.errors import EXIT_CHECK_FAILED, EXIT_PASS
-from harness.experiment import Experiment, LoadedExperiment
+from harness.experiment import Experiment, LedgerCheck, LoadedExperiment
 from harness.faults import FaultPlan, Journal, Nemesis, plan_fault
 from harness.load.planner import build_plan
 from harness.load.session import LoadSession, LoadSummary
 from harness.probe import ProbeConfig, Prober
+from harness.readback import READBACK_FILE, read_back_fhir, read_readback, write_readback
 from harness.runner.halts import Halted, HaltMonitor
 from harness.runner.observer import RunObserver, SilentObserver
 from harness.runner.rundir import create_run_dir
 from harness.runner.signals import signals_raise
 from harness.runner.targets import topology_for, validate_services, validate_targets
-from harness.timeline import TIMELINE_FILE, HaltRecord, PhaseRecord, RequestTap, TimelineWriter, read_timeline
+from harness.timeline import (
+    TIMELINE_FILE,
+    HaltRecord,
+    PhaseRecord,
+    RequestRecord,
+    RequestTap,
+    TimelineWriter,
+    read_timeline,
+)
 from harness.timeline.events import PhaseName
 
 TICK = 0.25
@@ -60,7 +69,7 @@ def local_options(experiment: Experiment) -> LocalOptions:
     return LocalOptions(
         services=ServiceOptions(
             data=DataOptions(seed=config.data.seed, patients=config.data.patients),
-            ehr=EhrOptions(replication=ehr.replication, promote_after=ehr.promote_after,
+            ehr=EhrOptions(replication=ehr.replication, sync_strict=ehr.sync_strict, promote_after=ehr.promote_after,
                            heartbeat_interval=ehr.heartbeat_interval, fencing=ehr.fencing, lease_ttl=ehr.lease_ttl),
             messaging=MessagingOptions(rotate=config.messaging.rotate, dedup=config.messaging.dedup,
                                        retry_interval=config.messaging.retry_interval),
@@ -195,6 +204,8 @@ def run_experiment(loaded: LoadedExperiment, runs_dir: Path, observer: RunObserv
                 load = None
             prober.stop()
             prober = None
+            if any(isinstance(check, LedgerCheck) for check in exp.checks):
+                _read_back(backend, run_dir, timeline, obs)
             status = "completed"
     except Halted as halt:
         # Faults are healed and processes stopped by clean_up below, like any early end.
@@ -256,11 +267,29 @@ def _run_fault_schedule(plans: list[FaultPlan], nemesis: Nemesis, obs: RunObserv
             obs.event(f"healed {plan.label} ({plan.fault_type} {plan.target})")
 
 
+def _read_back(backend: LocalBackend, run_dir: Path, timeline: TimelineWriter, obs: RunObserver) -> None:
+    """After recovery, with every client stopped: read back every FHIR write of the run
+    through the front door, into the run folder (for the ledger, and offline re-judging)."""
+    assert backend.endpoints is not None
+    timeline.flush()
+    keys = [r.write_key for r in read_timeline(timeline.path)
+            if isinstance(r, RequestRecord) and r.service == "ehr" and r.write_key]
+    started = time.monotonic()
+    results = read_back_fhir(backend.endpoints.front_door_urls["ehr"], keys,
+                             progress=lambda done, total: obs.event(f"read back {done}/{total} writes")
+                             if total >= 2000 else None)
+    write_readback(run_dir / READBACK_FILE, results)
+    failed = sum(1 for r in results if r.error)
+    obs.event(f"read back {len(results)} writes from the EHR in {time.monotonic() - started:.1f}s"
+              + (f" ([yellow]{failed} could not be read[/])" if failed else ""))
+
+
 def judge_run(loaded: LoadedExperiment, run_dir: Path) -> list[Verdict]:
-    """Judge a finished run from its timeline file (also used to re-judge offline)."""
+    """Judge a finished run from its folder: timeline and read-back files (also used to
+    re-judge offline)."""
     exp = loaded.experiment
     records = list(read_timeline(run_dir / TIMELINE_FILE))
-    return judge(exp, records)
+    return judge(exp, records, read_readback(run_dir / READBACK_FILE))
 
 
 def write_report(result: RunResult, experiment: Experiment) -> None:

@@ -63,6 +63,10 @@ def validate_targets(loaded: LoadedExperiment, topology: Topology) -> None:
         if check.service not in topology.service_names:
             problems.append((("checks", index, "service"),
                              _unknown("service", check.service, topology.service_names)))
+    for index, check in enumerate(exp.checks):
+        if check.type == "ledger" and check.service != "ehr":
+            problems.append((("checks", index, "service"),
+                             f"the ledger reads back FHIR writes: only service 'ehr' so far, not {check.service!r}"))
     for index, halt in enumerate(exp.halt):
         if halt.service not in topology.service_names:
             problems.append((("halt", index, "service"), _unknown("service", halt.service, topology.service_names)))

@@ -27,7 +27,10 @@ class RequestRecord:
     Identifiers the data checkers need, for writes: ``resource_id`` (``Type/id`` for the
     load, the bare Patient id for the prober) and ``version`` for FHIR; ``message_id``
     (MSH-10) and ``ack_code`` (MSA-1) for HL7; ``instance_uid`` (SOP Instance UID) for
-    DICOM. ``persona`` and ``user`` (a stable id per simulated user) are set by the load.
+    DICOM. ``write_key`` is how to find a FHIR write again whatever its outcome (the search
+    for the client's own identifier, ``Observation?identifier=system|value``): set on every
+    create attempt, so the ledger also finds writes that exist though never acknowledged.
+    ``persona`` and ``user`` (a stable id per simulated user) are set by the load.
     """
 
     t: float
@@ -47,6 +50,7 @@ class RequestRecord:
     message_id: str | None = None
     ack_code: str | None = None
     instance_uid: str | None = None
+    write_key: str | None = None
     kind: Literal["request"] = "request"
 
 

@@ -232,7 +232,8 @@ def build(n: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
 def make_readback(df: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
     """What the services hold after recovery: every acknowledged write's latest version, with
     a few lost, stale, duplicated and unexpected entries."""
-    fhir = (df.filter(pl.col("ok") & pl.col("operation").str.contains("POST|PUT") & pl.col("resource_id").is_not_null())
+    writes = pl.col("operation").str.contains("POST|PUT") | (pl.col("operation") == "create")
+    fhir = (df.filter(pl.col("ok") & writes & pl.col("resource_id").is_not_null())
             .group_by("resource_id").agg(pl.col("version").cast(pl.Int32).max())
             .select(pl.lit("fhir").alias("system"), pl.col("resource_id").alias("key"), "version"))
     hl7 = df.filter(pl.col("ack_code").is_in(["AA", "CA"])).select(
@@ -243,7 +244,8 @@ def make_readback(df: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
     m = rb.height
     u = rng.uniform(size=m)
     rb = rb.filter(pl.Series(u >= 0.0002))  # lost
-    rb = rb.with_columns(version=pl.when(pl.Series(u[u >= 0.0002] < 0.0004) & (pl.col("version") > 1))
+    u2 = rng.uniform(size=rb.height)
+    rb = rb.with_columns(version=pl.when(pl.Series(u2 < 0.002) & (pl.col("version") > 1))
                          .then(pl.col("version") - 1).otherwise("version"))  # stale
     dup = rb.filter(pl.col("system") == "hl7").sample(n=200, seed=2)  # duplicated
     extra = pl.DataFrame({"system": ["fhir"] * 500, "key": [f"Observation/{h}" for h in hex_ids(rng, 500)],

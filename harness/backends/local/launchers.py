@@ -57,6 +57,8 @@ def _ehr(ctx: LaunchContext) -> list[str]:
             "--replication", ehr.replication, "--promote-after", str(ehr.promote_after),
             "--heartbeat-interval", str(ehr.heartbeat_interval), "--peer-timeout", str(ehr.peer_timeout),
             *ctx.data_flags()]
+    if ehr.sync_strict:
+        argv.append("--sync-strict")
     replication = ctx.outgoing("replication")
     if replication:
         argv += ["--peer-url", ctx.link_url(replication[0])]

@@ -196,9 +196,10 @@ class HttpPersona(PersonaIdentity, FastHttpUser):
             reply.context["resource_id"] = f"Patient/{resource_id}"
             reply.context["version"] = str(reply.body.get("meta", {}).get("versionId", "")) or None
 
+        patient = clinical.ward_patient(value, self.rng)
         reply = self.call("POST", "ehr", "/Patient", "ehr: POST Patient (conditional)", expect=(200, 201),
-                          json_body=clinical.ward_patient(value, self.rng), headers={"If-None-Exist": condition},
-                          check=check)
+                          json_body=patient, headers={"If-None-Exist": condition}, check=check,
+                          context={"write_key": clinical.write_key(patient)})
         return created["id"] if reply is not None else None
 
 

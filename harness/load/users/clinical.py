@@ -79,6 +79,16 @@ def synthetic_mrn(index: int) -> str:
     return f"MRN{index:08d}"
 
 
+def write_key(resource: Resource) -> str | None:
+    """How to find ``resource`` again by its client identifier, whatever the create's outcome:
+    ``Type?identifier=system|value`` (the timeline's ``write_key``)."""
+    identifiers = resource.get("identifier") or []
+    if not identifiers or not isinstance(identifiers[0], dict):
+        return None
+    first = identifiers[0]
+    return f"{resource['resourceType']}?identifier={first.get('system')}|{first.get('value')}"
+
+
 def load_identifier(value: str) -> list[dict[str, str]]:
     return [{"system": LOAD_SYSTEM, "value": value}]
 

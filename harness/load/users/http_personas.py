@@ -85,7 +85,7 @@ class ClinicianPersona(HttpPersona):
                 reply.context["version"] = str(reply.body.get("meta", {}).get("versionId", "")) or None
 
         reply = self.call("POST", "ehr", f"/{resource_type}", f"ehr: POST {resource_type}{label}", expect=(201,),
-                          json_body=resource, check=check)
+                          json_body=resource, check=check, context={"write_key": clinical.write_key(resource)})
         return created["id"] if reply is not None else None
 
     def _read_back(self, reference: str) -> None:

@@ -42,7 +42,8 @@ RECORDS_KEY = "hchaos_records"
 SERVED_BY_HEADER = "X-Served-By"
 DATACENTER_HEADER = "X-Datacenter"
 
-_CONTEXT_FIELDS = ("persona", "user", "resource_id", "version", "message_id", "ack_code", "instance_uid")
+_CONTEXT_FIELDS = ("persona", "user", "resource_id", "version", "message_id", "ack_code", "instance_uid",
+                   "write_key")
 _LOCATION = re.compile(r"/([A-Z][A-Za-z]*)/([A-Za-z0-9\-.]{1,64})/_history/([^/?#]+)/?$")
 
 # Exception classes of geventhttpclient and Locust, recognised by name: importing them would

@@ -1,0 +1,105 @@
+"""FHIR read-back: for every write key (``Type?identifier=system|value``), which resources
+with that identifier exist now -- their ids, versions and who accepted them (``meta.source``).
+
+Contract: :func:`read_back_fhir` never raises for a service error; a key that could not be
+read (after :data:`ATTEMPTS` tries) comes back with ``error`` set and ``found`` empty, and the
+ledger treats it as indeterminate, never as lost. Bounded: one search per key, a fixed pool
+of :data:`WORKERS` threads, each request with its own timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+READBACK_FILE = "readback.jsonl"
+WORKERS = 8
+ATTEMPTS = 3
+TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class FoundResource:
+    """One resource found for a write key."""
+
+    id: str
+    version: str | None
+    source: str | None
+
+
+@dataclass(frozen=True)
+class ReadBack:
+    """What a write key finds now. ``error`` set: it could not be read (indeterminate)."""
+
+    key: str
+    found: tuple[FoundResource, ...] = ()
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["found"] = [asdict(f) for f in self.found]
+        return {k: v for k, v in data.items() if v not in (None, (), [])}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ReadBack:
+        return cls(data["key"], tuple(FoundResource(f["id"], f.get("version"), f.get("source"))
+                                      for f in data.get("found", [])), data.get("error"))
+
+
+def _one(client: httpx.Client, base_url: str, key: str) -> ReadBack:
+    resource_type, _, query = key.partition("?")
+    name, _, value = query.partition("=")
+    error = "not read"
+    for attempt in range(ATTEMPTS):
+        try:
+            response = client.get(f"{base_url.rstrip('/')}/{resource_type}", params={name: value, "_count": "50"})
+            if response.status_code != 200:
+                error = f"http-{response.status_code}"
+            else:
+                bundle = response.json()
+                found = tuple(
+                    FoundResource(str(r.get("id")), (r.get("meta") or {}).get("versionId"),
+                                  (r.get("meta") or {}).get("source"))
+                    for r in (entry.get("resource", {}) for entry in bundle.get("entry", []))
+                    if r.get("resourceType") == resource_type)
+                return ReadBack(key, found)
+        except (httpx.HTTPError, ValueError) as exc:
+            error = f"{type(exc).__name__}: {exc}"[:200]
+        time.sleep(0.2 * (attempt + 1))
+    return ReadBack(key, error=error)
+
+
+def read_back_fhir(base_url: str, keys: Iterable[str], *, workers: int = WORKERS,
+                   progress: Callable[[int, int], None] | None = None) -> list[ReadBack]:
+    """Search ``base_url`` for every key (distinct, in the order given)."""
+    unique = list(dict.fromkeys(keys))
+    results: list[ReadBack] = []
+    with httpx.Client(timeout=TIMEOUT, limits=httpx.Limits(max_connections=workers)) as client, \
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="readback") as pool:
+        for index, result in enumerate(pool.map(lambda key: _one(client, base_url, key), unique), start=1):
+            results.append(result)
+            if progress is not None and (index % 500 == 0 or index == len(unique)):
+                progress(index, len(unique))
+    return results
+
+
+def write_readback(path: Path, results: Iterable[ReadBack]) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        for result in results:
+            out.write(json.dumps(result.to_json()) + "\n")
+
+
+def read_readback(path: Path) -> dict[str, ReadBack] | None:
+    """The read-back of a run by key, or ``None`` if the run has none."""
+    if not path.exists():
+        return None
+    results = (ReadBack.from_json(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines()
+               if line.strip())
+    return {r.key: r for r in results}

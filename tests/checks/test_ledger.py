@@ -1,0 +1,63 @@
+"""The ledger on hand-made writes and read-backs: each category, and no data = unknown."""
+
+from __future__ import annotations
+
+from harness.checks.ledger import check_ledger
+from harness.readback import FoundResource, ReadBack
+from harness.timeline import RequestRecord
+
+KEY = "Observation?identifier=urn:hchaos:load|r-0-1-{}"
+
+
+def _write(n: int, ok: bool = True, resource_id: str | None = None, version: str = "1") -> RequestRecord:
+    return RequestRecord(float(n), 0.01, "load", "ehr", "ehr: POST Observation", ok,
+                         status=201 if ok else None, error=None if ok else "timeout",
+                         resource_id=(resource_id or f"Observation/o{n}") if ok else None,
+                         version=version if ok else None, served_by="ehr-a", write_key=KEY.format(n))
+
+
+def _found(n: int, *ids: str, version: str = "1") -> ReadBack:
+    return ReadBack(KEY.format(n), tuple(FoundResource(i, version, "ehr-b#2") for i in ids))
+
+
+def test_every_category_is_listed_with_ids() -> None:
+    writes = [_write(1), _write(2), _write(3), _write(4, version="3"), _write(5, ok=False), _write(6)]
+    readback = {r.key: r for r in [
+        _found(1, "o1"),                      # kept
+        _found(2),                            # lost
+        _found(3, "o3", "o3bis"),             # duplicated
+        _found(4, "o4", version="2"),         # stale: acknowledged at 3
+        _found(5, "o5"),                      # unexpected: the client saw a timeout
+        ReadBack(KEY.format(6), error="http-503"),  # indeterminate
+    ]}
+    verdict = check_ledger("ledger", writes, readback)
+    e = verdict.evidence
+    assert verdict.outcome.value == "fail"
+    assert [x["resource_id"] for x in e["lost"]] == ["Observation/o2"] and e["lost"][0]["served_by"] == "ehr-a"
+    assert e["duplicated"][0]["ids"] == ["Observation/o3", "Observation/o3bis"]
+    assert e["stale"] == [{"key": KEY.format(4), "resource_id": "Observation/o4", "acknowledged_version": "3",
+                           "found_version": "2", "t": 4.0}]
+    assert e["unexpected"][0]["ids"] == ["Observation/o5"] and e["unexpected"][0]["errors"] == ["timeout"]
+    assert e["indeterminate"] == [KEY.format(6)]
+    assert verdict.measured == "5 acknowledged: 1 lost, 1 duplicated, 1 stale, 1 unexpected"
+
+
+def test_all_kept_passes_and_unexpected_alone_does_not_fail_by_default() -> None:
+    writes = [_write(1), _write(2, ok=False)]
+    readback = {r.key: r for r in [_found(1, "o1"), _found(2, "o2")]}
+    assert check_ledger("l", writes, readback).outcome.value == "pass"
+    assert check_ledger("l", writes, readback, fail_on_unexpected=True).outcome.value == "fail"
+
+
+def test_no_readback_or_no_acknowledged_write_is_unknown() -> None:
+    assert check_ledger("l", [_write(1)], None).outcome.value == "unknown"
+    assert check_ledger("l", [_write(1, ok=False)], {KEY.format(1): _found(1)}).outcome.value == "unknown"
+
+
+def test_readback_round_trips_through_its_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from harness.readback import read_readback, write_readback
+
+    results = [_found(1, "o1"), ReadBack(KEY.format(2), error="http-503")]
+    write_readback(tmp_path / "readback.jsonl", results)
+    assert read_readback(tmp_path / "readback.jsonl") == {r.key: r for r in results}
+    assert read_readback(tmp_path / "missing.jsonl") is None
