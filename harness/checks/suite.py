@@ -10,6 +10,7 @@ from harness.checks.availability import check_availability
 from harness.checks.failover import check_failover_time
 from harness.checks.ledger import check_ledger
 from harness.checks.reconnection import check_reconnection
+from harness.checks.split_brain import check_split_brain
 from harness.checks.verdict import Outcome, Verdict, guarded
 from harness.checks.windows import fault_records, phase_starts, phase_windows, requests_of
 from harness.experiment import (
@@ -20,6 +21,7 @@ from harness.experiment import (
     FailoverTimeCheck,
     LedgerCheck,
     ReconnectionCheck,
+    SplitBrainCheck,
 )
 from harness.readback import ReadBack
 from harness.timeline import HaltRecord, TimelineRecord
@@ -48,6 +50,8 @@ def _judge_one(experiment: Experiment, check: Check, records: Sequence[TimelineR
     requests = requests_of(records, check.service)
     if isinstance(check, LedgerCheck):
         return check_ledger(check.label, requests, readback, check.fail_on_unexpected)
+    if isinstance(check, SplitBrainCheck):
+        return check_split_brain(check.label, requests)
     if isinstance(check, AvailabilityCheck):
         return check_availability(check.label, requests, phase_windows(records), list(check.phases),
                                   check.max_error_rate, check.max_p95)

@@ -22,6 +22,7 @@ from harness.experiment.checks import (
     LedgerCheck,
     PhaseName,
     ReconnectionCheck,
+    SplitBrainCheck,
 )
 from harness.experiment.faults import (
     FAULT_TYPES,
@@ -87,6 +88,7 @@ __all__ = [
     "ReconnectionCheck",
     "ResetPeerFault",
     "SourceMap",
+    "SplitBrainCheck",
     "TopologyConfig",
     "experiment_json_schema",
     "format_yaml_path",

@@ -129,13 +129,20 @@ class LedgerCheck(_CheckBase):
     timeout, the write happened anyway). Listed either way."""
 
 
+class SplitBrainCheck(_CheckBase):
+    """Passes when no two instances accepted writes at the same time: each term (instance
+    and epoch, from the write's ``meta.source``) ends before the next one starts."""
+
+    type: Literal["split_brain"]
+
+
 Check: TypeAlias = Annotated[
-    AvailabilityCheck | FailoverTimeCheck | ReconnectionCheck | BlastRadiusCheck | LedgerCheck,
+    AvailabilityCheck | FailoverTimeCheck | ReconnectionCheck | BlastRadiusCheck | LedgerCheck | SplitBrainCheck,
     Field(discriminator="type")]
 """Any check; pydantic picks the model from the ``type`` key."""
 
 CHECK_MODELS: Final[tuple[type[_CheckBase], ...]] = (
-    AvailabilityCheck, FailoverTimeCheck, ReconnectionCheck, BlastRadiusCheck, LedgerCheck)
+    AvailabilityCheck, FailoverTimeCheck, ReconnectionCheck, BlastRadiusCheck, LedgerCheck, SplitBrainCheck)
 
 CHECK_TYPES: Final[tuple[str, ...]] = tuple(
     sorted(get_args(model.model_fields["type"].annotation)[0] for model in CHECK_MODELS)

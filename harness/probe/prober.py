@@ -109,7 +109,7 @@ class Prober:
         start = time.perf_counter()
         status: int | None = None
         error: str | None = None
-        served_by = datacenter = resource_id = version = write_key = None
+        served_by = datacenter = resource_id = version = write_key = accepted_by = None
         ok = False
         try:
             if operation == "create":
@@ -133,6 +133,7 @@ class Prober:
                 body = response.json()
                 resource_id = str(body.get("id"))
                 version = str(body.get("meta", {}).get("versionId", ""))
+                accepted_by = body.get("meta", {}).get("source")
                 with self._created_lock:
                     self._created.append((resource_id, identifier))
             elif ok and operation == "search":
@@ -152,7 +153,8 @@ class Prober:
         self._timeline.append(RequestRecord(
             t=start_wall, duration=duration, source="probe", service=self.config.service, operation=operation,
             ok=ok, status=status, error=error, served_by=served_by, datacenter=datacenter,
-            resource_id=f"Patient/{resource_id}" if resource_id else None, version=version, write_key=write_key))
+            resource_id=f"Patient/{resource_id}" if resource_id else None, version=version, write_key=write_key,
+            accepted_by=accepted_by))
         self.stats.add(start_wall, duration, ok, served_by)
         if self._tap is not None:
             self._tap(self.config.service, start_wall, duration, ok)

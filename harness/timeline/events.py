@@ -30,6 +30,8 @@ class RequestRecord:
     DICOM. ``write_key`` is how to find a FHIR write again whatever its outcome (the search
     for the client's own identifier, ``Observation?identifier=system|value``): set on every
     create attempt, so the ledger also finds writes that exist though never acknowledged.
+    ``accepted_by`` is who accepted an acknowledged write and in which term, when the service
+    says so (the EHR's ``meta.source``, ``"ehr-a#1"``): the split-brain checker's input.
     ``persona`` and ``user`` (a stable id per simulated user) are set by the load.
     """
 
@@ -51,6 +53,7 @@ class RequestRecord:
     ack_code: str | None = None
     instance_uid: str | None = None
     write_key: str | None = None
+    accepted_by: str | None = None
     kind: Literal["request"] = "request"
 
 

@@ -80,6 +80,9 @@ class ClinicianPersona(HttpPersona):
             if reply.body.get("resourceType") != resource_type or not isinstance(resource_id, str):
                 raise BadBody(f"not a {resource_type} with an id")
             created["id"] = f"{resource_type}/{resource_id}"
+            source = (reply.body.get("meta") or {}).get("source")
+            if isinstance(source, str):  # who accepted it, in which term: for the split-brain check
+                reply.context["accepted_by"] = source
             if not reply.header("Location"):  # the recorder reads the ids from Location
                 reply.context["resource_id"] = created["id"]
                 reply.context["version"] = str(reply.body.get("meta", {}).get("versionId", "")) or None

@@ -43,7 +43,7 @@ SERVED_BY_HEADER = "X-Served-By"
 DATACENTER_HEADER = "X-Datacenter"
 
 _CONTEXT_FIELDS = ("persona", "user", "resource_id", "version", "message_id", "ack_code", "instance_uid",
-                   "write_key")
+                   "write_key", "accepted_by")
 _LOCATION = re.compile(r"/([A-Z][A-Za-z]*)/([A-Za-z0-9\-.]{1,64})/_history/([^/?#]+)/?$")
 
 # Exception classes of geventhttpclient and Locust, recognised by name: importing them would
