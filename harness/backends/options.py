@@ -35,6 +35,7 @@ class MessagingOptions:
     rotate: bool = True
     dedup: bool = True
     retry_interval: float = 0.5
+    forward_timeout: float = 5.0
 
 
 @dataclass(frozen=True)

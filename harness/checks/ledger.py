@@ -5,7 +5,9 @@ Inputs: the run's write attempts (request records with a ``write_key``: the sear
 client's own identifier) and the read-back of every key after recovery
 (:mod:`harness.readback`). Per key:
 
-* **lost** -- acknowledged (ok, with ``resource_id``), and no resource with that id is found;
+* **lost** -- acknowledged, and not found: for a FHIR create (``resource_id`` known) no
+  resource with that id; for an HL7 result (acknowledged by the engine, ``message_id``, no
+  id yet) nothing at all with the message's identifier;
 * **duplicated** -- more than one resource carries the client's identifier;
 * **stale** -- acknowledged at version v, found at an older version;
 * **unexpected** -- found, though no attempt was acknowledged (a create the client saw fail
@@ -37,7 +39,7 @@ def check_ledger(name: str, requests: Sequence[RequestRecord], readback: Mapping
     for record in requests:
         if record.write_key:
             attempts.setdefault(record.write_key, []).append(record)
-    acknowledged = {key: [r for r in rs if r.ok and r.resource_id] for key, rs in attempts.items()}
+    acknowledged = {key: [r for r in rs if r.ok and (r.resource_id or r.message_id)] for key, rs in attempts.items()}
     acked_count = sum(1 for rs in acknowledged.values() if rs)
     evidence: dict[str, Any] = {"attempted": len(attempts), "acknowledged": acked_count}
     if readback is None:
@@ -61,6 +63,11 @@ def check_ledger(name: str, requests: Sequence[RequestRecord], readback: Mapping
                                "sources": sorted(str(f.source) for f in result.found)})
         acks = acknowledged[key]
         for ack in acks:
+            if ack.resource_id is None:  # acknowledged by an engine: anything found is it
+                if not result.found:
+                    lost.append({"key": key, "message_id": ack.message_id, "t": ack.t, "served_by": ack.served_by,
+                                 "datacenter": ack.datacenter})
+                continue
             present = found.get(str(ack.resource_id))
             if present is None:
                 lost.append({"key": key, "resource_id": ack.resource_id, "version": ack.version, "t": ack.t,
@@ -106,4 +113,5 @@ def _older(found: str | None, acknowledged: str | None) -> bool:
 
 
 def _names(entries: list[dict[str, Any]]) -> str:
-    return ", ".join(str(e["resource_id"]) for e in entries[:3]) + (" ..." if len(entries) > 3 else "")
+    names = (str(e.get("resource_id") or e.get("message_id")) for e in entries[:3])
+    return ", ".join(names) + (" ..." if len(entries) > 3 else "")

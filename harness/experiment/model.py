@@ -89,6 +89,10 @@ class MessagingConfig(FrozenModel):
     retry_interval: PositiveDuration = 0.5
     """Time between two delivery attempts of a queued message."""
 
+    forward_timeout: PositiveDuration = 5.0
+    """How long an engine waits for the EHR's answer to a forwarded result before retrying
+    (a short one under a slow link makes at-least-once delivery retry writes that landed)."""
+
 
 class ImagingConfig(FrozenModel):
     """The imaging archive's asynchronous replica."""

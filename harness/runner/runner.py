@@ -72,7 +72,8 @@ def local_options(experiment: Experiment) -> LocalOptions:
             ehr=EhrOptions(replication=ehr.replication, sync_strict=ehr.sync_strict, promote_after=ehr.promote_after,
                            heartbeat_interval=ehr.heartbeat_interval, fencing=ehr.fencing, lease_ttl=ehr.lease_ttl),
             messaging=MessagingOptions(rotate=config.messaging.rotate, dedup=config.messaging.dedup,
-                                       retry_interval=config.messaging.retry_interval),
+                                       retry_interval=config.messaging.retry_interval,
+                                       forward_timeout=config.messaging.forward_timeout),
             imaging=ImagingOptions(replication_interval=config.imaging.replication_interval),
         ),
         front_door=FrontDoorTiming(check_interval=door.check_interval, check_timeout=door.check_timeout,
@@ -204,8 +205,9 @@ def run_experiment(loaded: LoadedExperiment, runs_dir: Path, observer: RunObserv
                 load = None
             prober.stop()
             prober = None
-            if any(isinstance(check, LedgerCheck) for check in exp.checks):
-                _read_back(backend, run_dir, timeline, obs)
+            ledger_services = {check.service for check in exp.checks if isinstance(check, LedgerCheck)}
+            if ledger_services:
+                _read_back(backend, ledger_services, run_dir, timeline, obs)
             status = "completed"
     except Halted as halt:
         # Faults are healed and processes stopped by clean_up below, like any early end.
@@ -267,13 +269,15 @@ def _run_fault_schedule(plans: list[FaultPlan], nemesis: Nemesis, obs: RunObserv
             obs.event(f"healed {plan.label} ({plan.fault_type} {plan.target})")
 
 
-def _read_back(backend: LocalBackend, run_dir: Path, timeline: TimelineWriter, obs: RunObserver) -> None:
-    """After recovery, with every client stopped: read back every FHIR write of the run
-    through the front door, into the run folder (for the ledger, and offline re-judging)."""
+def _read_back(backend: LocalBackend, services: set[str], run_dir: Path, timeline: TimelineWriter,
+               obs: RunObserver) -> None:
+    """After recovery, with every client stopped: read back every write of ``services`` from
+    the EHR through its front door (FHIR creates; HL7 results land there too), into the run
+    folder (for the ledger, and offline re-judging)."""
     assert backend.endpoints is not None
     timeline.flush()
     keys = [r.write_key for r in read_timeline(timeline.path)
-            if isinstance(r, RequestRecord) and r.service == "ehr" and r.write_key]
+            if isinstance(r, RequestRecord) and r.service in services and r.write_key]
     started = time.monotonic()
     results = read_back_fhir(backend.endpoints.front_door_urls["ehr"], keys,
                              progress=lambda done, total: obs.event(f"read back {done}/{total} writes")

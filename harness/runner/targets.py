@@ -16,6 +16,9 @@ from harness.topology import DEPENDS_ON, Topology, reference_topology
 
 YamlPath = tuple[str | int, ...]
 
+LEDGER_SERVICES = ("ehr", "messaging")
+"""Services whose writes the ledger can find again (both end up in the EHR)."""
+
 
 def topology_for(experiment: Experiment) -> Topology:
     """The topology an experiment runs on (only the reference preset exists so far): its
@@ -64,9 +67,10 @@ def validate_targets(loaded: LoadedExperiment, topology: Topology) -> None:
             problems.append((("checks", index, "service"),
                              _unknown("service", check.service, topology.service_names)))
     for index, check in enumerate(exp.checks):
-        if check.type == "ledger" and check.service != "ehr":
+        if check.type == "ledger" and check.service not in LEDGER_SERVICES:
             problems.append((("checks", index, "service"),
-                             f"the ledger reads back FHIR writes: only service 'ehr' so far, not {check.service!r}"))
+                             f"the ledger reads writes back from the EHR: service 'ehr' (FHIR creates) or "
+                             f"'messaging' (HL7 results forwarded to it), not {check.service!r}"))
     for index, halt in enumerate(exp.halt):
         if halt.service not in topology.service_names:
             problems.append((("halt", index, "service"), _unknown("service", halt.service, topology.service_names)))

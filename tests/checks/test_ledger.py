@@ -61,3 +61,17 @@ def test_readback_round_trips_through_its_file(tmp_path) -> None:  # type: ignor
     write_readback(tmp_path / "readback.jsonl", results)
     assert read_readback(tmp_path / "readback.jsonl") == {r.key: r for r in results}
     assert read_readback(tmp_path / "missing.jsonl") is None
+
+
+def test_an_hl7_result_acknowledged_by_the_engine_is_lost_only_if_nothing_carries_its_id() -> None:
+    key = "DiagnosticReport?identifier=urn:hchaos:hl7:msh-10|{}"
+
+    def oru(n: int) -> RequestRecord:
+        return RequestRecord(float(n), 0.01, "load", "messaging", "messaging: ORU^R01", True, message_id=f"M{n}",
+                             ack_code="AA", served_by="msg-a", write_key=key.format(f"M{n}"))
+
+    readback = {key.format("M1"): ReadBack(key.format("M1"), (FoundResource("dr1", "1", "ehr-a#1"),)),
+                key.format("M2"): ReadBack(key.format("M2"))}
+    verdict = check_ledger("l", [oru(1), oru(2)], readback)
+    assert verdict.outcome.value == "fail"
+    assert [x["message_id"] for x in verdict.evidence["lost"]] == ["M2"]

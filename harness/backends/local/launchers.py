@@ -72,7 +72,7 @@ def _messaging(ctx: LaunchContext) -> list[str]:
     msg = ctx.options.messaging
     argv = [*ctx.common(), "--mllp-port", str(ctx.port("mllp")), "--http-port", str(ctx.port()),
             "--db", ctx.path(".sqlite"), "--forward-retry-interval", str(msg.retry_interval),
-            "--dedup-key", "on" if msg.dedup else "off"]
+            "--forward-timeout", str(msg.forward_timeout), "--dedup-key", "on" if msg.dedup else "off"]
     if msg.rotate:
         argv.append("--rotate")
     for link in ctx.outgoing("dependency"):

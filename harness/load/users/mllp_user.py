@@ -10,7 +10,9 @@ so it appears in Locust's statistics and, through the recorder, on the timeline 
 * ok -- an accept ACK (AA, or CA in enhanced mode) whose MSA-2 is the message's MSH-10;
 * failures -- a reject or error ACK (``error`` ``ack-AE``, ``ack-AR``, ``ack-CE``, ``ack-CR``),
   no ACK from either engine (``no-ack``; ``connect`` when both refused the connection);
-* record fields -- ``message_id`` (MSH-10, unique in the run), ``ack_code``, ``served_by``
+* record fields -- ``message_id`` (MSH-10, unique in the run), ``ack_code``, ``write_key``
+  (the search that finds the result's DiagnosticReport at the EHR, by its MSH-10-derived
+  identifier: the ledger's read-back), ``served_by``
   (the engine that answered: ``plan.extra["mllp_names"]`` parallel to ``mllp_targets``, e.g.
   ``["msg-a", "msg-b"]``, else ``host:port``), ``datacenter`` when
   ``plan.extra["mllp_datacenters"]`` gives them.
@@ -26,6 +28,7 @@ from locust.env import Environment
 
 from harness.load.users import clinical
 from harness.load.users.base import PlainPersona
+from mock_services.messaging.fhir_mapping import DEDUP_SYSTEM
 from mock_services.messaging.sender import Ack, MllpError, MllpSender
 
 SERVICE = "messaging"
@@ -87,7 +90,8 @@ class MllpUser(PlainPersona):
 
     def send_message(self, name: str, message: str, control_id: str) -> Ack | None:
         """Send ``message`` (MSH-10 ``control_id``), report it as one request; the ACK if accepted."""
-        context: dict[str, Any] = {**self.context(), "service": SERVICE, "message_id": control_id}
+        context: dict[str, Any] = {**self.context(), "service": SERVICE, "message_id": control_id,
+                                   "write_key": f"DiagnosticReport?identifier={DEDUP_SYSTEM}|{control_id}"}
         exception: BaseException | None = None
         ack: Ack | None = None
         start_time = time.time()
