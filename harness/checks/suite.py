@@ -10,6 +10,7 @@ from harness.checks.availability import check_availability
 from harness.checks.failover import check_failover_time
 from harness.checks.ledger import check_ledger
 from harness.checks.reconnection import check_reconnection
+from harness.checks.recovery_order import check_recovery_order
 from harness.checks.split_brain import check_split_brain
 from harness.checks.verdict import Outcome, Verdict, guarded
 from harness.checks.windows import fault_records, phase_starts, phase_windows, requests_of
@@ -21,6 +22,7 @@ from harness.experiment import (
     FailoverTimeCheck,
     LedgerCheck,
     ReconnectionCheck,
+    RecoveryOrderCheck,
     SplitBrainCheck,
 )
 from harness.readback import ReadBack
@@ -52,6 +54,12 @@ def _judge_one(experiment: Experiment, check: Check, records: Sequence[TimelineR
         return check_ledger(check.label, requests, readback, check.fail_on_unexpected)
     if isinstance(check, SplitBrainCheck):
         return check_split_brain(check.label, requests)
+    if isinstance(check, RecoveryOrderCheck):
+        label = experiment.measured_fault(check).label
+        starts = {f.fault: f.t for f in fault_records(records) if f.action == "inject"}
+        return check_recovery_order(check.label, {s: requests_of(records, s) for s in check.order}, check.order,
+                                    label, starts.get(label), check.objectives, check.sustained,
+                                    check.min_success_rate)
     if isinstance(check, AvailabilityCheck):
         return check_availability(check.label, requests, phase_windows(records), list(check.phases),
                                   check.max_error_rate, check.max_p95)

@@ -22,6 +22,7 @@ from harness.experiment.checks import (
     LedgerCheck,
     PhaseName,
     ReconnectionCheck,
+    RecoveryOrderCheck,
     SplitBrainCheck,
 )
 from harness.experiment.faults import (
@@ -86,6 +87,7 @@ __all__ = [
     "ProbeMix",
     "Problem",
     "ReconnectionCheck",
+    "RecoveryOrderCheck",
     "ResetPeerFault",
     "SourceMap",
     "SplitBrainCheck",

@@ -129,6 +129,37 @@ class LedgerCheck(_CheckBase):
     timeout, the write happened anyway). Listed either way."""
 
 
+class RecoveryOrderCheck(_CheckBase):
+    """Passes when the services came back in the declared order after a fault, each within
+    its own objective. "Back" is the failover_time definition (first window of ``sustained``
+    seconds with a success rate of at least ``min_success_rate``), measured per service from
+    the fault's start. ``service`` is not used: ``order`` names the services."""
+
+    type: Literal["recovery_order"]
+
+    fault: str | None = None
+    """Name (label) of the fault the times are measured from. Default: the first fault."""
+
+    order: tuple[str, ...] = Field(min_length=2)
+    """Services in the order they must come back (e.g. [ehr, labs, messaging, imaging, scheduling])."""
+
+    objectives: dict[str, PositiveDuration] = Field(default_factory=dict)
+    """Service -> longest acceptable time until it is back (services left out: no bound)."""
+
+    sustained: PositiveDuration = 1.0
+    """Length of the window of successes that counts as "back"."""
+
+    min_success_rate: StrictFloat = Field(default=1.0, gt=0, le=1)
+    """Share of successful requests required within that window."""
+
+    @field_validator("order")
+    @classmethod
+    def _distinct(cls, order: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(order)) != len(order):
+            raise ValueError("a service is listed twice")
+        return order
+
+
 class SplitBrainCheck(_CheckBase):
     """Passes when no two instances accepted writes at the same time: each term (instance
     and epoch, from the write's ``meta.source``) ends before the next one starts."""
@@ -137,12 +168,13 @@ class SplitBrainCheck(_CheckBase):
 
 
 Check: TypeAlias = Annotated[
-    AvailabilityCheck | FailoverTimeCheck | ReconnectionCheck | BlastRadiusCheck | LedgerCheck | SplitBrainCheck,
-    Field(discriminator="type")]
+    AvailabilityCheck | FailoverTimeCheck | ReconnectionCheck | BlastRadiusCheck | LedgerCheck | SplitBrainCheck
+    | RecoveryOrderCheck, Field(discriminator="type")]
 """Any check; pydantic picks the model from the ``type`` key."""
 
 CHECK_MODELS: Final[tuple[type[_CheckBase], ...]] = (
-    AvailabilityCheck, FailoverTimeCheck, ReconnectionCheck, BlastRadiusCheck, LedgerCheck, SplitBrainCheck)
+    AvailabilityCheck, FailoverTimeCheck, ReconnectionCheck, BlastRadiusCheck, LedgerCheck, SplitBrainCheck,
+    RecoveryOrderCheck)
 
 CHECK_TYPES: Final[tuple[str, ...]] = tuple(
     sorted(get_args(model.model_fields["type"].annotation)[0] for model in CHECK_MODELS)

@@ -32,7 +32,7 @@ from harness.experiment.base import (
     consistency_error,
     default_label,
 )
-from harness.experiment.checks import Check, FailoverTimeCheck
+from harness.experiment.checks import Check, FailoverTimeCheck, RecoveryOrderCheck
 from harness.experiment.faults import Fault
 from harness.experiment.halts import HaltCondition
 from harness.experiment.load import LoadConfig
@@ -275,12 +275,12 @@ class Experiment(FrozenModel):
                     *_duplicate_names("halt", halt_names)]
         labels = list(dict.fromkeys(f.label for f in self.faults))
         for index, check in enumerate(self.checks):
-            if not isinstance(check, FailoverTimeCheck):
+            if not isinstance(check, FailoverTimeCheck | RecoveryOrderCheck):
                 continue
             if not self.faults:
                 problems.append(Problem(
                     ("checks", index),
-                    "a failover_time check measures the time from a fault, but the experiment has no faults",
+                    f"a {check.type} check measures the time from a fault, but the experiment has no faults",
                     expected="at least one fault in 'faults'",
                 ))
             elif check.fault is not None and check.fault not in labels:
@@ -312,7 +312,7 @@ class Experiment(FrozenModel):
                 return fault
         raise KeyError(label)
 
-    def measured_fault(self, check: FailoverTimeCheck) -> Fault:
+    def measured_fault(self, check: FailoverTimeCheck | RecoveryOrderCheck) -> Fault:
         """The fault a ``failover_time`` check of this experiment measures from: the one it
         names, or the first fault. Validation guarantees that it exists."""
         return self.fault_named(check.fault) if check.fault is not None else self.faults[0]

@@ -67,6 +67,15 @@ def validate_targets(loaded: LoadedExperiment, topology: Topology) -> None:
             problems.append((("checks", index, "service"),
                              _unknown("service", check.service, topology.service_names)))
     for index, check in enumerate(exp.checks):
+        if check.type == "recovery_order":
+            for position, service in enumerate(check.order):
+                if service not in topology.service_names:
+                    problems.append((("checks", index, "order", position),
+                                     _unknown("service", service, topology.service_names)))
+            for service in check.objectives:
+                if service not in check.order:
+                    problems.append((("checks", index, "objectives", service),
+                                     f"{service!r} has an objective but is not in 'order'"))
         if check.type == "ledger" and check.service not in LEDGER_SERVICES:
             problems.append((("checks", index, "service"),
                              f"the ledger reads writes back from the EHR: service 'ehr' (FHIR creates) or "

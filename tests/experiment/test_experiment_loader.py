@@ -85,7 +85,7 @@ def test_unknown_check_type_says_check() -> None:
     assert issue.yaml_path == "checks[0].type"
     assert issue.message.startswith(
         "unknown check type 'rto'; expected one of: availability, blast_radius, failover_time, ledger, "
-        "reconnection, split_brain")
+        "reconnection, recovery_order, split_brain")
     assert (issue.line, issue.column) == (4, 12)
 
 

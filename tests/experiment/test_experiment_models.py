@@ -242,7 +242,7 @@ def test_check_defaults() -> None:
     assert failover.min_success_rate == 1.0
     assert failover.label == "failover_time-1"
     assert sorted(CHECK_TYPES) == ["availability", "blast_radius", "failover_time", "ledger", "reconnection",
-                                   "split_brain"]
+                                   "recovery_order", "split_brain"]
 
 
 @pytest.mark.parametrize("phases", [[], ["fault"], ["recovery", "recovery"]])

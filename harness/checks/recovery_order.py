@@ -1,0 +1,55 @@
+"""Recovery order: after a fault, did the services come back in the declared order, each
+within its own objective? (At AP-HP the plan was records and result portals first,
+messaging and imaging next, staff scheduling last.)
+
+Each service's "back" time is :func:`~harness.checks.failover.first_sustained_success` of its
+own requests after the fault's start. The order holds when those times do not decrease along
+``order``; a service never back, or back after its objective, fails; a service with no
+request after the fault is unknown.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+
+from harness.checks.failover import first_sustained_success
+from harness.checks.verdict import Outcome, Verdict
+from harness.durations import format_duration
+from harness.timeline import RequestRecord
+
+
+def check_recovery_order(name: str, requests_by_service: Mapping[str, Sequence[RequestRecord]],
+                         order: Sequence[str], fault_label: str, fault_start: float | None,
+                         objectives: Mapping[str, float], sustained: float, min_success_rate: float) -> Verdict:
+    bound = " -> ".join(f"{s} (<= {format_duration(objectives[s])})" if s in objectives else s for s in order)
+    evidence: dict[str, object] = {"fault": fault_label, "order": list(order), "objectives": dict(objectives)}
+    if fault_start is None:
+        return Verdict(name, "recovery_order", Outcome.UNKNOWN, f"fault {fault_label} was never injected", "",
+                       bound, evidence)
+    back: dict[str, float | None] = {}
+    silent: list[str] = []
+    for service in order:
+        requests = requests_by_service.get(service, ())
+        if not any(r.t >= fault_start for r in requests):
+            silent.append(service)
+            continue
+        at = first_sustained_success(requests, fault_start, sustained, min_success_rate)
+        back[service] = None if at is None else at - fault_start
+    evidence["back_after"] = back
+    problems = [f"{s} never back" for s, t in back.items() if t is None]
+    problems += [f"{s} back after {format_duration(t)} > {format_duration(objectives[s])}"
+                 for s, t in back.items() if t is not None and s in objectives and t > objectives[s]]
+    timed = [(s, back[s]) for s in order if back.get(s) is not None]
+    for (first, t1), (second, t2) in itertools.pairwise(timed):
+        assert t1 is not None and t2 is not None
+        if t2 < t1:
+            problems.append(f"{second} back ({format_duration(t2)}) before {first} ({format_duration(t1)})")
+    measured = ", ".join(f"{s} {format_duration(t) if t is not None else 'never'}" for s, t in back.items())
+    if problems:
+        return Verdict(name, "recovery_order", Outcome.FAIL, "; ".join(problems), measured, bound, evidence)
+    if silent:
+        return Verdict(name, "recovery_order", Outcome.UNKNOWN, f"no request after the fault to {', '.join(silent)}",
+                       measured, bound, evidence)
+    return Verdict(name, "recovery_order", Outcome.PASS, "back in order: " + " -> ".join(order), measured, bound,
+                   evidence)
