@@ -15,7 +15,11 @@ client's own identifier) and the read-back of every key after recovery
   with ``fail_on_unexpected``;
 * **indeterminate** -- the read-back of the key failed: neither lost nor kept.
 
-Lost, duplicated and stale fail the check. No acknowledged write at all, or no read-back,
+Stale reads, from the run itself: a read of a resource (a record with ``resource_id`` and no
+``write_key``) that started after a write of it was acknowledged, and answered 404 or an
+older version -- a client shown data older than what it was told was saved.
+
+Lost, duplicated, stale writes and stale reads fail the check. No acknowledged write at all, or no read-back,
 gives unknown: nothing was shown to be kept.
 """
 
@@ -78,7 +82,9 @@ def check_ledger(name: str, requests: Sequence[RequestRecord], readback: Mapping
         if not acks and result.found:
             unexpected.append({"key": key, "ids": sorted(found), "errors": sorted({str(r.error) for r in tries}),
                                "t": tries[0].t})
+    reads = stale_reads(requests, acknowledged)
     evidence.update({
+        "stale_read_count": len(reads), "stale_reads": reads[:EVIDENCE_LIMIT],
         "lost_count": len(lost), "duplicated_count": len(duplicated), "stale_count": len(stale),
         "unexpected_count": len(unexpected), "indeterminate_count": len(indeterminate),
         "lost": lost[:EVIDENCE_LIMIT], "duplicated": duplicated[:EVIDENCE_LIMIT], "stale": stale[:EVIDENCE_LIMIT],
@@ -93,6 +99,8 @@ def check_ledger(name: str, requests: Sequence[RequestRecord], readback: Mapping
         problems.append(f"{len(duplicated)} write(s) duplicated, e.g. {', '.join(d['key'] for d in duplicated[:3])}")
     if stale:
         problems.append(f"{len(stale)} write(s) stale, e.g. {_names(stale)}")
+    if reads:
+        problems.append(f"{len(reads)} stale read(s), e.g. {_names(reads)}")
     if unexpected and fail_on_unexpected:
         problems.append(f"{len(unexpected)} write(s) present though never acknowledged")
     if problems:
@@ -103,6 +111,28 @@ def check_ledger(name: str, requests: Sequence[RequestRecord], readback: Mapping
     extra = f"; {len(indeterminate)} could not be read back" if indeterminate else ""
     return Verdict(name, "ledger", Outcome.PASS, f"every acknowledged write is there, once{extra}",
                    measured, bound, evidence)
+
+
+def stale_reads(requests: Sequence[RequestRecord], acknowledged: Mapping[str, list[RequestRecord]]
+                ) -> list[dict[str, Any]]:
+    """Reads that saw less than an earlier acknowledged write of the same resource."""
+    acked: dict[str, RequestRecord] = {}
+    for acks in acknowledged.values():
+        for write in acks:
+            if write.resource_id:
+                acked[write.resource_id] = write
+    stale: list[dict[str, Any]] = []
+    for read in requests:
+        if read.write_key or not read.resource_id:
+            continue
+        ack = acked.get(read.resource_id)
+        if ack is None or read.t < ack.t + ack.duration:
+            continue
+        if read.status == 404 or (read.ok and _older(read.version, ack.version)):
+            stale.append({"resource_id": read.resource_id, "t": read.t, "acknowledged_at": ack.t + ack.duration,
+                          "acknowledged_version": ack.version, "read": "not found" if read.status == 404
+                          else f"version {read.version}", "served_by": read.served_by})
+    return stale
 
 
 def _older(found: str | None, acknowledged: str | None) -> bool:

@@ -75,3 +75,21 @@ def test_an_hl7_result_acknowledged_by_the_engine_is_lost_only_if_nothing_carrie
     verdict = check_ledger("l", [oru(1), oru(2)], readback)
     assert verdict.outcome.value == "fail"
     assert [x["message_id"] for x in verdict.evidence["lost"]] == ["M2"]
+
+
+def test_reads_that_saw_less_than_an_acknowledged_write_are_stale_reads() -> None:
+    def read(t: float, status: int, version: str | None = None) -> RequestRecord:
+        ok = status == 200
+        return RequestRecord(t, 0.01, "load", "ehr", "ehr: GET Observation/{id} (read back)", ok, status=status,
+                             error=None if ok else f"http-{status}", resource_id="Observation/o1", version=version,
+                             served_by="ehr-b")
+
+    writes = [_write(1, version="2")]
+    readback = {KEY.format(1): _found(1, "o1", version="2")}
+    before_ack = read(0.5, 404)
+    fine = read(2, 200, "2")
+    older = read(3, 200, "1")
+    missing = read(4, 404)
+    verdict = check_ledger("l", [*writes, before_ack, fine, older, missing], readback)
+    assert verdict.outcome.value == "fail"
+    assert [(r["t"], r["read"]) for r in verdict.evidence["stale_reads"]] == [(3, "version 1"), (4, "not found")]

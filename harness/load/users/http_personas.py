@@ -98,8 +98,12 @@ class ClinicianPersona(HttpPersona):
         def check(reply: Reply) -> None:
             if reply.body.get("id") != resource_id:
                 raise BadBody(f"not {reference}")
+            version = (reply.body.get("meta") or {}).get("versionId")
+            if version is not None:  # what this read saw: the ledger's stale-read input
+                reply.context["version"] = str(version)
 
-        self.call("GET", "ehr", f"/{reference}", f"ehr: GET {resource_type}/{{id}} (read back)", check=check)
+        self.call("GET", "ehr", f"/{reference}", f"ehr: GET {resource_type}/{{id}} (read back)", check=check,
+                  context={"resource_id": reference})
 
     def _active_orders(self, patient: str) -> list[dict[str, Any]] | None:
         reply = self._search("MedicationRequest", f"patient={patient}&status=active", "patient&status=active")
