@@ -39,8 +39,8 @@ def _discarded_by_the_old_primary(monkeypatch: pytest.MonkeyPatch) -> list[set[s
     captured: list[set[str]] = []
     original = runner_module._read_back
 
-    def read_back_then_ask(backend, run_dir, timeline, obs):  # type: ignore[no-untyped-def]
-        original(backend, run_dir, timeline, obs)
+    def read_back_then_ask(backend, services, run_dir, timeline, obs):  # type: ignore[no-untyped-def]
+        original(backend, services, run_dir, timeline, obs)
         url = backend.endpoints.instance_urls["ehr-a"]
         entries = httpx.get(f"{url}/_replication/discarded", params={"limit": 1000}, timeout=5).json()["entries"]
         captured.append({f"{e['resource_type']}/{e['resource_id']}" for e in entries})
