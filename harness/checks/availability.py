@@ -13,7 +13,8 @@ from harness.timeline import RequestRecord
 def check_availability(name: str, requests: Sequence[RequestRecord], windows: dict[str, Window],
                        phases: Sequence[str], max_error_rate: float, max_p95: float) -> Verdict:
     """Pass when, in every listed phase, the error rate is <= ``max_error_rate`` and the p95
-    latency of successful requests is <= ``max_p95``. A phase with no request at all, or a
+    latency of successful requests is <= ``max_p95``, over the requests that started and
+    ended within the phase. A phase with no request at all, or a
     phase that never ran, makes the verdict unknown (no data is not a pass)."""
     per_phase: dict[str, dict[str, float | int | None]] = {}
     failures: list[str] = []
@@ -23,7 +24,9 @@ def check_availability(name: str, requests: Sequence[RequestRecord], windows: di
         if window is None:
             unknowns.append(f"phase {phase} did not run")
             continue
-        inside = [r for r in requests if window.contains(r.t)]
+        # Whole requests only: one still in flight when the phase ended (the fault began)
+        # belongs to both and would blame the steady state for the fault.
+        inside = [r for r in requests if window.contains(r.t) and r.t + r.duration <= window.end]
         if not inside:
             unknowns.append(f"no request in {phase}")
             per_phase[phase] = {"requests": 0}

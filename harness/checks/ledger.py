@@ -43,7 +43,8 @@ def check_ledger(name: str, requests: Sequence[RequestRecord], readback: Mapping
     for record in requests:
         if record.write_key:
             attempts.setdefault(record.write_key, []).append(record)
-    acknowledged = {key: [r for r in rs if r.ok and (r.resource_id or r.message_id)] for key, rs in attempts.items()}
+    acknowledged = {key: [r for r in rs if r.ok and (r.resource_id or r.message_id or r.instance_uid)]
+                    for key, rs in attempts.items()}
     acked_count = sum(1 for rs in acknowledged.values() if rs)
     evidence: dict[str, Any] = {"attempted": len(attempts), "acknowledged": acked_count}
     if readback is None:
@@ -67,10 +68,10 @@ def check_ledger(name: str, requests: Sequence[RequestRecord], readback: Mapping
                                "sources": sorted(str(f.source) for f in result.found)})
         acks = acknowledged[key]
         for ack in acks:
-            if ack.resource_id is None:  # acknowledged by an engine: anything found is it
+            if ack.resource_id is None:  # an HL7 result or an image: anything found under its key is it
                 if not result.found:
-                    lost.append({"key": key, "message_id": ack.message_id, "t": ack.t, "served_by": ack.served_by,
-                                 "datacenter": ack.datacenter})
+                    lost.append({"key": key, "message_id": ack.message_id, "instance_uid": ack.instance_uid,
+                                 "t": ack.t, "served_by": ack.served_by, "datacenter": ack.datacenter})
                 continue
             present = found.get(str(ack.resource_id))
             if present is None:
@@ -143,5 +144,5 @@ def _older(found: str | None, acknowledged: str | None) -> bool:
 
 
 def _names(entries: list[dict[str, Any]]) -> str:
-    names = (str(e.get("resource_id") or e.get("message_id")) for e in entries[:3])
+    names = (str(e.get("resource_id") or e.get("message_id") or e.get("instance_uid")) for e in entries[:3])
     return ", ".join(names) + (" ..." if len(entries) > 3 else "")

@@ -27,7 +27,7 @@ from harness.faults import FaultPlan, Journal, Nemesis, plan_fault
 from harness.load.planner import build_plan
 from harness.load.session import LoadSession, LoadSummary
 from harness.probe import ProbeConfig, Prober
-from harness.readback import READBACK_FILE, read_back_fhir, read_readback, write_readback
+from harness.readback import READBACK_FILE, read_back, read_readback, write_readback
 from harness.runner.halts import Halted, HaltMonitor
 from harness.runner.observer import RunObserver, SilentObserver
 from harness.runner.rundir import create_run_dir
@@ -271,20 +271,20 @@ def _run_fault_schedule(plans: list[FaultPlan], nemesis: Nemesis, obs: RunObserv
 
 def _read_back(backend: LocalBackend, services: set[str], run_dir: Path, timeline: TimelineWriter,
                obs: RunObserver) -> None:
-    """After recovery, with every client stopped: read back every write of ``services`` from
-    the EHR through its front door (FHIR creates; HL7 results land there too), into the run
-    folder (for the ledger, and offline re-judging)."""
+    """After recovery, with every client stopped: read back every write of ``services``
+    through the front doors (FHIR creates and HL7 results from the EHR, images from the
+    archive), into the run folder (for the ledger, and offline re-judging)."""
     assert backend.endpoints is not None
     timeline.flush()
     keys = [r.write_key for r in read_timeline(timeline.path)
             if isinstance(r, RequestRecord) and r.service in services and r.write_key]
     started = time.monotonic()
-    results = read_back_fhir(backend.endpoints.front_door_urls["ehr"], keys,
+    results = read_back(backend.endpoints.front_door_urls, keys,
                              progress=lambda done, total: obs.event(f"read back {done}/{total} writes")
                              if total >= 2000 else None)
     write_readback(run_dir / READBACK_FILE, results)
     failed = sum(1 for r in results if r.error)
-    obs.event(f"read back {len(results)} writes from the EHR in {time.monotonic() - started:.1f}s"
+    obs.event(f"read back {len(results)} writes in {time.monotonic() - started:.1f}s"
               + (f" ([yellow]{failed} could not be read[/])" if failed else ""))
 
 

@@ -16,8 +16,8 @@ from harness.topology import DEPENDS_ON, Topology, reference_topology
 
 YamlPath = tuple[str | int, ...]
 
-LEDGER_SERVICES = ("ehr", "messaging")
-"""Services whose writes the ledger can find again (both end up in the EHR)."""
+LEDGER_SERVICES = ("ehr", "messaging", "imaging")
+"""Services whose writes the ledger can find again (HL7 results in the EHR)."""
 
 
 def topology_for(experiment: Experiment) -> Topology:
@@ -78,8 +78,8 @@ def validate_targets(loaded: LoadedExperiment, topology: Topology) -> None:
                                      f"{service!r} has an objective but is not in 'order'"))
         if check.type == "ledger" and check.service not in LEDGER_SERVICES:
             problems.append((("checks", index, "service"),
-                             f"the ledger reads writes back from the EHR: service 'ehr' (FHIR creates) or "
-                             f"'messaging' (HL7 results forwarded to it), not {check.service!r}"))
+                             f"the ledger reads back writes of 'ehr' (FHIR creates), 'messaging' (HL7 results, "
+                             f"from the EHR) or 'imaging' (STOW-RS), not {check.service!r}"))
     for index, halt in enumerate(exp.halt):
         if halt.service not in topology.service_names:
             problems.append((("halt", index, "service"), _unknown("service", halt.service, topology.service_names)))

@@ -64,3 +64,16 @@ def test_percentile_nearest_rank() -> None:
     assert percentile(values, 0.95) == 19.0
     assert percentile(values, 1.0) == 20.0
     assert percentile([5.0], 0.95) == 5.0
+
+
+def test_a_request_still_in_flight_when_the_phase_ends_is_not_judged_in_it() -> None:
+    from harness.checks.availability import check_availability
+    from harness.checks.windows import Window
+    from harness.timeline import RequestRecord
+
+    requests = [RequestRecord(float(t), 0.01, "probe", "ehr", "read", True) for t in range(10)]
+    # Started in the steady state, failed after the fault began at 10 s: the fault's, not the steady state's.
+    requests.append(RequestRecord(9.9, 1.0, "probe", "ehr", "read", False, error="timeout"))
+    verdict = check_availability("a", requests, {"steady_state": Window(0, 10)}, ["steady_state"], 0.0, 1.0)
+    assert verdict.outcome.value == "pass", verdict
+    assert verdict.evidence["phases"]["steady_state"]["requests"] == 10

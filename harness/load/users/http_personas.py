@@ -29,6 +29,7 @@ from locust.env import Environment
 from harness.load.users import clinical
 from harness.load.users.base import BadBody, HttpPersona, Reply
 from harness.load.users.dicom import NewImages, stow_body
+from harness.readback.keys import dicom_write_key
 
 _ETAG = re.compile(r'^(?:W/)?"?([^"]+)"?$')
 REFERENCED_SOP_SEQUENCE = "00081199"
@@ -237,7 +238,7 @@ class RadiologyModalityUser(HttpPersona):
 
         self.call("POST", "imaging", "/studies", "imaging: POST /studies (STOW-RS)", expect=(200,), data=body,
                   headers={"Content-Type": content_type, "Accept": DICOM_JSON},
-                  context={"instance_uid": image.sop_uid}, check=check)
+                  context={"instance_uid": image.sop_uid, "write_key": dicom_write_key(image.sop_uid)}, check=check)
 
 
 class SchedulerUser(HttpPersona):

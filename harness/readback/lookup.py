@@ -1,5 +1,6 @@
-"""FHIR read-back: for every write key (``Type?identifier=system|value``), which resources
-with that identifier exist now -- their ids, versions and who accepted them (``meta.source``).
+"""Read-back: for every write key (:mod:`.keys`), what exists now -- for FHIR the resources
+carrying the client's identifier (ids, versions, who accepted them: ``meta.source``), for
+DICOM the instances with that SOP Instance UID (QIDO-RS).
 
 Contract: :func:`read_back_fhir` never raises for a service error; a key that could not be
 read (after :data:`ATTEMPTS` tries) comes back with ``error`` set and ``found`` empty, and the
@@ -11,13 +12,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from harness.readback.keys import DICOM_PREFIX, is_dicom
 
 READBACK_FILE = "readback.jsonl"
 WORKERS = 8
@@ -53,37 +56,55 @@ class ReadBack:
                                       for f in data.get("found", [])), data.get("error"))
 
 
-def _one(client: httpx.Client, base_url: str, key: str) -> ReadBack:
-    resource_type, _, query = key.partition("?")
+SOP_INSTANCE_UID_TAG = "00080018"
+
+
+def _found_fhir(response: httpx.Response, resource_type: str) -> tuple[FoundResource, ...]:
+    bundle = response.json()
+    return tuple(
+        FoundResource(str(r.get("id")), (r.get("meta") or {}).get("versionId"), (r.get("meta") or {}).get("source"))
+        for r in (entry.get("resource", {}) for entry in bundle.get("entry", []))
+        if r.get("resourceType") == resource_type)
+
+
+def _found_dicom(response: httpx.Response) -> tuple[FoundResource, ...]:
+    if response.status_code == 204 or not response.content:  # QIDO-RS: no match
+        return ()
+    source = response.headers.get("x-served-by")
+    return tuple(FoundResource(str(item[SOP_INSTANCE_UID_TAG]["Value"][0]), None, source)
+                 for item in response.json() if SOP_INSTANCE_UID_TAG in item)
+
+
+def _one(client: httpx.Client, urls: Mapping[str, str], key: str) -> ReadBack:
+    dicom = is_dicom(key)
+    path, _, query = key.removeprefix(DICOM_PREFIX).partition("?")
     name, _, value = query.partition("=")
+    base_url = urls["imaging" if dicom else "ehr"].rstrip("/")
+    params = {name: value} if dicom else {name: value, "_count": "50"}
     error = "not read"
     for attempt in range(ATTEMPTS):
         try:
-            response = client.get(f"{base_url.rstrip('/')}/{resource_type}", params={name: value, "_count": "50"})
-            if response.status_code != 200:
+            response = client.get(f"{base_url}/{path}", params=params,
+                                  headers={"Accept": "application/dicom+json"} if dicom else None)
+            if response.status_code not in (200, 204):
                 error = f"http-{response.status_code}"
             else:
-                bundle = response.json()
-                found = tuple(
-                    FoundResource(str(r.get("id")), (r.get("meta") or {}).get("versionId"),
-                                  (r.get("meta") or {}).get("source"))
-                    for r in (entry.get("resource", {}) for entry in bundle.get("entry", []))
-                    if r.get("resourceType") == resource_type)
-                return ReadBack(key, found)
+                return ReadBack(key, _found_dicom(response) if dicom else _found_fhir(response, path))
         except (httpx.HTTPError, ValueError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:200]
         time.sleep(0.2 * (attempt + 1))
     return ReadBack(key, error=error)
 
 
-def read_back_fhir(base_url: str, keys: Iterable[str], *, workers: int = WORKERS,
-                   progress: Callable[[int, int], None] | None = None) -> list[ReadBack]:
-    """Search ``base_url`` for every key (distinct, in the order given)."""
+def read_back(urls: Mapping[str, str], keys: Iterable[str], *, workers: int = WORKERS,
+              progress: Callable[[int, int], None] | None = None) -> list[ReadBack]:
+    """Look up every key (distinct, in the order given): FHIR keys at ``urls["ehr"]``, DICOM
+    keys at ``urls["imaging"]`` (front-door URLs by service)."""
     unique = list(dict.fromkeys(keys))
     results: list[ReadBack] = []
     with httpx.Client(timeout=TIMEOUT, limits=httpx.Limits(max_connections=workers)) as client, \
             ThreadPoolExecutor(max_workers=workers, thread_name_prefix="readback") as pool:
-        for index, result in enumerate(pool.map(lambda key: _one(client, base_url, key), unique), start=1):
+        for index, result in enumerate(pool.map(lambda key: _one(client, urls, key), unique), start=1):
             results.append(result)
             if progress is not None and (index % 500 == 0 or index == len(unique)):
                 progress(index, len(unique))
