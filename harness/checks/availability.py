@@ -11,7 +11,8 @@ from harness.timeline import RequestRecord
 
 
 def check_availability(name: str, requests: Sequence[RequestRecord], windows: dict[str, Window],
-                       phases: Sequence[str], max_error_rate: float, max_p95: float) -> Verdict:
+                       phases: Sequence[str], max_error_rate: float, max_p95: float,
+                       max_p99: float | None = None) -> Verdict:
     """Pass when, in every listed phase, the error rate is <= ``max_error_rate`` and the p95
     latency of successful requests is <= ``max_p95``, over the requests that started and
     ended within the phase. A phase with no request at all, or a
@@ -33,18 +34,22 @@ def check_availability(name: str, requests: Sequence[RequestRecord], windows: di
             continue
         errors = sum(1 for r in inside if not r.ok)
         ok_durations = sorted(r.duration for r in inside if r.ok)
-        p95 = percentile(ok_durations, 0.95) if ok_durations else None
+        p50, p95, p99 = (percentile(ok_durations, q) if ok_durations else None for q in (0.5, 0.95, 0.99))
         error_rate = errors / len(inside)
-        per_phase[phase] = {"requests": len(inside), "errors": errors, "error_rate": error_rate, "p95": p95}
+        per_phase[phase] = {"requests": len(inside), "errors": errors, "error_rate": error_rate,
+                            "p50": p50, "p95": p95, "p99": p99}
         if error_rate > max_error_rate:
             failures.append(f"{phase}: error rate {error_rate:.1%} > {max_error_rate:.1%} ({errors}/{len(inside)})")
         if p95 is None:
             failures.append(f"{phase}: no successful request")
         elif p95 > max_p95:
             failures.append(f"{phase}: p95 {format_duration(p95)} > {format_duration(max_p95)}")
+        if max_p99 is not None and p99 is not None and p99 > max_p99:
+            failures.append(f"{phase}: p99 {format_duration(p99)} > {format_duration(max_p99)}")
     measured = "; ".join(_describe(phase, v) for phase, v in per_phase.items())
-    bound = f"err <= {max_error_rate:.1%}, p95 <= {format_duration(max_p95)}"
-    evidence = {"phases": per_phase, "max_error_rate": max_error_rate, "max_p95": max_p95}
+    bound = f"err <= {max_error_rate:.1%}, p95 <= {format_duration(max_p95)}" + (
+        f", p99 <= {format_duration(max_p99)}" if max_p99 is not None else "")
+    evidence = {"phases": per_phase, "max_error_rate": max_error_rate, "max_p95": max_p95, "max_p99": max_p99}
     if failures:
         return Verdict(name, "availability", Outcome.FAIL, "; ".join(failures), measured, bound, evidence)
     if unknowns:

@@ -62,7 +62,7 @@ def _judge_one(experiment: Experiment, check: Check, records: Sequence[TimelineR
                                     check.min_success_rate)
     if isinstance(check, AvailabilityCheck):
         return check_availability(check.label, requests, phase_windows(records), list(check.phases),
-                                  check.max_error_rate, check.max_p95)
+                                  check.max_error_rate, check.max_p95, check.max_p99)
     if isinstance(check, ReconnectionCheck):
         recovery = phase_starts(records).get("recovery")
         return check_reconnection(check.label, requests, recovery, check.within, check.min_fraction)

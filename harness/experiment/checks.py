@@ -60,6 +60,10 @@ class AvailabilityCheck(_CheckBase):
     max_p95: PositiveDuration = 0.5
     """Largest acceptable 95th-percentile latency of successful requests (e.g. '250ms')."""
 
+    max_p99: PositiveDuration | None = None
+    """Largest acceptable 99th-percentile latency (no bound if left out; p50/p95/p99 are
+    always in the evidence)."""
+
     @field_validator("phases")
     @classmethod
     def _phases_once(cls, phases: tuple[PhaseName, ...]) -> tuple[PhaseName, ...]:

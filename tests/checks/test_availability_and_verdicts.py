@@ -77,3 +77,15 @@ def test_a_request_still_in_flight_when_the_phase_ends_is_not_judged_in_it() -> 
     verdict = check_availability("a", requests, {"steady_state": Window(0, 10)}, ["steady_state"], 0.0, 1.0)
     assert verdict.outcome.value == "pass", verdict
     assert verdict.evidence["phases"]["steady_state"]["requests"] == 10
+
+
+def test_p99_is_reported_and_bounded_when_asked() -> None:
+    from harness.checks.availability import check_availability
+    from harness.checks.windows import Window
+    from harness.timeline import RequestRecord
+
+    requests = [RequestRecord(float(t) / 10, 0.01 if t < 98 else 2.0, "probe", "ehr", "read", True) for t in range(100)]
+    free = check_availability("a", requests, {"steady_state": Window(0, 20)}, ["steady_state"], 0.0, 1.0)
+    assert free.outcome.value == "pass" and free.evidence["phases"]["steady_state"]["p99"] == 2.0
+    bounded = check_availability("a", requests, {"steady_state": Window(0, 20)}, ["steady_state"], 0.0, 1.0, 0.5)
+    assert bounded.outcome.value == "fail" and "p99 2s > 500ms" in bounded.summary
