@@ -26,6 +26,7 @@ from common import (  # noqa: E402
     RECONNECT_BOUND,
     RTO_MIN_SUCCESS,
     RTO_WINDOW,
+    SERVICES,
     STOW_WRITES,
     Events,
     read_events,
@@ -63,14 +64,17 @@ def queries(ev: Events, which: str) -> dict[str, str]:
                    errors / requests AS error_rate
             FROM (SELECT service, ok, duration, {phase_case(ev)} AS phase FROM req)
             WHERE phase IS NOT NULL GROUP BY service, phase ORDER BY service, phase""",
-        # RANGE ... FOLLOWING is closed at both ends: [t, t + w]; the harness's window is [t, t + w)
-        "rto": f"""
-            WITH s AS (SELECT service, t, ok FROM req WHERE t >= {start!r}),
-            w AS (SELECT service, t, ok, count(*) OVER win AS n_w, count(*) FILTER (WHERE ok) OVER win AS ok_w,
-                         max(t) OVER (PARTITION BY service) AS t_last
-                  FROM s WINDOW win AS (PARTITION BY service ORDER BY t RANGE BETWEEN CURRENT ROW AND {w} FOLLOWING))
-            SELECT service, min(t) AS back, min(t) - {start!r} AS rto FROM w
-            WHERE ok AND t + {w} <= t_last AND ok_w >= {thr} * n_w GROUP BY service ORDER BY service""",
+        # Per service: prefix sums of successes, then an ASOF self-join finds each window's end (the
+        # first request at or after t + w): exactly the harness's half-open window and its "fully
+        # observed" rule (no such request: no match). A RANGE ... FOLLOWING window frame instead
+        # took 72-99 s here.
+        "rto": " UNION ALL ".join(f"""
+            (WITH s AS (SELECT t, ok, row_number() OVER (ORDER BY t) AS i,
+                               sum(ok::INTEGER) OVER (ORDER BY t ROWS UNBOUNDED PRECEDING) - ok::INTEGER AS cum
+                        FROM req WHERE service = '{svc}' AND t >= {start!r})
+             SELECT '{svc}' AS service, min(s.t) AS back, min(s.t) - {start!r} AS rto
+             FROM s ASOF JOIN s AS e ON e.t >= s.t + {w}
+             WHERE s.ok AND (e.cum - s.cum) >= {thr} * (e.i - s.i))""" for svc in SERVICES) + " ORDER BY service",
         "ledger_lost": f"WITH a AS ({acked}), r AS ({rb}) SELECT * FROM a ANTI JOIN r USING (system, key) ORDER BY system, key",
         "ledger_stale": f"""WITH a AS ({acked}), r AS ({rb})
             SELECT * FROM a JOIN r USING (system, key) WHERE rb_version < version ORDER BY system, key""",

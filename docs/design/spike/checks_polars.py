@@ -27,6 +27,7 @@ from common import (  # noqa: E402
     RECONNECT_BOUND,
     RTO_MIN_SUCCESS,
     RTO_WINDOW,
+    SERVICES,
     STOW_WRITES,
     ALL_WRITES,
     Events,
@@ -37,15 +38,18 @@ QUANTILES = [0.5, 0.95, 0.99]
 
 
 def phase_of(ev: Events) -> pl.Expr:
-    expr = pl.lit(None, dtype=pl.String)
-    for name, (start, end) in ev.phases.items():
-        expr = pl.when((pl.col("t") >= start) & (pl.col("t") < end)).then(pl.lit(name)).otherwise(expr)
+    """The phase's index (UInt8) in ``ev.phases``, null outside every phase. An integer code, not
+    the phase's name: a 10M-row String column costs ~0.3 s and ~500 MB more in the group_by."""
+    expr = pl.lit(None, dtype=pl.UInt8)
+    for i, (start, end) in enumerate(ev.phases.values()):
+        expr = pl.when((pl.col("t") >= start) & (pl.col("t") < end)).then(pl.lit(i, pl.UInt8)).otherwise(expr)
     return expr
 
 
 def availability(req: pl.LazyFrame, ev: Events) -> pl.LazyFrame:
     """Per service and phase: requests, errors, error rate, p50/p95/p99 of successful requests'
     durations (nearest rank = 'equiprobable', as harness/checks/windows.percentile)."""
+    names = pl.Series(list(ev.phases), dtype=pl.String)
     return (req.select("service", "ok", "duration", phase_of(ev).alias("phase"))
             .filter(pl.col("phase").is_not_null())
             .group_by("service", "phase")
@@ -53,29 +57,32 @@ def availability(req: pl.LazyFrame, ev: Events) -> pl.LazyFrame:
                  # one quantile expression per q: a list of quantiles is rejected in group_by (polars 2.1)
                  **{f"p{round(q * 100)}": pl.col("duration").filter("ok").quantile(q, "equiprobable")
                     for q in QUANTILES})
-            .with_columns(error_rate=pl.col("errors") / pl.col("requests"))
+            .with_columns(error_rate=pl.col("errors") / pl.col("requests"),
+                          phase=pl.lit(names).gather(pl.col("phase")))
             .sort("service", "phase"))
 
 
-def rto(req: pl.LazyFrame, fault_start: float, window: float = RTO_WINDOW,
-        min_success: float = RTO_MIN_SUCCESS) -> pl.LazyFrame:
-    """Per service: start of the first window [t_i, t_i + window) at/after the fault's start that
-    begins with a success, has success rate >= min_success and is fully observed (a request at
-    or after its end) -- exactly harness.checks.failover.first_sustained_success."""
-    s = (req.select("service", "t", "ok").filter(pl.col("t") >= fault_start)
-         .sort("service", "t")
-         .with_columns(
-             i=pl.int_range(pl.len(), dtype=pl.UInt32).over("service"),
-             n=pl.len().over("service"),
-             # exclusive prefix sum of successes, and the index of the first request >= t + window
-             cum=(pl.col("ok").cast(pl.UInt32).cum_sum() - pl.col("ok").cast(pl.UInt32)).over("service"),
-             end=pl.col("t").search_sorted(pl.col("t") + window, side="left").over("service")))
-    # cum at index `end` (end == n: the window is not fully observed and is skipped below)
-    s = s.with_columns(ok_in=pl.col("cum").gather(pl.col("end").clip(upper_bound=pl.len() - 1)).over("service"))
-    s = s.filter(pl.col("ok") & (pl.col("end") < pl.col("n")))
-    s = s.filter((pl.col("ok_in") - pl.col("cum")) >= min_success * (pl.col("end") - pl.col("i")))
-    return (s.group_by("service").agg(back=pl.col("t").min())
-            .with_columns(rto=pl.col("back") - fault_start).sort("service"))
+def rto_of(req: pl.LazyFrame, service: str, fault_start: float, window: float = RTO_WINDOW,
+           min_success: float = RTO_MIN_SUCCESS, presorted: bool = False) -> pl.LazyFrame:
+    """Start of the first window [t_i, t_i + window) at/after the fault's start that begins with
+    a success, has success rate >= min_success and is fully observed (a request at or after its
+    end) -- exactly harness.checks.failover.first_sustained_success, vectorised: prefix sums of
+    successes + search_sorted for each window's end. One query per service (a sort on t alone,
+    and no .over()): 2.6 s for the five services instead of 3.5 s with sort(service, t) + over."""
+    s = req.filter((pl.col("service") == service) & (pl.col("t") >= fault_start)).select("t", "ok")
+    s = s.set_sorted("t") if presorted else s.sort("t")
+    ok = pl.col("ok").cast(pl.UInt32)
+    s = s.with_columns(i=pl.int_range(pl.len(), dtype=pl.UInt32), n=pl.len(),
+                       cum=ok.cum_sum() - ok,  # successes before row i
+                       end=pl.col("t").search_sorted(pl.col("t") + window, side="left"))
+    s = s.with_columns(ok_at_end=pl.col("cum").gather(pl.col("end").clip(upper_bound=pl.len() - 1)))
+    s = s.filter(pl.col("ok") & (pl.col("end") < pl.col("n"))  # end == n: not fully observed
+                 & ((pl.col("ok_at_end") - pl.col("cum")) >= min_success * (pl.col("end") - pl.col("i"))))
+    return s.select(service=pl.lit(service), back=pl.col("t").min(), rto=pl.col("t").min() - fault_start)
+
+
+def rto(req: pl.LazyFrame, fault_start: float, services: list[str] = SERVICES) -> pl.LazyFrame:
+    return pl.concat([rto_of(req, s, fault_start) for s in services]).sort("service")
 
 
 def acked_writes(req: pl.LazyFrame) -> pl.LazyFrame:

@@ -32,6 +32,8 @@ HL7_WRITES = ["messaging: ORU^R01"]
 STOW_WRITES = ["imaging: POST /studies (STOW-RS)"]
 ALL_WRITES = FHIR_WRITES + HL7_WRITES + STOW_WRITES
 
+SERVICES = ["ehr", "imaging", "labs", "messaging", "scheduling"]  # from the experiment
+
 RTO_WINDOW = 1.0
 RTO_MIN_SUCCESS = 0.99
 RECONNECT_BOUND = 30.0
