@@ -3,9 +3,11 @@
     .venv/bin/python docs/design/spike/checks_polars.py requests.parquet events.jsonl readback.parquet WHICH
 
 WHICH: availability | rto | ledger | stale | reconnect | split_brain | blast | all (collect_all of every
-query: common sub-plans are shared) | all-seq (one collect per checker, same process) | all-json
-(every checker straight from timeline.jsonl, no Parquet). Prints ``RESULT seconds=...`` and a digest of
-each answer, so that the DuckDB version can be compared row for row.
+query: common sub-plans are shared) | all-seq (one collect per checker, same process) | all-mem (the
+needed columns collected once, every query on that DataFrame) | WHICH-json (the same straight from
+timeline.jsonl, no Parquet). Optional 5th argument: the polars engine (auto | streaming | in-memory).
+Prints ``RESULT seconds=...`` and a digest of each answer (SPIKE_DUMP=dir also writes every answer as
+Parquet, for compare.py).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pathlib import Path
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import (  # noqa: E402
+from common import (
+    ALL_WRITES,
     CATEGORICAL,
     FHIR_READS,
     FHIR_WRITES,
@@ -29,7 +32,6 @@ from common import (  # noqa: E402
     RTO_WINDOW,
     SERVICES,
     STOW_WRITES,
-    ALL_WRITES,
     Events,
     read_events,
 )
@@ -39,7 +41,8 @@ QUANTILES = [0.5, 0.95, 0.99]
 
 def phase_of(ev: Events) -> pl.Expr:
     """The phase's index (UInt8) in ``ev.phases``, null outside every phase. An integer code, not
-    the phase's name: a 10M-row String column costs ~0.3 s and ~500 MB more in the group_by."""
+    the phase's name: a 10M-row String column costs ~0.25 s and ~370 MB more in the group_by
+    (explore/explore_availability.py)."""
     expr = pl.lit(None, dtype=pl.UInt8)
     for i, (start, end) in enumerate(ev.phases.values()):
         expr = pl.when((pl.col("t") >= start) & (pl.col("t") < end)).then(pl.lit(i, pl.UInt8)).otherwise(expr)
@@ -68,7 +71,8 @@ def rto_of(req: pl.LazyFrame, service: str, fault_start: float, window: float = 
     a success, has success rate >= min_success and is fully observed (a request at or after its
     end) -- exactly harness.checks.failover.first_sustained_success, vectorised: prefix sums of
     successes + search_sorted for each window's end. One query per service (a sort on t alone,
-    and no .over()): 2.6 s for the five services instead of 3.5 s with sort(service, t) + over."""
+    and no .over()): 1.7 s and 0.3 GB for the five services, against 2.2 s and 0.75 GB with
+    sort(service, t) + .over("service") (explore/explore_rto_polars.py)."""
     s = req.filter((pl.col("service") == service) & (pl.col("t") >= fault_start)).select("t", "ok")
     s = s.set_sorted("t") if presorted else s.sort("t")
     ok = pl.col("ok").cast(pl.UInt32)
@@ -93,7 +97,8 @@ def acked_writes(req: pl.LazyFrame) -> pl.LazyFrame:
             .select(pl.lit("fhir").alias("system"), pl.col("resource_id").alias("key"),
                     pl.col("version").cast(pl.String).cast(pl.Int32, strict=False)))
     hl7 = (w.filter(pl.col("operation").is_in(HL7_WRITES) & pl.col("ack_code").is_in(["AA", "CA"]))
-           .select(pl.lit("hl7").alias("system"), pl.col("message_id").alias("key"), pl.lit(1, pl.Int32).alias("version")))
+           .select(pl.lit("hl7").alias("system"), pl.col("message_id").alias("key"),
+                   pl.lit(1, pl.Int32).alias("version")))
     stow = (w.filter(pl.col("operation").is_in(STOW_WRITES))
             .select(pl.lit("dicom").alias("system"), pl.col("instance_uid").alias("key"),
                     pl.lit(1, pl.Int32).alias("version")))
@@ -123,7 +128,8 @@ def stale_reads(req: pl.LazyFrame) -> pl.LazyFrame:
               .sort("ack")
               .with_columns(pl.col("acked_version").cum_max().over("resource_id")))
     reads = (req.filter(pl.col("ok") & pl.col("operation").is_in(FHIR_READS) & pl.col("version").is_not_null())
-             .select("resource_id", "t", "user", read_version=pl.col("version").cast(pl.String).cast(pl.Int32, strict=False))
+             .select("resource_id", "t", "user",
+                     read_version=pl.col("version").cast(pl.String).cast(pl.Int32, strict=False))
              .sort("t"))
     return (reads.join_asof(writes, left_on="t", right_on="ack", by="resource_id", strategy="backward",
                             check_sortedness=False)
@@ -196,9 +202,15 @@ def main() -> None:
     started = time.perf_counter()
     ev = read_events(events)
     readback = pl.scan_parquet(rb_path)
-    if which == "all-json":
+    if which.endswith("-json"):  # all-json, availability-json, ...: straight from timeline.jsonl
         req = (pl.scan_ndjson(src, schema=JSON_SCHEMA).filter(pl.col("kind") == "request")
                .with_columns(pl.col(CATEGORICAL).cast(pl.Categorical)))
+        which = which.removesuffix("-json")
+    elif which == "all-mem":
+        # the columns the checkers use, read once into memory; every query then runs on it
+        needed = ["t", "duration", "service", "operation", "ok", "served_by", "resource_id", "version", "user",
+                  "message_id", "ack_code", "instance_uid"]
+        req = pl.scan_parquet(src).select(needed).collect().lazy()
         which = "all"
     else:
         req = pl.scan_parquet(src)
