@@ -83,8 +83,11 @@ class Nemesis:
     def inject(self, plan: FaultPlan) -> float:
         """Apply ``plan``; returns the wall-clock seconds the Toxiproxy part took."""
         with self._lock:
-            self._journal.fault_injecting(plan.label, self.journal_actions(plan))
+            # Active first, journal second: a Ctrl-C landing between the two (the journal's
+            # fsync is the slow part) must still find the plan to heal. Healing a plan that
+            # was never applied is harmless (missing toxics are ignored).
             self._active[plan.label] = plan
+            self._journal.fault_injecting(plan.label, self.journal_actions(plan))
             wall_start = time.time()
             started = time.perf_counter()
             calls: list[Callable[[], object]] = [partial(self._client.add_toxic, t.link, t.toxic) for t in plan.toxics]
