@@ -28,13 +28,13 @@ def format_event(event: str, fields: dict[str, object]) -> str:
     return " ".join([f"event={event}", *(f"{key}={_format_value(value)}" for key, value in fields.items())])
 
 
-def log_event(event: str, *, level: int = logging.INFO, **fields: object) -> None:
-    """Log one notable event (see the module docstring for the line format)."""
-    logger.log(level, format_event(event, fields))
+def log_to(target: logging.Logger, event: str, level: int = logging.INFO, **fields: object) -> None:
+    """Log one notable event on ``target`` (services with their own logger name use this)."""
+    target.log(level, format_event(event, fields))
 
 
-def setup_logging(name: str, datacenter: str) -> None:
-    """Send this process's events to stderr with UTC timestamps. Idempotent."""
+def configure(target: logging.Logger, name: str, datacenter: str) -> None:
+    """Send ``target``'s events to stderr with UTC timestamps, as ``name[datacenter]``. Idempotent."""
     formatter = logging.Formatter(
         fmt=f"%(asctime)s.%(msecs)03dZ {name}[{datacenter}] %(levelname)s %(message)s",
         datefmt="%Y-%m-%dT%H:%M:%S",
@@ -42,6 +42,16 @@ def setup_logging(name: str, datacenter: str) -> None:
     formatter.converter = time.gmtime  # UTC, so lines from every service sort on one clock
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
-    logger.handlers[:] = [handler]
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
+    target.handlers[:] = [handler]
+    target.setLevel(logging.INFO)
+    target.propagate = False
+
+
+def log_event(event: str, *, level: int = logging.INFO, **fields: object) -> None:
+    """Log one notable event (see the module docstring for the line format)."""
+    log_to(logger, event, level, **fields)
+
+
+def setup_logging(name: str, datacenter: str) -> None:
+    """Send this process's events to stderr with UTC timestamps. Idempotent."""
+    configure(logger, name, datacenter)
