@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -107,15 +108,10 @@ def run_plain(url: str, users: int, seconds: float, run_dir: Path) -> tuple[int,
     argv = [sys.executable, "-m", "locust", "-f", str(HERE / "locustfiles" / "plain_reads.py"), "--headless",
             "-u", str(users), "-r", str(users), "--run-time", f"{seconds:g}s", "--json", "--only-summary",
             "--loglevel", "WARNING", "--stop-timeout", "2"]
-    env = {"BENCH_EHR_URL": url, "BENCH_PATIENTS": str(PATIENTS), **_env()}
+    env = {**os.environ, "BENCH_EHR_URL": url, "BENCH_PATIENTS": str(PATIENTS)}
     out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=seconds + 60, cwd=run_dir)
     stats = json.loads(out.stdout)
     return sum(s["num_requests"] for s in stats), sum(s["num_failures"] for s in stats)
-
-
-def _env() -> dict[str, str]:
-    import os
-    return dict(os.environ)
 
 
 def bench_capacity(seconds: float, rounds: int, users: int) -> None:
