@@ -85,9 +85,18 @@ def make_plan(run_dir: Path, endpoints: Endpoints, personas: dict[str, dict[str,
     )
 
 
+def _wait_for_first_record(records: Path, process: subprocess.Popen[bytes], *, deadline: float) -> None:
+    while records.stat().st_size == 0:
+        if process.poll() is not None or time.monotonic() > deadline:
+            return  # the run's own assertions say what went wrong
+        time.sleep(0.05)
+
+
 def run_locust(run_dir: Path, plan: LoadPlan, *, processes: int = 1, timeout: float = 40.0,
                stop_after: float | None = None) -> LoadRun:
-    """Run Locust on ``plan`` as the harness does; create the stop file after ``stop_after`` s."""
+    """Run Locust on ``plan`` as the harness does; create the stop file ``stop_after`` s after the first
+    request reaches the records file (not after the start: workers can take a second or more to connect on
+    a busy machine, and a stop before any request proves nothing)."""
     plan_path = run_dir / PLAN_FILE
     plan_path.write_text(plan.to_json(), encoding="utf-8")
     Path(plan.records_path).touch()
@@ -97,6 +106,7 @@ def run_locust(run_dir: Path, plan: LoadPlan, *, processes: int = 1, timeout: fl
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         if stop_after is not None:
+            _wait_for_first_record(Path(plan.records_path), process, deadline=time.monotonic() + timeout)
             time.sleep(stop_after)
             Path(plan.stop_path).touch()
             started = time.monotonic()  # elapsed then measures the stop itself
