@@ -11,34 +11,53 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+import polars as pl
+
 from harness.checks.verdict import Outcome, Verdict
+from harness.checks.windows import Requests, request_table
 from harness.durations import format_duration
-from harness.timeline import RequestRecord
 
 
-def first_sustained_success(requests: Sequence[RequestRecord], after: float, sustained: float,
+def requests_after(requests: Requests, after: float, services: Sequence[str] | None = None) -> pl.DataFrame:
+    """``t``, ``ok`` of the requests that started at or after ``after``, sorted by ``t``; with
+    ``services``, of those services only and with their ``service``: one scan for several."""
+    table = request_table(requests).filter(pl.col("t") >= after)
+    if services is None:
+        return table.select("t", "ok").sort("t").collect()
+    return (table.filter(pl.col("service").is_in(list(services))).select("service", "t", "ok").sort("t")
+            .collect())
+
+
+def sustained_start(t: np.ndarray, ok: np.ndarray, sustained: float, min_success_rate: float) -> float | None:
+    """Start time of the first qualifying window (see the module) in requests sorted by start
+    time ``t`` with outcomes ``ok``, or ``None``. Vectorised: successes before each request
+    (prefix sums) and each window's end by binary search, so millions of requests take
+    milliseconds; the success rate is the same float division as the per-request definition,
+    so ties decide alike."""
+    n = len(t)
+    if n == 0:
+        return None
+    before = np.concatenate(([0], np.cumsum(ok, dtype=np.int64)))  # successes before request i
+    end = np.searchsorted(t, t + sustained, side="left")  # first request at/after the window's end
+    in_window = end - np.arange(n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = (before[end] - before[:n]) / in_window
+    qualifying = ok & (end < n) & (rate >= min_success_rate)  # end < n: a request after it, fully observed
+    first = np.flatnonzero(qualifying)
+    return float(t[first[0]]) if first.size else None
+
+
+def first_sustained_success(requests: Requests, after: float, sustained: float,
                             min_success_rate: float) -> float | None:
-    """Start time of the first qualifying window at or after ``after``, or ``None``.
-    ``requests`` must be sorted by ``t``."""
-    candidates = [r for r in requests if r.t >= after]
-    n = len(candidates)
-    end = 0
-    ok_in_window = 0
-    for i, first in enumerate(candidates):
-        # Slide the window [first.t, first.t + sustained) over the sorted requests; with
-        # sustained > 0 the window always holds ``first``, so ``end`` never falls behind ``i``.
-        while end < n and candidates[end].t < first.t + sustained:
-            ok_in_window += candidates[end].ok
-            end += 1
-        if first.ok and end < n:  # a request at/after the window's end: fully observed
-            total = end - i
-            if ok_in_window / total >= min_success_rate:
-                return first.t
-        ok_in_window -= first.ok
-    return None
+    """Start time of the first window of ``sustained`` seconds at or after ``after`` that starts
+    with a success, has a success rate of at least ``min_success_rate`` and is fully observed;
+    ``None`` if there is none. ``requests`` in any order."""
+    frame = requests_after(requests, after)
+    return sustained_start(frame["t"].to_numpy(), frame["ok"].to_numpy(), sustained, min_success_rate)
 
 
-def check_failover_time(name: str, requests: Sequence[RequestRecord], fault_label: str,
+def check_failover_time(name: str, requests: Requests, fault_label: str,
                         fault_start: float | None, max_seconds: float, sustained: float,
                         min_success_rate: float) -> Verdict:
     """Pass when the service is back within ``max_seconds`` of the fault's start."""
@@ -48,15 +67,16 @@ def check_failover_time(name: str, requests: Sequence[RequestRecord], fault_labe
     if fault_start is None:
         return Verdict(name, "failover_time", Outcome.UNKNOWN, f"fault {fault_label} was never injected",
                        "", bound, evidence)
-    after = [r for r in requests if r.t >= fault_start]
-    if not after:
+    after = requests_after(requests, fault_start)
+    if not after.height:
         return Verdict(name, "failover_time", Outcome.UNKNOWN, "no request after the fault started",
                        "", bound, evidence)
-    errors = [r for r in after if not r.ok]
-    evidence["first_error"] = errors[0].t - fault_start if errors else None
-    evidence["last_error"] = errors[-1].t - fault_start if errors else None
-    evidence["errors_after_fault"] = len(errors)
-    back = first_sustained_success(requests, fault_start, sustained, min_success_rate)
+    t, ok = after["t"].to_numpy(), after["ok"].to_numpy()
+    errors = t[~ok]
+    evidence["first_error"] = float(errors[0]) - fault_start if errors.size else None
+    evidence["last_error"] = float(errors[-1]) - fault_start if errors.size else None
+    evidence["errors_after_fault"] = int(errors.size)
+    back = sustained_start(t, ok, sustained, min_success_rate)
     if back is None:
         return Verdict(name, "failover_time", Outcome.FAIL,
                        f"never back: no {format_duration(sustained)} window of successes after {fault_label}",

@@ -25,124 +25,95 @@ gives unknown: nothing was shown to be kept.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.checks.verdict import Outcome, Verdict
-from harness.readback import ReadBack
-from harness.timeline import RequestRecord
+import polars as pl
 
-EVIDENCE_LIMIT = 200
+from harness.checks.ledger_tables import LIMIT, LedgerTables, ReadBackInput, ledger_tables
+from harness.checks.verdict import Outcome, Verdict
+from harness.checks.windows import Requests, request_table
+
+EVIDENCE_LIMIT = LIMIT
 """Entries listed per category in the verdict's evidence (counts are always complete)."""
 
 
-def check_ledger(name: str, requests: Sequence[RequestRecord], readback: Mapping[str, ReadBack] | None,
+def check_ledger(name: str, requests: Requests, readback: ReadBackInput | None,
                  fail_on_unexpected: bool = False) -> Verdict:
-    bound = "no lost, duplicated or stale write" + (", none unexpected" if fail_on_unexpected else "")
-    attempts: dict[str, list[RequestRecord]] = {}
-    for record in requests:
-        if record.write_key:
-            attempts.setdefault(record.write_key, []).append(record)
-    acknowledged = {key: [r for r in rs if r.ok and (r.resource_id or r.message_id or r.instance_uid)]
-                    for key, rs in attempts.items()}
-    acked_count = sum(1 for rs in acknowledged.values() if rs)
-    evidence: dict[str, Any] = {"attempted": len(attempts), "acknowledged": acked_count}
+    """The ledger of every write in ``requests`` (one service's) against ``readback``."""
     if readback is None:
+        return ledger_verdict(name, None, fail_on_unexpected, attempts=_attempts(requests))
+    return ledger_verdict(name, ledger_tables(requests, readback), fail_on_unexpected)
+
+
+def _attempts(requests: Requests) -> tuple[int, int]:
+    acked = pl.col("ok") & pl.any_horizontal(pl.col(c).is_not_null() for c in ("resource_id", "message_id",
+                                                                                 "instance_uid"))
+    counts = (request_table(requests).filter(pl.col("write_key").is_not_null())
+              .select(attempted=pl.col("write_key").n_unique(), acknowledged=pl.col("write_key").filter(acked)
+                      .n_unique()).collect())
+    return int(counts["attempted"][0]), int(counts["acknowledged"][0])
+
+
+def ledger_verdict(name: str, tables: LedgerTables | None, fail_on_unexpected: bool = False, *,
+                   attempts: tuple[int, int] = (0, 0)) -> Verdict:
+    """The verdict from one service's ledger tables (``None``: the run has no read-back; then
+    ``attempts`` = (attempted, acknowledged) keys, for the evidence)."""
+    bound = "no lost, duplicated or stale write" + (", none unexpected" if fail_on_unexpected else "")
+    if tables is None:
+        evidence: dict[str, Any] = {"attempted": attempts[0], "acknowledged": attempts[1]}
         return Verdict(name, "ledger", Outcome.UNKNOWN, "the run has no read-back of its writes", "", bound, evidence)
+    acked_count = tables.count("acknowledged")
+    evidence = {"attempted": tables.count("attempted"), "acknowledged": acked_count}
     if not acked_count:
         return Verdict(name, "ledger", Outcome.UNKNOWN, "no write was acknowledged: nothing to check", "", bound,
                        evidence)
-    lost: list[dict[str, Any]] = []
-    duplicated: list[dict[str, Any]] = []
-    stale: list[dict[str, Any]] = []
-    unexpected: list[dict[str, Any]] = []
-    indeterminate: list[str] = []
-    for key, tries in attempts.items():
-        result = readback.get(key)
-        if result is None or result.error is not None:
-            indeterminate.append(key)
-            continue
-        found = {f"{key.partition('?')[0]}/{f.id}": f for f in result.found}
-        if len(result.found) > 1:
-            duplicated.append({"key": key, "ids": sorted(found),
-                               "sources": sorted(str(f.source) for f in result.found)})
-        acks = acknowledged[key]
-        for ack in acks:
-            if ack.resource_id is None:  # an HL7 result or an image: anything found under its key is it
-                if not result.found:
-                    lost.append({"key": key, "message_id": ack.message_id, "instance_uid": ack.instance_uid,
-                                 "t": ack.t, "served_by": ack.served_by, "datacenter": ack.datacenter})
-                continue
-            present = found.get(str(ack.resource_id))
-            if present is None:
-                lost.append({"key": key, "resource_id": ack.resource_id, "version": ack.version, "t": ack.t,
-                             "served_by": ack.served_by, "datacenter": ack.datacenter})
-            elif _older(present.version, ack.version):
-                stale.append({"key": key, "resource_id": ack.resource_id, "acknowledged_version": ack.version,
-                              "found_version": present.version, "t": ack.t})
-        if not acks and result.found:
-            unexpected.append({"key": key, "ids": sorted(found), "errors": sorted({str(r.error) for r in tries}),
-                               "t": tries[0].t})
-    reads = stale_reads(requests, acknowledged)
+    lost = [{k: v for k, v in entry.items() if v is not None or k in ("served_by", "datacenter")}
+            for entry in _rows(tables.lost.rename({"write_key": "key"}), ["key", "resource_id", "version",
+                               "message_id", "instance_uid", "t", "served_by", "datacenter"])]
+    duplicated = _rows(tables.duplicated.rename({"write_key": "key"}), ["key", "ids", "sources"])
+    stale = _rows(tables.stale.rename({"write_key": "key"}),
+                  ["key", "resource_id", "acknowledged_version", "found_version", "t"])
+    unexpected = _rows(tables.unexpected.rename({"write_key": "key", "first_t": "t"}), ["key", "ids", "errors", "t"])
+    indeterminate = tables.indeterminate.head(EVIDENCE_LIMIT).get_column("write_key").to_list()
+    reads = _rows(tables.stale_reads, ["resource_id", "t", "acknowledged_at", "acknowledged_version", "read",
+                                       "served_by"])
+    n_lost, n_duplicated, n_stale = tables.count("lost"), tables.count("duplicated"), tables.count("stale")
+    n_unexpected, n_indeterminate = tables.count("unexpected"), tables.count("indeterminate")
+    n_reads = tables.count("stale_reads")
     evidence.update({
-        "stale_read_count": len(reads), "stale_reads": reads[:EVIDENCE_LIMIT],
-        "lost_count": len(lost), "duplicated_count": len(duplicated), "stale_count": len(stale),
-        "unexpected_count": len(unexpected), "indeterminate_count": len(indeterminate),
-        "lost": lost[:EVIDENCE_LIMIT], "duplicated": duplicated[:EVIDENCE_LIMIT], "stale": stale[:EVIDENCE_LIMIT],
-        "unexpected": unexpected[:EVIDENCE_LIMIT], "indeterminate": indeterminate[:EVIDENCE_LIMIT],
+        "stale_read_count": n_reads, "stale_reads": reads,
+        "lost_count": n_lost, "duplicated_count": n_duplicated, "stale_count": n_stale,
+        "unexpected_count": n_unexpected, "indeterminate_count": n_indeterminate,
+        "lost": lost, "duplicated": duplicated, "stale": stale, "unexpected": unexpected,
+        "indeterminate": indeterminate,
     })
-    measured = (f"{acked_count} acknowledged: {len(lost)} lost, {len(duplicated)} duplicated, {len(stale)} stale, "
-                f"{len(unexpected)} unexpected")
+    measured = (f"{acked_count} acknowledged: {n_lost} lost, {n_duplicated} duplicated, {n_stale} stale, "
+                f"{n_unexpected} unexpected")
     problems = []
-    if lost:
-        problems.append(f"{len(lost)} acknowledged write(s) lost, e.g. {_names(lost)}")
-    if duplicated:
-        problems.append(f"{len(duplicated)} write(s) duplicated, e.g. {', '.join(d['key'] for d in duplicated[:3])}")
-    if stale:
-        problems.append(f"{len(stale)} write(s) stale, e.g. {_names(stale)}")
-    if reads:
-        problems.append(f"{len(reads)} stale read(s), e.g. {_names(reads)}")
-    if unexpected and fail_on_unexpected:
-        problems.append(f"{len(unexpected)} write(s) present though never acknowledged")
+    if n_lost:
+        problems.append(f"{n_lost} acknowledged write(s) lost, e.g. {_names(lost, n_lost)}")
+    if n_duplicated:
+        problems.append(f"{n_duplicated} write(s) duplicated, e.g. {', '.join(d['key'] for d in duplicated[:3])}")
+    if n_stale:
+        problems.append(f"{n_stale} write(s) stale, e.g. {_names(stale, n_stale)}")
+    if n_reads:
+        problems.append(f"{n_reads} stale read(s), e.g. {_names(reads, n_reads)}")
+    if n_unexpected and fail_on_unexpected:
+        problems.append(f"{n_unexpected} write(s) present though never acknowledged")
     if problems:
         return Verdict(name, "ledger", Outcome.FAIL, "; ".join(problems), measured, bound, evidence)
-    if indeterminate and len(indeterminate) >= acked_count:
-        return Verdict(name, "ledger", Outcome.UNKNOWN, f"{len(indeterminate)} write(s) could not be read back",
+    if n_indeterminate and n_indeterminate >= acked_count:
+        return Verdict(name, "ledger", Outcome.UNKNOWN, f"{n_indeterminate} write(s) could not be read back",
                        measured, bound, evidence)
-    extra = f"; {len(indeterminate)} could not be read back" if indeterminate else ""
+    extra = f"; {n_indeterminate} could not be read back" if n_indeterminate else ""
     return Verdict(name, "ledger", Outcome.PASS, f"every acknowledged write is there, once{extra}",
                    measured, bound, evidence)
 
 
-def stale_reads(requests: Sequence[RequestRecord], acknowledged: Mapping[str, list[RequestRecord]]
-                ) -> list[dict[str, Any]]:
-    """Reads that saw less than an earlier acknowledged write of the same resource."""
-    acked: dict[str, RequestRecord] = {}
-    for acks in acknowledged.values():
-        for write in acks:
-            if write.resource_id:
-                acked[write.resource_id] = write
-    stale: list[dict[str, Any]] = []
-    for read in requests:
-        if read.write_key or not read.resource_id:
-            continue
-        ack = acked.get(read.resource_id)
-        if ack is None or read.t < ack.t + ack.duration:
-            continue
-        if read.status == 404 or (read.ok and _older(read.version, ack.version)):
-            stale.append({"resource_id": read.resource_id, "t": read.t, "acknowledged_at": ack.t + ack.duration,
-                          "acknowledged_version": ack.version, "read": "not found" if read.status == 404
-                          else f"version {read.version}", "served_by": read.served_by})
-    return stale
+def _rows(frame: pl.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
+    return frame.head(EVIDENCE_LIMIT).select(columns).to_dicts()
 
 
-def _older(found: str | None, acknowledged: str | None) -> bool:
-    try:
-        return found is not None and acknowledged is not None and int(found) < int(acknowledged)
-    except ValueError:
-        return False
-
-
-def _names(entries: list[dict[str, Any]]) -> str:
+def _names(entries: list[dict[str, Any]], total: int) -> str:
     names = (str(e.get("resource_id") or e.get("message_id") or e.get("instance_uid")) for e in entries[:3])
-    return ", ".join(names) + (" ..." if len(entries) > 3 else "")
+    return ", ".join(names) + (" ..." if total > 3 else "")

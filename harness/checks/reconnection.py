@@ -8,10 +8,10 @@ of its requests started within ``within`` of the recovery's start succeeded.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import polars as pl
 
 from harness.checks.verdict import Outcome, Verdict
+from harness.checks.windows import Requests, request_table
 from harness.durations import format_duration
 from harness.timeline import RequestRecord
 
@@ -20,20 +20,20 @@ EVIDENCE_LIMIT = 20
 """Clients listed by name in the evidence (the count is always complete)."""
 
 
-@dataclass
-class _Client:
-    persona: str | None
-    requests: int = 0
-    back_at: float | None = None
-    last_error: str | None = None
-
-
 def client_of(record: RequestRecord) -> str:
     """The client a request belongs to: its load user, else its source (the prober)."""
     return record.user if record.user else (PROBE_CLIENT if record.source == "probe" else record.source)
 
 
-def check_reconnection(name: str, requests: Sequence[RequestRecord], recovery_start: float | None,
+def _client() -> pl.Expr:
+    """:func:`client_of` as a column expression."""
+    source = pl.col("source").cast(pl.String)
+    return (pl.when(pl.col("user").is_not_null() & (pl.col("user").cast(pl.String) != ""))
+            .then(pl.col("user").cast(pl.String))
+            .when(source == "probe").then(pl.lit(PROBE_CLIENT)).otherwise(source))
+
+
+def check_reconnection(name: str, requests: Requests, recovery_start: float | None,
                        within: float, min_fraction: float) -> Verdict:
     """Pass when at least ``min_fraction`` of the active clients are back within ``within``."""
     bound = f">= {min_fraction:.0%} of clients back within {format_duration(within)}"
@@ -41,35 +41,36 @@ def check_reconnection(name: str, requests: Sequence[RequestRecord], recovery_st
     if recovery_start is None:
         return Verdict(name, "reconnection", Outcome.UNKNOWN, "the recovery phase never started", "", bound,
                        evidence)
-    clients: dict[str, _Client] = {}
     deadline = recovery_start + within
-    for record in requests:
-        if record.t < recovery_start:
-            continue
-        client = clients.setdefault(client_of(record), _Client(record.persona))
-        client.requests += 1
-        if record.ok and record.t < deadline:
-            client.back_at = record.t if client.back_at is None else min(client.back_at, record.t)
-        elif not record.ok:
-            client.last_error = record.error
-    if not clients:
+    # One row per client active after recovery started (requests in start order, so "last error"
+    # is the latest one).
+    clients = (request_table(requests).filter(pl.col("t") >= recovery_start)
+               .select("t", "ok", "error", "persona", client=_client()).sort("t")
+               .group_by("client", maintain_order=True)
+               .agg(persona=pl.col("persona").cast(pl.String).first(), requests=pl.len(),
+                    back_at=pl.col("t").filter(pl.col("ok") & (pl.col("t") < deadline)).min(),
+                    last_error=pl.col("error").cast(pl.String).filter(~pl.col("ok")).last())
+               .collect())
+    if not clients.height:
         return Verdict(name, "reconnection", Outcome.UNKNOWN, "no client sent a request after recovery started",
                        "", bound, evidence)
-    missing = sorted(c for c, state in clients.items() if state.back_at is None)
-    back = len(clients) - len(missing)
-    fraction = back / len(clients)
-    slowest = max((s.back_at - recovery_start for s in clients.values() if s.back_at is not None), default=None)
+    not_back = clients.filter(pl.col("back_at").is_null()).sort("client")
+    missing = not_back.get_column("client").to_list()
+    back = clients.height - len(missing)
+    fraction = back / clients.height
+    slowest_at = clients.get_column("back_at").max()
+    slowest = float(slowest_at) - recovery_start if slowest_at is not None else None  # type: ignore[arg-type]
     evidence.update({
-        "clients": len(clients), "back": back, "fraction": fraction, "slowest": slowest,
-        "not_back": [{"client": c, "persona": clients[c].persona, "requests": clients[c].requests,
-                      "last_error": clients[c].last_error} for c in missing[:EVIDENCE_LIMIT]],
+        "clients": clients.height, "back": back, "fraction": fraction, "slowest": slowest,
+        "not_back": [{"client": row["client"], "persona": row["persona"], "requests": row["requests"],
+                      "last_error": row["last_error"]} for row in not_back.head(EVIDENCE_LIMIT).iter_rows(named=True)],
     })
-    measured = f"{back}/{len(clients)} clients ({fraction:.1%})"
+    measured = f"{back}/{clients.height} clients ({fraction:.1%})"
     if fraction < min_fraction:
         named = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
         return Verdict(name, "reconnection", Outcome.FAIL,
                        f"{len(missing)} client(s) not back within {format_duration(within)}: {named}",
                        measured, bound, evidence)
     when = f"; the slowest after {format_duration(slowest)}" if slowest is not None else ""
-    return Verdict(name, "reconnection", Outcome.PASS, f"{back} of {len(clients)} clients back{when}",
+    return Verdict(name, "reconnection", Outcome.PASS, f"{back} of {clients.height} clients back{when}",
                    measured, bound, evidence)

@@ -2,10 +2,10 @@
 within its own objective? (At AP-HP the plan was records and result portals first,
 messaging and imaging next, staff scheduling last.)
 
-Each service's "back" time is :func:`~harness.checks.failover.first_sustained_success` of its
-own requests after the fault's start. The order holds when those times do not decrease along
-``order``; a service never back, or back after its objective, fails; a service with no
-request after the fault is unknown.
+Each service's "back" time is :func:`~harness.checks.failover.sustained_start` of its own
+requests after the fault's start (``requests`` holds every service's). The order holds when
+those times do not decrease along ``order``; a service never back, or back after its
+objective, fails; a service with no request after the fault is unknown.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 
-from harness.checks.failover import first_sustained_success
+from harness.checks.failover import requests_after, sustained_start
 from harness.checks.verdict import Outcome, Verdict
+from harness.checks.windows import Requests
 from harness.durations import format_duration
-from harness.timeline import RequestRecord
 
 
-def check_recovery_order(name: str, requests_by_service: Mapping[str, Sequence[RequestRecord]],
+def check_recovery_order(name: str, requests: Requests,
                          order: Sequence[str], fault_label: str, fault_start: float | None,
                          objectives: Mapping[str, float], sustained: float, min_success_rate: float) -> Verdict:
     bound = " -> ".join(f"{s} (<= {format_duration(objectives[s])})" if s in objectives else s for s in order)
@@ -29,12 +29,14 @@ def check_recovery_order(name: str, requests_by_service: Mapping[str, Sequence[R
                        bound, evidence)
     back: dict[str, float | None] = {}
     silent: list[str] = []
+    after = requests_after(requests, fault_start, order)  # every service in one scan
+    by_service = {str(key[0]): frame for key, frame in after.partition_by("service", as_dict=True).items()}
     for service in order:
-        requests = requests_by_service.get(service, ())
-        if not any(r.t >= fault_start for r in requests):
+        frame = by_service.get(service)
+        if frame is None:
             silent.append(service)
             continue
-        at = first_sustained_success(requests, fault_start, sustained, min_success_rate)
+        at = sustained_start(frame["t"].to_numpy(), frame["ok"].to_numpy(), sustained, min_success_rate)
         back[service] = None if at is None else at - fault_start
     evidence["back_after"] = back
     problems = [f"{s} never back" for s, t in back.items() if t is None]

@@ -10,13 +10,14 @@ overlapping pair is listed with its window and write counts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import polars as pl
+
 from harness.checks.verdict import Outcome, Verdict
+from harness.checks.windows import Requests, request_table
 from harness.durations import format_duration
-from harness.timeline import RequestRecord
 
 EXAMPLES = 5
 
@@ -26,33 +27,31 @@ class _Term:
     name: str
     start: float
     end: float
-    writes: list[RequestRecord]
+    writes: int
 
     @property
     def instance(self) -> str:
         return self.name.rsplit("#", 1)[0]
 
 
-def terms_of(requests: Sequence[RequestRecord]) -> list[_Term]:
+def _acknowledged(requests: Requests) -> pl.LazyFrame:
+    return (request_table(requests).filter(pl.col("ok") & pl.col("accepted_by").is_not_null())
+            .select("t", "duration", "resource_id", accepted_by=pl.col("accepted_by").cast(pl.String)))
+
+
+def terms_of(requests: Requests) -> list[_Term]:
     """Every term that acknowledged a write, by start."""
-    terms: dict[str, _Term] = {}
-    for r in requests:
-        if not (r.ok and r.accepted_by):
-            continue
-        term = terms.get(r.accepted_by)
-        if term is None:
-            terms[r.accepted_by] = _Term(r.accepted_by, r.t, r.t + r.duration, [r])
-        else:
-            term.start, term.end = min(term.start, r.t), max(term.end, r.t + r.duration)
-            term.writes.append(r)
-    return sorted(terms.values(), key=lambda t: t.start)
+    spans = (_acknowledged(requests).group_by("accepted_by")
+             .agg(start=pl.col("t").min(), end=(pl.col("t") + pl.col("duration")).max(), writes=pl.len())
+             .sort("start", "accepted_by").collect())
+    return [_Term(row["accepted_by"], row["start"], row["end"], row["writes"]) for row in spans.iter_rows(named=True)]
 
 
-def check_split_brain(name: str, requests: Sequence[RequestRecord]) -> Verdict:
+def check_split_brain(name: str, requests: Requests) -> Verdict:
     """Fail when two instances' terms acknowledged writes at overlapping times."""
     bound = "one primary at a time"
     terms = terms_of(requests)
-    evidence: dict[str, Any] = {"terms": [{"term": t.name, "start": t.start, "end": t.end, "writes": len(t.writes)}
+    evidence: dict[str, Any] = {"terms": [{"term": t.name, "start": t.start, "end": t.end, "writes": t.writes}
                                           for t in terms]}
     if not terms:
         return Verdict(name, "split_brain", Outcome.UNKNOWN,
@@ -64,13 +63,8 @@ def check_split_brain(name: str, requests: Sequence[RequestRecord]) -> Verdict:
                 continue
             start, end = max(first.start, second.start), min(first.end, second.end)
             if start < end:
-                inside = [w for w in first.writes + second.writes if start <= w.t <= end]
-                overlaps.append({
-                    "terms": [first.name, second.name], "from": start, "to": end, "seconds": end - start,
-                    "writes": {t.name: sum(1 for w in t.writes if start <= w.t <= end) for t in (first, second)},
-                    "examples": [{"resource_id": w.resource_id, "accepted_by": w.accepted_by, "t": w.t}
-                                 for w in sorted(inside, key=lambda w: w.t)[:EXAMPLES]],
-                })
+                overlaps.append({"terms": [first.name, second.name], "from": start, "to": end,
+                                 "seconds": end - start, **_inside(requests, first.name, second.name, start, end)})
     evidence["overlaps"] = overlaps
     sequence = " -> ".join(t.name for t in terms)
     if overlaps:
@@ -80,3 +74,13 @@ def check_split_brain(name: str, requests: Sequence[RequestRecord]) -> Verdict:
                        f"({sum(worst['writes'].values())} writes)", f"{len(overlaps)} overlap(s)", bound, evidence)
     return Verdict(name, "split_brain", Outcome.PASS, f"terms one after the other: {sequence}",
                    f"{len(terms)} term(s), no overlap", bound, evidence)
+
+
+def _inside(requests: Requests, first: str, second: str, start: float, end: float) -> dict[str, Any]:
+    """The two terms' writes that started within [start, end]: counts and the first examples."""
+    inside = (_acknowledged(requests)
+              .filter(pl.col("accepted_by").is_in([first, second]) & pl.col("t").is_between(start, end))
+              .sort("t").collect())
+    counts = dict(inside.group_by("accepted_by").len().iter_rows())
+    return {"writes": {term: int(counts.get(term, 0)) for term in (first, second)},
+            "examples": inside.head(EXAMPLES).select("resource_id", "accepted_by", "t").to_dicts()}

@@ -8,12 +8,13 @@ from functools import partial
 
 from harness.checks.availability import check_availability
 from harness.checks.failover import check_failover_time
-from harness.checks.ledger import check_ledger
+from harness.checks.ledger import check_ledger, ledger_verdict
 from harness.checks.reconnection import check_reconnection
 from harness.checks.recovery_order import check_recovery_order
+from harness.checks.rundata import RunData
 from harness.checks.split_brain import check_split_brain
 from harness.checks.verdict import Outcome, Verdict, guarded
-from harness.checks.windows import fault_records, phase_starts, phase_windows, requests_of
+from harness.checks.windows import fault_starts, phase_starts, phase_windows
 from harness.experiment import (
     AvailabilityCheck,
     BlastRadiusCheck,
@@ -31,12 +32,17 @@ from harness.timeline import HaltRecord, TimelineRecord
 
 def judge(experiment: Experiment, records: Sequence[TimelineRecord],
           readback: Mapping[str, ReadBack] | None = None) -> list[Verdict]:
+    """:func:`judge_data` over records held in memory."""
+    return judge_data(experiment, RunData.from_records(records, readback))
+
+
+def judge_data(experiment: Experiment, data: RunData) -> list[Verdict]:
     """One verdict per check of ``experiment``, in order, then a failing verdict per halt
-    condition that stopped the run. Pure: reads only ``records`` and ``readback`` (the end
-    state read after recovery, for the ledger)."""
-    verdicts = [guarded(check.label, check.type, partial(_judge_one, experiment, check, records, readback))
+    condition that stopped the run. Pure: reads only ``data`` (the timeline, and the end state
+    read after recovery, for the ledger)."""
+    verdicts = [guarded(check.label, check.type, partial(_judge_one, experiment, check, data))
                 for check in experiment.checks]
-    return verdicts + halt_verdicts(records)
+    return verdicts + halt_verdicts(data.events)
 
 
 def halt_verdicts(records: Sequence[TimelineRecord]) -> list[Verdict]:
@@ -47,31 +53,30 @@ def halt_verdicts(records: Sequence[TimelineRecord]) -> list[Verdict]:
             for record in records if isinstance(record, HaltRecord)]
 
 
-def _judge_one(experiment: Experiment, check: Check, records: Sequence[TimelineRecord],
-               readback: Mapping[str, ReadBack] | None) -> Verdict:
-    requests = requests_of(records, check.service)
+def _judge_one(experiment: Experiment, check: Check, data: RunData) -> Verdict:
+    requests = data.requests_of(check.service)
     if isinstance(check, LedgerCheck):
-        return check_ledger(check.label, requests, readback, check.fail_on_unexpected)
+        if data.readback is None:
+            return check_ledger(check.label, requests, None, check.fail_on_unexpected)
+        return ledger_verdict(check.label, data.ledger.of_service(check.service), check.fail_on_unexpected)
     if isinstance(check, SplitBrainCheck):
         return check_split_brain(check.label, requests)
     if isinstance(check, RecoveryOrderCheck):
         label = experiment.measured_fault(check).label
-        starts = {f.fault: f.t for f in fault_records(records) if f.action == "inject"}
-        return check_recovery_order(check.label, {s: requests_of(records, s) for s in check.order}, check.order,
-                                    label, starts.get(label), check.objectives, check.sustained,
+        return check_recovery_order(check.label, data.requests, check.order,
+                                    label, fault_starts(data.events).get(label), check.objectives, check.sustained,
                                     check.min_success_rate)
     if isinstance(check, AvailabilityCheck):
-        return check_availability(check.label, requests, phase_windows(records), list(check.phases),
+        return check_availability(check.label, requests, phase_windows(data.events), list(check.phases),
                                   check.max_error_rate, check.max_p95, check.max_p99)
     if isinstance(check, ReconnectionCheck):
-        recovery = phase_starts(records).get("recovery")
+        recovery = phase_starts(data.events).get("recovery")
         return check_reconnection(check.label, requests, recovery, check.within, check.min_fraction)
     if isinstance(check, BlastRadiusCheck):
-        verdict = check_availability(check.label, requests, phase_windows(records), ["faults"],
+        verdict = check_availability(check.label, requests, phase_windows(data.events), ["faults"],
                                      check.max_error_rate, check.max_p95)
         return replace(verdict, check_type="blast_radius")
     assert isinstance(check, FailoverTimeCheck)
     fault = experiment.measured_fault(check).label
-    injected = {f.fault: f.t for f in fault_records(records) if f.action == "inject"}
-    return check_failover_time(check.label, requests, fault, injected.get(fault), check.max,
+    return check_failover_time(check.label, requests, fault, fault_starts(data.events).get(fault), check.max,
                                check.sustained, check.min_success_rate)

@@ -1,12 +1,39 @@
-"""Time windows of a run, read from the timeline's phase and fault records."""
+"""Time windows of a run, read from the timeline's phase and fault records; the request table
+the checkers query (:data:`Requests`)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
+
+import polars as pl
 
 from harness.timeline import FaultRecord, PhaseRecord, RequestRecord, TimelineRecord
+from harness.timeline.columns import frame_from_records
+
+Requests: TypeAlias = pl.LazyFrame | pl.DataFrame | Sequence[RequestRecord]
+"""What a checker accepts as its requests: the run's request table (lazy, as the run folder
+gives it), or record objects (tests, small in-memory timelines)."""
+
+
+def request_table(requests: Requests) -> pl.LazyFrame:
+    """``requests`` as a lazy request table (:data:`harness.timeline.columns.REQUEST_SCHEMA`)."""
+    if isinstance(requests, pl.LazyFrame):
+        return requests
+    if isinstance(requests, pl.DataFrame):
+        return requests.lazy()
+    return frame_from_records(requests).lazy()
+
+
+def of_service(requests: Requests, service: str) -> pl.LazyFrame:
+    return request_table(requests).filter(pl.col("service") == service)
+
+
+def fault_starts(records: Iterable[TimelineRecord]) -> dict[str, float]:
+    """When each fault was injected, by label."""
+    return {r.fault: r.t for r in records if isinstance(r, FaultRecord) and r.action == "inject"}
 
 
 @dataclass(frozen=True)
@@ -41,18 +68,9 @@ def phase_starts(records: Iterable[TimelineRecord]) -> dict[str, float]:
     return {r.phase: r.t for r in records if isinstance(r, PhaseRecord) and r.action == "start"}
 
 
-def fault_records(records: Iterable[TimelineRecord]) -> list[FaultRecord]:
-    return [r for r in records if isinstance(r, FaultRecord)]
-
-
-def requests_of(records: Iterable[TimelineRecord], service: str) -> list[RequestRecord]:
-    """The service's requests sorted by start time."""
-    return sorted((r for r in records if isinstance(r, RequestRecord) and r.service == service),
-                  key=lambda r: r.t)
-
-
 def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..1) of an already sorted, non-empty sequence."""
+    """Nearest-rank percentile (q in 0..1) of an already sorted, non-empty sequence. (The
+    checkers compute the same over tables with Polars' ``quantile(q, "equiprobable")``.)"""
     if not sorted_values:
         raise ValueError("percentile of nothing")
     rank = math.ceil(round(q * len(sorted_values), 9))  # round: 0.95 * 20 must be 19, not 19.000000000000004

@@ -18,16 +18,19 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import polars as pl
+
 from harness.backends import DataOptions, EhrOptions, ImagingOptions, MessagingOptions, ServiceOptions
 from harness.backends.local import FrontDoorTiming, LocalBackend, LocalOptions
-from harness.checks import Outcome, Verdict, judge, worst
+from harness.checks import Outcome, RunData, Verdict, judge_data, worst
 from harness.errors import EXIT_CHECK_FAILED, EXIT_PASS
 from harness.experiment import Experiment, LedgerCheck, LoadedExperiment
 from harness.faults import FaultPlan, Journal, Nemesis, plan_fault
 from harness.load.planner import build_plan
 from harness.load.session import LoadSession, LoadSummary
 from harness.probe import ProbeConfig, Prober
-from harness.readback import READBACK_FILE, read_back, read_readback, write_readback
+from harness.readback import READBACK_FILE, read_back, write_readback
+from harness.readback.table import READBACK_TABLE_FILE, write_readback_table
 from harness.runner.halts import Halted, HaltMonitor
 from harness.runner.observer import RunObserver, SilentObserver
 from harness.runner.rundir import create_run_dir
@@ -37,12 +40,11 @@ from harness.timeline import (
     TIMELINE_FILE,
     HaltRecord,
     PhaseRecord,
-    RequestRecord,
     RequestTap,
     TimelineWriter,
-    read_timeline,
 )
 from harness.timeline.events import PhaseName
+from harness.timeline.store import load_run_timeline
 
 TICK = 0.25
 
@@ -275,14 +277,16 @@ def _read_back(backend: LocalBackend, services: set[str], run_dir: Path, timelin
     through the front doors (FHIR creates and HL7 results from the EHR, images from the
     archive), into the run folder (for the ledger, and offline re-judging)."""
     assert backend.endpoints is not None
-    timeline.flush()
-    keys = [r.write_key for r in read_timeline(timeline.path)
-            if isinstance(r, RequestRecord) and r.service in services and r.write_key]
+    timeline.checkpoint()  # every request so far in the segments: the keys come from the columns
+    keys = load_run_timeline(run_dir).requests.filter(
+        pl.col("service").cast(pl.String).is_in(sorted(services)) & pl.col("write_key").is_not_null()
+    ).select("write_key").collect().get_column("write_key").to_list()
     started = time.monotonic()
     results = read_back(backend.endpoints.front_door_urls, keys,
                              progress=lambda done, total: obs.event(f"read back {done}/{total} writes")
                              if total >= 2000 else None)
     write_readback(run_dir / READBACK_FILE, results)
+    write_readback_table(run_dir / READBACK_TABLE_FILE, results)
     failed = sum(1 for r in results if r.error)
     obs.event(f"read back {len(results)} writes in {time.monotonic() - started:.1f}s"
               + (f" ([yellow]{failed} could not be read[/])" if failed else ""))
@@ -291,9 +295,7 @@ def _read_back(backend: LocalBackend, services: set[str], run_dir: Path, timelin
 def judge_run(loaded: LoadedExperiment, run_dir: Path) -> list[Verdict]:
     """Judge a finished run from its folder: timeline and read-back files (also used to
     re-judge offline)."""
-    exp = loaded.experiment
-    records = list(read_timeline(run_dir / TIMELINE_FILE))
-    return judge(exp, records, read_readback(run_dir / READBACK_FILE))
+    return judge_data(loaded.experiment, RunData.load(run_dir))
 
 
 def write_report(result: RunResult, experiment: Experiment) -> None:

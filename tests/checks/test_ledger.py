@@ -93,3 +93,36 @@ def test_reads_that_saw_less_than_an_acknowledged_write_are_stale_reads() -> Non
     verdict = check_ledger("l", [*writes, before_ack, fine, older, missing], readback)
     assert verdict.outcome.value == "fail"
     assert [(r["t"], r["read"]) for r in verdict.evidence["stale_reads"]] == [(3, "version 1"), (4, "not found")]
+
+
+def test_an_id_found_under_a_key_of_another_type_does_not_count() -> None:
+    # acknowledged as Patient/o1 but the key searches Observations: an Observation o1 is not it
+    verdict = check_ledger("l", [_write(1, resource_id="Patient/o1")], {KEY.format(1): _found(1, "o1")})
+    assert verdict.outcome.value == "fail"
+    assert [x["resource_id"] for x in verdict.evidence["lost"]] == ["Patient/o1"]
+
+
+def test_counts_are_complete_when_the_lists_are_cut() -> None:
+    from harness.checks.ledger import EVIDENCE_LIMIT
+    n = EVIDENCE_LIMIT + 50
+    writes = [_write(i) for i in range(n)]
+    verdict = check_ledger("l", writes, {KEY.format(i): _found(i) for i in range(n)})  # every one lost
+    assert verdict.evidence["lost_count"] == n and len(verdict.evidence["lost"]) == EVIDENCE_LIMIT
+    assert [x["t"] for x in verdict.evidence["lost"]] == [float(i) for i in range(EVIDENCE_LIMIT)]  # by time
+
+
+def test_one_computation_serves_every_service() -> None:
+    from dataclasses import replace
+
+    from harness.checks.ledger import ledger_verdict
+    from harness.checks.ledger_tables import ledger_tables
+    ehr = [_write(1), _write(2)]
+    results = [replace(_write(3, resource_id=None), service="messaging", operation="messaging: ORU^R01",
+                       resource_id=None, message_id="M3", ack_code="AA")]
+    readback = {KEY.format(1): _found(1, "o1"), KEY.format(2): _found(2), KEY.format(3): _found(3, "dr3")}
+    tables = ledger_tables(ehr + results, readback)
+    assert tables.count("lost") == 1 and tables.count("acknowledged") == 3
+    ehr_verdict = ledger_verdict("l", tables.of_service("ehr"))
+    assert ehr_verdict.outcome.value == "fail" and ehr_verdict.evidence["lost"][0]["resource_id"] == "Observation/o2"
+    messaging = ledger_verdict("l", tables.of_service("messaging"))
+    assert messaging.outcome.value == "pass" and messaging.evidence["acknowledged"] == 1
