@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXPERIMENT ?= experiments/dc-a-power-loss.yaml
+EXPERIMENT ?= experiments/aphp-2024-08-03-dc-power-loss.yaml
 
 .PHONY: demo test tools venv lint bench clean rollback
 

@@ -3,6 +3,7 @@ external later, behind the same :class:`~harness.backends.base.Backend` protocol
 
 from harness.backends.base import Backend, Endpoints, LinkEndpoint
 from harness.backends.options import (
+    CareOptions,
     DataOptions,
     EhrOptions,
     ImagingOptions,
@@ -12,6 +13,7 @@ from harness.backends.options import (
 
 __all__ = [
     "Backend",
+    "CareOptions",
     "DataOptions",
     "EhrOptions",
     "Endpoints",

@@ -38,8 +38,10 @@ class Endpoints:
 
     ``front_door_urls`` (by service) are what clients use: each enters through its
     ``campus-frontdoor-<service>`` link, so the whole client path is under Toxiproxy;
-    ``mllp`` gives each HL7 engine's address through its campus link. ``instance_urls``
-    reach instances directly (for end-state reads by checkers, never for load).
+    ``mllp`` gives each HL7 engine's address through its campus link. ``workstation_urls``
+    (by instance) reach applications that run on campus, such as the care application, through
+    their ``campus-<instance>`` link. ``instance_urls`` reach instances directly (for end-state
+    reads by checkers, never for load).
     """
 
     front_door_urls: Mapping[str, str]
@@ -48,6 +50,7 @@ class Endpoints:
     instance_urls: Mapping[str, str]
     mllp: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     stats_url: str | None = None
+    workstation_urls: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def front_door_url(self) -> str:
@@ -61,6 +64,7 @@ class Endpoints:
             "stats_url": self.stats_url,
             "instances": dict(self.instance_urls),
             "mllp": {name: f"{host}:{port}" for name, (host, port) in self.mllp.items()},
+            "workstations": dict(self.workstation_urls),
             "links": {n: {"listen": e.listen, "upstream": e.upstream} for n, e in self.links.items()},
         }
 

@@ -46,8 +46,24 @@ class ImagingOptions:
 
 
 @dataclass(frozen=True)
+class CareOptions:
+    """The care application's downtime procedure (mock_services.care flags)."""
+
+    downtime_mode: bool = True
+    snapshot_interval: float = 30.0
+    max_snapshot_age: float = 120.0
+    breaker_failures: int = 3
+    breaker_window: float = 10.0
+    breaker_reset: float = 2.0
+    dependency_timeout: float = 2.0
+    max_patients: int = 200
+    printer_fails: bool = False
+
+
+@dataclass(frozen=True)
 class ServiceOptions:
     data: DataOptions = field(default_factory=DataOptions)
     ehr: EhrOptions = field(default_factory=EhrOptions)
     messaging: MessagingOptions = field(default_factory=MessagingOptions)
     imaging: ImagingOptions = field(default_factory=ImagingOptions)
+    care: CareOptions = field(default_factory=CareOptions)

@@ -47,7 +47,7 @@ def check_ledger(name: str, requests: Requests, readback: ReadBackInput | None,
 
 def _attempts(requests: Requests) -> tuple[int, int]:
     acked = pl.col("ok") & pl.any_horizontal(pl.col(c).is_not_null() for c in ("resource_id", "message_id",
-                                                                                 "instance_uid"))
+                                                                                 "instance_uid", "downtime_id"))
     counts = (request_table(requests).filter(pl.col("write_key").is_not_null())
               .select(attempted=pl.col("write_key").n_unique(), acknowledged=pl.col("write_key").filter(acked)
                       .n_unique()).collect())

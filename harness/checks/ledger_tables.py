@@ -82,8 +82,10 @@ def _hash_or_null(column: pl.Expr) -> pl.Expr:
     return pl.when(column.is_not_null()).then(column.hash())
 
 
-_ACKNOWLEDGED = pl.col("ok") & pl.any_horizontal(
-    pl.col(c).is_not_null() for c in ("resource_id", "message_id", "instance_uid"))
+# Acknowledged: answered with an id -- FHIR's, MSH-10 (HL7), the SOP Instance UID (DICOM), or
+# the downtime id of an order the care application queued (created in the EHR later).
+_ACK_IDS = ("resource_id", "message_id", "instance_uid", "downtime_id")
+_ACKNOWLEDGED = pl.col("ok") & pl.any_horizontal(pl.col(c).is_not_null() for c in _ACK_IDS)
 
 
 def ledger_tables(requests: Requests, readback: ReadBackInput) -> LedgerTables:
@@ -125,7 +127,8 @@ def ledger_tables(requests: Requests, readback: ReadBackInput) -> LedgerTables:
     by_ack = ("service", "kh", "t")
     lost = pl.concat([
         matched.lazy().filter(~pl.col("present")).select(by_ack),
-        # HL7 results and images: acknowledged without an id, so anything found under the key is it
+        # HL7 results, images, queued orders: acknowledged without a resource id, so anything found
+    # under the key is it
         acks.filter(~pl.col("fhir")).join(readable.filter(pl.col("copies") == 0).select("kh"), on="kh",
                                           how="semi").select(by_ack)]).sort("t")
     stale = matched.lazy().filter(pl.col("present") & (_int("found_version") < _int("version"))).select(

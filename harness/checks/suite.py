@@ -7,6 +7,12 @@ from dataclasses import replace
 from functools import partial
 
 from harness.checks.availability import check_availability
+from harness.checks.degraded import (
+    check_downtime_orders,
+    check_patient_identity,
+    check_staleness,
+    check_time_to_degraded,
+)
 from harness.checks.failover import check_failover_time
 from harness.checks.ledger import check_ledger, ledger_verdict
 from harness.checks.reconnection import check_reconnection
@@ -19,15 +25,19 @@ from harness.experiment import (
     AvailabilityCheck,
     BlastRadiusCheck,
     Check,
+    DowntimeOrdersCheck,
     Experiment,
     FailoverTimeCheck,
     LedgerCheck,
+    PatientIdentityCheck,
     ReconnectionCheck,
     RecoveryOrderCheck,
     SplitBrainCheck,
+    StalenessCheck,
+    TimeToDegradedCheck,
 )
 from harness.readback import ReadBack
-from harness.timeline import HaltRecord, TimelineRecord
+from harness.timeline import HaltRecord, NotificationRecord, TimelineRecord
 
 
 def judge(experiment: Experiment, records: Sequence[TimelineRecord],
@@ -72,6 +82,17 @@ def _judge_one(experiment: Experiment, check: Check, data: RunData) -> Verdict:
     if isinstance(check, ReconnectionCheck):
         recovery = phase_starts(data.events).get("recovery")
         return check_reconnection(check.label, requests, recovery, check.within, check.min_fraction)
+    if isinstance(check, TimeToDegradedCheck):
+        label = experiment.measured_fault(check).label
+        notifications = [e for e in data.events if isinstance(e, NotificationRecord)]
+        return check_time_to_degraded(check.label, requests, notifications, label, fault_starts(data.events).get(label),
+                                      check.max, check.max_notification)
+    if isinstance(check, StalenessCheck):
+        return check_staleness(check.label, requests, check.max_age)
+    if isinstance(check, DowntimeOrdersCheck):
+        return check_downtime_orders(check.label, requests, data.readback, check.authored_tolerance)
+    if isinstance(check, PatientIdentityCheck):
+        return check_patient_identity(check.label, requests, data.readback)
     if isinstance(check, BlastRadiusCheck):
         verdict = check_availability(check.label, requests, phase_windows(data.events), ["faults"],
                                      check.max_error_rate, check.max_p95)

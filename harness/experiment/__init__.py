@@ -15,15 +15,20 @@ their errors carry the same ``file:line:column: yaml.path: message`` form.
 from harness.experiment.base import Loc, Problem, format_yaml_path
 from harness.experiment.checks import (
     CHECK_TYPES,
+    DEGRADED_CHECKS,
     AvailabilityCheck,
     BlastRadiusCheck,
     Check,
+    DowntimeOrdersCheck,
     FailoverTimeCheck,
     LedgerCheck,
+    PatientIdentityCheck,
     PhaseName,
     ReconnectionCheck,
     RecoveryOrderCheck,
     SplitBrainCheck,
+    StalenessCheck,
+    TimeToDegradedCheck,
 )
 from harness.experiment.faults import (
     FAULT_TYPES,
@@ -55,6 +60,7 @@ from harness.experiment.source import Location, SourceMap
 
 __all__ = [
     "CHECK_TYPES",
+    "DEGRADED_CHECKS",
     "FAULT_TYPES",
     "LINK_FAULT_TYPES",
     "SHAPE_TYPES",
@@ -64,6 +70,7 @@ __all__ = [
     "BlastRadiusCheck",
     "Check",
     "Direction",
+    "DowntimeOrdersCheck",
     "EhrConfig",
     "Experiment",
     "ExperimentError",
@@ -79,6 +86,7 @@ __all__ = [
     "LoadedExperiment",
     "Loc",
     "Location",
+    "PatientIdentityCheck",
     "PersonaLoad",
     "PhaseName",
     "Phases",
@@ -91,6 +99,8 @@ __all__ = [
     "ResetPeerFault",
     "SourceMap",
     "SplitBrainCheck",
+    "StalenessCheck",
+    "TimeToDegradedCheck",
     "TopologyConfig",
     "experiment_json_schema",
     "format_yaml_path",

@@ -171,14 +171,78 @@ class SplitBrainCheck(_CheckBase):
     type: Literal["split_brain"]
 
 
+class TimeToDegradedCheck(_CheckBase):
+    """Degraded mode: passes when the care application served clinicians in downtime mode
+    within ``max`` of the fault's start (at AP-HP in 2024 staff lost most of a morning before
+    switching), and -- with ``max_notification`` -- its "downtime" notification reached the
+    out-of-band channel within that bound."""
+
+    type: Literal["time_to_degraded"]
+
+    service: str = Field(default="care", min_length=1)
+    """The application judged (the care application)."""
+
+    fault: str | None = None
+    """Name (label) of the fault the time is measured from. Default: the first fault."""
+
+    max: PositiveDuration
+    """Longest acceptable time from the cut to the first answer served in downtime mode."""
+
+    max_notification: PositiveDuration | None = None
+    """Longest acceptable time from the cut to the "downtime" notification (none: not judged)."""
+
+
+class StalenessCheck(_CheckBase):
+    """Degraded mode: passes when every answer served in downtime mode says how old its data
+    is (the snapshot's as-of time: no hidden gaps) and none is older than ``max_age``."""
+
+    type: Literal["staleness"]
+
+    service: str = Field(default="care", min_length=1)
+    """The application judged (the care application)."""
+
+    max_age: PositiveDuration
+    """Oldest acceptable data in a downtime answer: its time minus the snapshot's as-of time."""
+
+
+class DowntimeOrdersCheck(_CheckBase):
+    """Degraded mode: passes when every order queued in downtime was created exactly once in
+    the EHR after recovery (none lost, none duplicated), with its original authored time and
+    flagged as entered during downtime."""
+
+    type: Literal["downtime_orders"]
+
+    service: str = Field(default="care", min_length=1)
+    """The application judged (the care application)."""
+
+    authored_tolerance: PositiveDuration = 0.002
+    """How far the EHR's authoredOn may be from the time the order was entered (rounding)."""
+
+
+class PatientIdentityCheck(_CheckBase):
+    """Degraded mode: passes when no order landed on another patient than the one it was
+    entered for, every printed downtime document carries its patient's identity on every
+    page, and no downtime identifier was given to two different orders."""
+
+    type: Literal["patient_identity"]
+
+    service: str = Field(default="care", min_length=1)
+    """The application judged (the care application)."""
+
+
+DEGRADED_CHECKS = ("time_to_degraded", "staleness", "downtime_orders", "patient_identity")
+"""Checks of the care application's degraded mode."""
+
+
 Check: TypeAlias = Annotated[
     AvailabilityCheck | FailoverTimeCheck | ReconnectionCheck | BlastRadiusCheck | LedgerCheck | SplitBrainCheck
-    | RecoveryOrderCheck, Field(discriminator="type")]
+    | RecoveryOrderCheck | TimeToDegradedCheck | StalenessCheck | DowntimeOrdersCheck | PatientIdentityCheck,
+    Field(discriminator="type")]
 """Any check; pydantic picks the model from the ``type`` key."""
 
 CHECK_MODELS: Final[tuple[type[_CheckBase], ...]] = (
     AvailabilityCheck, FailoverTimeCheck, ReconnectionCheck, BlastRadiusCheck, LedgerCheck, SplitBrainCheck,
-    RecoveryOrderCheck)
+    RecoveryOrderCheck, TimeToDegradedCheck, StalenessCheck, DowntimeOrdersCheck, PatientIdentityCheck)
 
 CHECK_TYPES: Final[tuple[str, ...]] = tuple(
     sorted(get_args(model.model_fields["type"].annotation)[0] for model in CHECK_MODELS)

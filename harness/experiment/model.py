@@ -32,7 +32,7 @@ from harness.experiment.base import (
     consistency_error,
     default_label,
 )
-from harness.experiment.checks import Check, FailoverTimeCheck, RecoveryOrderCheck
+from harness.experiment.checks import Check, FailoverTimeCheck, RecoveryOrderCheck, TimeToDegradedCheck
 from harness.experiment.faults import Fault
 from harness.experiment.halts import HaltCondition
 from harness.experiment.load import LoadConfig
@@ -101,6 +101,44 @@ class ImagingConfig(FrozenModel):
     """How often the archive ships new images to the replica in dc-b."""
 
 
+class CareConfig(FrozenModel):
+    """The clinicians' care application (topology.services: care): its workstations and its
+    downtime procedure. The defaults are a hospital that prepared; the knobs let an experiment
+    show one that did not (no downtime mode, a snapshot too old)."""
+
+    workstations: StrictInt = Field(default=2, ge=1, le=8)
+    """Care application instances on campus (care-1, care-2, ...): workstation groups, each with
+    its own links to the front door, so one can stay cut off after recovery."""
+
+    downtime_mode: bool = True
+    """on: the application falls back to its read-only snapshot and queues orders when the EHR
+    is unreachable; off: no downtime procedure (clinicians get errors)."""
+
+    snapshot_interval: PositiveDuration = 30.0
+    """How often the downtime snapshot is refreshed (Epic BCA: typically every 15-60 minutes)."""
+
+    max_snapshot_age: PositiveDuration = 120.0
+    """A snapshot older than this is flagged stale by the application itself."""
+
+    breaker_failures: StrictInt = Field(default=3, ge=1)
+    """Failed calls to a dependency, within breaker_window, that open its circuit breaker."""
+
+    breaker_window: PositiveDuration = 10.0
+    """Window over which a breaker counts failures."""
+
+    breaker_reset: PositiveDuration = 2.0
+    """Time an open breaker waits before letting one probe call through."""
+
+    dependency_timeout: PositiveDuration = 2.0
+    """Each call from the application to a dependency."""
+
+    max_patients: StrictInt = Field(default=200, ge=1)
+    """At most this many patients in a downtime snapshot."""
+
+    printer: Literal["ok", "fail"] = "ok"
+    """fail: every downtime document fails to print (the application must say so)."""
+
+
 class FrontDoorConfig(FrozenModel):
     """HAProxy health checks: how fast the front door notices that a backend died or came back."""
 
@@ -127,9 +165,11 @@ class TopologyConfig(FrozenModel):
     preset: Literal["reference"] = "reference"
     """The topology: 'reference' is campus -> front door -> the hospital's services in dc-a and dc-b."""
 
-    services: tuple[Literal["ehr", "messaging", "imaging", "labs", "scheduling"], ...] = (
+    services: tuple[Literal["ehr", "messaging", "imaging", "labs", "scheduling", "care"], ...] = (
         "ehr", "messaging", "imaging", "labs", "scheduling")
-    """Which services to run (messaging and labs need the EHR). Fewer services start faster."""
+    """Which services to run (messaging, labs and care need the EHR). Fewer services start
+    faster. 'care' adds the clinicians' care application on campus and its out-of-band
+    notification sink."""
 
     data: DataConfig = DataConfig()
     """Synthetic patients, results, images and schedules loaded at start-up."""
@@ -142,6 +182,9 @@ class TopologyConfig(FrozenModel):
 
     ehr: EhrConfig = EhrConfig()
     """Replication and failover of the patient-record service."""
+
+    care: CareConfig = CareConfig()
+    """The care application's workstations and downtime procedure (with the 'care' service)."""
 
     front_door: FrontDoorConfig = FrontDoorConfig()
     """Health checking by the front door (HAProxy)."""
@@ -275,7 +318,7 @@ class Experiment(FrozenModel):
                     *_duplicate_names("halt", halt_names)]
         labels = list(dict.fromkeys(f.label for f in self.faults))
         for index, check in enumerate(self.checks):
-            if not isinstance(check, FailoverTimeCheck | RecoveryOrderCheck):
+            if not isinstance(check, FailoverTimeCheck | RecoveryOrderCheck | TimeToDegradedCheck):
                 continue
             if not self.faults:
                 problems.append(Problem(
@@ -312,7 +355,7 @@ class Experiment(FrozenModel):
                 return fault
         raise KeyError(label)
 
-    def measured_fault(self, check: FailoverTimeCheck | RecoveryOrderCheck) -> Fault:
+    def measured_fault(self, check: FailoverTimeCheck | RecoveryOrderCheck | TimeToDegradedCheck) -> Fault:
         """The fault a ``failover_time`` check of this experiment measures from: the one it
         names, or the first fault. Validation guarantees that it exists."""
         return self.fault_named(check.fault) if check.fault is not None else self.faults[0]

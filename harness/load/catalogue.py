@@ -80,6 +80,14 @@ PERSONAS: dict[str, PersonaSpec] = {
             TaskSpec("schedule_review", "scheduling", 3, False, "the ward's staff and OR schedules"),
             TaskSpec("schedule_update", "scheduling", 1, True, "adds a slot to a schedule (If-Match)"),
         )),
+        PersonaSpec("ward_clinician", "http", 10,
+                    "ward nurse or physician at a workstation, using the care application (downtime mode included)", (
+            TaskSpec("ward_round", "care", 10, False, "the ward's patient list"),
+            TaskSpec("chart_review", "care", 33, False, "a patient's chart (live, or the downtime snapshot)"),
+            TaskSpec("order_entry", "care", 17, True, "a medication order (created, or queued in downtime)"),
+            TaskSpec("print_documents", "care", 5, False, "the medication administration record as a PDF"),
+            TaskSpec("ward_schedule", "care", 5, False, "the ward's staff rota and bookings"),
+        )),
     )
 }
 """Every persona, by name."""

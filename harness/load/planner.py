@@ -89,6 +89,10 @@ def build_plan(experiment: Experiment, endpoints: Endpoints, run_dir: Path, run_
     # Messaging is reached over MLLP; its HTTP front door is for inspection, not for load.
     http_targets: dict[str, str] = {s: url for s, url in endpoints.front_door_urls.items()
                                     if s in services and s != "messaging"}
+    if "care" in services and endpoints.workstation_urls:
+        # the care application runs on each workstation (care-1, care-2...): every user sits at one
+        http_targets |= dict(endpoints.workstation_urls)
+        http_targets["care"] = endpoints.workstation_urls[min(endpoints.workstation_urls)]
     mllp_names = sorted(endpoints.mllp)  # msg-a (dc-a) first: the senders' primary
     mllp_targets = [endpoints.mllp[name] for name in mllp_names]
     hosts = [urlsplit(url).hostname or "" for url in http_targets.values()] + [h for h, _ in mllp_targets]

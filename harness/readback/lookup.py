@@ -30,11 +30,16 @@ TIMEOUT = 5.0
 
 @dataclass(frozen=True)
 class FoundResource:
-    """One resource found for a write key."""
+    """One resource found for a write key: its id, version and who accepted it (``meta.source``);
+    for orders also ``authored`` (``authoredOn``), ``subject`` (the patient reference) and
+    ``downtime`` (tagged as entered during downtime by the care application)."""
 
     id: str
     version: str | None
     source: str | None
+    authored: str | None = None
+    subject: str | None = None
+    downtime: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -52,19 +57,31 @@ class ReadBack:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ReadBack:
-        return cls(data["key"], tuple(FoundResource(f["id"], f.get("version"), f.get("source"))
+        return cls(data["key"], tuple(FoundResource(f["id"], f.get("version"), f.get("source"), f.get("authored"),
+                                                    f.get("subject"), f.get("downtime"))
                                       for f in data.get("found", [])), data.get("error"))
 
 
 SOP_INSTANCE_UID_TAG = "00080018"
 
 
+DOWNTIME_TAG = ("urn:hchaos:care", "downtime")
+"""(system, code) of the tag the care application puts on what was entered during downtime."""
+
+
 def _found_fhir(response: httpx.Response, resource_type: str) -> tuple[FoundResource, ...]:
     bundle = response.json()
-    return tuple(
-        FoundResource(str(r.get("id")), (r.get("meta") or {}).get("versionId"), (r.get("meta") or {}).get("source"))
-        for r in (entry.get("resource", {}) for entry in bundle.get("entry", []))
-        if r.get("resourceType") == resource_type)
+    return tuple(_found_resource(r) for r in (entry.get("resource", {}) for entry in bundle.get("entry", []))
+                 if r.get("resourceType") == resource_type)
+
+
+def _found_resource(resource: dict[str, Any]) -> FoundResource:
+    meta = resource.get("meta") or {}
+    tags = {(t.get("system"), t.get("code")) for t in meta.get("tag") or [] if isinstance(t, dict)}
+    subject = resource.get("subject")
+    return FoundResource(str(resource.get("id")), meta.get("versionId"), meta.get("source"),
+                         resource.get("authoredOn"), subject.get("reference") if isinstance(subject, dict) else None,
+                         DOWNTIME_TAG in tags if "authoredOn" in resource else None)
 
 
 def _found_dicom(response: httpx.Response) -> tuple[FoundResource, ...]:

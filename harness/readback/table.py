@@ -1,7 +1,8 @@
 """The read-back as a table, one row per resource found (the form the ledger queries).
 
 Columns: ``key`` (the write key), ``error`` (set when the key could not be read: indeterminate),
-``id``, ``version``, ``source`` of one resource found under the key. A key that was read and
+``id``, ``version``, ``source`` (and for orders ``authored``, ``subject``, ``downtime``) of one
+resource found under the key. A key that was read and
 found nothing has one row with ``id`` null, so "read, nothing there" (lost) and "not read"
 (indeterminate: no row, or ``error`` set) stay apart.
 
@@ -22,22 +23,23 @@ from harness.readback.lookup import READBACK_FILE, ReadBack
 READBACK_TABLE_FILE = "readback.parquet"
 
 READBACK_SCHEMA: dict[str, pl.DataType] = {
-    "key": pl.String(), "error": pl.String(), "id": pl.String(), "version": pl.String(), "source": pl.String()}
+    "key": pl.String(), "error": pl.String(), "id": pl.String(), "version": pl.String(), "source": pl.String(),
+    "authored": pl.String(), "subject": pl.String(), "downtime": pl.Boolean()}
 
-_FOUND = pl.Struct({"id": pl.String(), "version": pl.String(), "source": pl.String()})
+_FOUND = pl.Struct({"id": pl.String(), "version": pl.String(), "source": pl.String(), "authored": pl.String(),
+                    "subject": pl.String(), "downtime": pl.Boolean()})
 _FILE_SCHEMA: dict[str, pl.DataType] = {"key": pl.String(), "error": pl.String(), "found": pl.List(_FOUND)}
 
 
 def readback_table(results: Iterable[ReadBack]) -> pl.DataFrame:
     """The table of read-back results held in memory."""
-    rows: dict[str, list[str | None]] = {name: [] for name in READBACK_SCHEMA}
+    rows: dict[str, list[str | bool | None]] = {name: [] for name in READBACK_SCHEMA}
     for result in results:
         for found in result.found or (None,):
             rows["key"].append(result.key)
             rows["error"].append(result.error)
-            rows["id"].append(found.id if found else None)
-            rows["version"].append(found.version if found else None)
-            rows["source"].append(found.source if found else None)
+            for name in ("id", "version", "source", "authored", "subject", "downtime"):
+                rows[name].append(getattr(found, name) if found else None)
     return pl.DataFrame(rows, schema=READBACK_SCHEMA)
 
 

@@ -23,7 +23,9 @@ def default_runs_dir() -> Path:
 
 
 def create_run_dir(runs_dir: Path, experiment_name: str, experiment_file: Path | None) -> Path:
-    """Make a fresh, uniquely named run folder (a suffix is added if the second is taken)."""
+    """Make a fresh, uniquely named run folder (a suffix is added if the second is taken); its
+    absolute path, since processes started in other folders (Locust) are given paths in it."""
+    runs_dir = runs_dir.resolve()
     runs_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for attempt in range(100):

@@ -18,13 +18,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import httpx
 import polars as pl
 
-from harness.backends import DataOptions, EhrOptions, ImagingOptions, MessagingOptions, ServiceOptions
+from harness.backends import CareOptions, DataOptions, EhrOptions, ImagingOptions, MessagingOptions, ServiceOptions
 from harness.backends.local import FrontDoorTiming, LocalBackend, LocalOptions
 from harness.checks import Outcome, RunData, Verdict, judge_data, worst
 from harness.errors import EXIT_CHECK_FAILED, EXIT_PASS
-from harness.experiment import Experiment, LedgerCheck, LoadedExperiment
+from harness.experiment import DEGRADED_CHECKS, Experiment, LedgerCheck, LoadedExperiment
 from harness.faults import FaultPlan, Journal, Nemesis, plan_fault
 from harness.load.planner import build_plan
 from harness.load.session import LoadSession, LoadSummary
@@ -39,6 +40,7 @@ from harness.runner.targets import topology_for, validate_services, validate_tar
 from harness.timeline import (
     TIMELINE_FILE,
     HaltRecord,
+    NotificationRecord,
     PhaseRecord,
     RequestTap,
     TimelineWriter,
@@ -67,7 +69,7 @@ class RunResult:
 def local_options(experiment: Experiment) -> LocalOptions:
     """The local backend's knobs from the experiment's ``topology`` section."""
     config = experiment.topology
-    ehr, door = config.ehr, config.front_door
+    ehr, door, care = config.ehr, config.front_door, config.care
     return LocalOptions(
         services=ServiceOptions(
             data=DataOptions(seed=config.data.seed, patients=config.data.patients),
@@ -77,6 +79,11 @@ def local_options(experiment: Experiment) -> LocalOptions:
                                        retry_interval=config.messaging.retry_interval,
                                        forward_timeout=config.messaging.forward_timeout),
             imaging=ImagingOptions(replication_interval=config.imaging.replication_interval),
+            care=CareOptions(downtime_mode=care.downtime_mode, snapshot_interval=care.snapshot_interval,
+                             max_snapshot_age=care.max_snapshot_age, breaker_failures=care.breaker_failures,
+                             breaker_window=care.breaker_window, breaker_reset=care.breaker_reset,
+                             dependency_timeout=care.dependency_timeout, max_patients=care.max_patients,
+                             printer_fails=care.printer == "fail"),
         ),
         front_door=FrontDoorTiming(check_interval=door.check_interval, check_timeout=door.check_timeout,
                                    fall=door.fall, rise=door.rise),
@@ -207,7 +214,9 @@ def run_experiment(loaded: LoadedExperiment, runs_dir: Path, observer: RunObserv
                 load = None
             prober.stop()
             prober = None
+            _collect_notifications(backend, timeline, obs)
             ledger_services = {check.service for check in exp.checks if isinstance(check, LedgerCheck)}
+            ledger_services |= {"care" for check in exp.checks if check.type in DEGRADED_CHECKS}
             if ledger_services:
                 _read_back(backend, ledger_services, run_dir, timeline, obs)
             status = "completed"
@@ -269,6 +278,27 @@ def _run_fault_schedule(plans: list[FaultPlan], nemesis: Nemesis, obs: RunObserv
         else:
             nemesis.heal(plan)
             obs.event(f"healed {plan.label} ({plan.fault_type} {plan.target})")
+
+
+def _collect_notifications(backend: LocalBackend, timeline: TimelineWriter, obs: RunObserver) -> None:
+    """Put what the out-of-band notification sink received during the run on the timeline (the
+    sink's own receive times: the checks measure when a notification got out, not when sent)."""
+    assert backend.endpoints is not None
+    sink = backend.endpoints.instance_urls.get("notify")
+    if sink is None:
+        return
+    try:
+        answer = httpx.get(f"{sink}/notifications", timeout=5.0)
+        answer.raise_for_status()
+        received = answer.json()["notifications"]
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        obs.event(f"[yellow]could not read the notification sink: {type(exc).__name__}: {exc}")
+        return
+    for item in received:
+        timeline.append(NotificationRecord(float(item["received_at"]), str(item["event"]), str(item["source"]),
+                                           item.get("t"), item.get("reason")))
+    obs.event(f"notifications: {len(received)} received by the out-of-band channel "
+              f"({', '.join(sorted({str(i['event']) for i in received})) or 'none'})")
 
 
 def _read_back(backend: LocalBackend, services: set[str], run_dir: Path, timeline: TimelineWriter,

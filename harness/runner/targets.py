@@ -16,8 +16,9 @@ from harness.topology import DEPENDS_ON, Topology, reference_topology
 
 YamlPath = tuple[str | int, ...]
 
-LEDGER_SERVICES = ("ehr", "messaging", "imaging")
-"""Services whose writes the ledger can find again (HL7 results in the EHR)."""
+LEDGER_SERVICES = ("ehr", "messaging", "imaging", "care")
+"""Services whose writes the ledger can find again (HL7 results and the care application's
+orders in the EHR)."""
 
 
 def topology_for(experiment: Experiment) -> Topology:
@@ -25,7 +26,8 @@ def topology_for(experiment: Experiment) -> Topology:
     services, plus the witness site when the EHR fences. Call :func:`validate_services`
     first: a missing dependency raises ``ValueError`` here."""
     config = experiment.topology
-    return reference_topology(config.services, witness=config.ehr.fencing and "ehr" in config.services)
+    return reference_topology(config.services, witness=config.ehr.fencing and "ehr" in config.services,
+                              workstations=config.care.workstations)
 
 
 def validate_services(loaded: LoadedExperiment) -> None:

@@ -4,6 +4,7 @@ processes). Checkers are pure functions of it, so a run can be re-judged offline
 from harness.timeline.events import (
     FaultRecord,
     HaltRecord,
+    NotificationRecord,
     PhaseRecord,
     ProcessRecord,
     RequestRecord,
@@ -18,6 +19,7 @@ __all__ = [
     "TIMELINE_FILE",
     "FaultRecord",
     "HaltRecord",
+    "NotificationRecord",
     "PhaseRecord",
     "ProcessRecord",
     "RequestRecord",

@@ -25,14 +25,14 @@ import polars as pl
 from harness.timeline.events import RequestRecord
 
 CATEGORICAL = ("source", "service", "operation", "error", "served_by", "datacenter", "version", "persona", "user",
-               "ack_code", "accepted_by")
+               "ack_code", "accepted_by", "mode")
 """Few distinct values over a whole run: stored as dictionary codes."""
 
-IDENTIFIERS = ("resource_id", "message_id", "instance_uid", "write_key")
+IDENTIFIERS = ("resource_id", "message_id", "instance_uid", "write_key", "downtime_id", "patient")
 """One value per write: plain strings."""
 
 REQUEST_SCHEMA: dict[str, pl.DataType] = {
-    "t": pl.Float64(), "duration": pl.Float64(), "ok": pl.Boolean(), "status": pl.Int16(),
+    "t": pl.Float64(), "duration": pl.Float64(), "ok": pl.Boolean(), "status": pl.Int16(), "as_of": pl.Float64(),
     **{name: pl.Categorical() for name in CATEGORICAL},
     **{name: pl.String() for name in IDENTIFIERS},
 }

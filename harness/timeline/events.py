@@ -33,6 +33,12 @@ class RequestRecord:
     ``accepted_by`` is who accepted an acknowledged write and in which term, when the service
     says so (the EHR's ``meta.source``, ``"ehr-a#1"``): the split-brain checker's input.
     ``persona`` and ``user`` (a stable id per simulated user) are set by the load.
+
+    Degraded mode (the clinicians' care application): ``mode`` is what the application said it
+    was in when it answered (``"normal"`` or ``"downtime"``), ``as_of`` the time (epoch seconds)
+    of the data a downtime answer was built from (its snapshot), ``downtime_id`` the identifier
+    from a reserved range an order or registration got while queued, and ``patient`` the
+    patient the request was about (for identity checks).
     """
 
     t: float
@@ -54,6 +60,10 @@ class RequestRecord:
     instance_uid: str | None = None
     write_key: str | None = None
     accepted_by: str | None = None
+    mode: str | None = None
+    as_of: float | None = None
+    downtime_id: str | None = None
+    patient: str | None = None
     kind: Literal["request"] = "request"
 
 
@@ -107,7 +117,21 @@ class HaltRecord:
     kind: Literal["halt"] = "halt"
 
 
-TimelineRecord = RequestRecord | FaultRecord | PhaseRecord | ProcessRecord | HaltRecord
+@dataclass(frozen=True, slots=True)
+class NotificationRecord:
+    """A notification an application sent to the out-of-band channel (the notification sink,
+    outside both data centers): ``event`` ("downtime", "restored"), ``source`` (the application
+    instance), ``t`` when the sink received it, ``sent_at`` when the application says it sent it."""
+
+    t: float
+    event: str
+    source: str
+    sent_at: float | None = None
+    reason: str | None = None
+    kind: Literal["notification"] = "notification"
+
+
+TimelineRecord = RequestRecord | FaultRecord | PhaseRecord | ProcessRecord | HaltRecord | NotificationRecord
 
 _TYPES: dict[str, type[TimelineRecord]] = {
     "request": RequestRecord,
@@ -115,6 +139,7 @@ _TYPES: dict[str, type[TimelineRecord]] = {
     "phase": PhaseRecord,
     "process": ProcessRecord,
     "halt": HaltRecord,
+    "notification": NotificationRecord,
 }
 
 

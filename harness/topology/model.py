@@ -15,15 +15,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-SiteKind = Literal["campus", "datacenter", "witness"]
-LinkPurpose = Literal["client", "replication", "dependency", "witness"]
+SiteKind = Literal["campus", "datacenter", "witness", "external"]
+LinkPurpose = Literal["client", "replication", "dependency", "witness", "notification"]
 PortName = Literal["http", "mllp"]
 RouteMode = Literal["primary", "active-backup"]
 
 
 @dataclass(frozen=True)
 class Site:
-    """A physical place: the campus (clients), a data center, or a small witness site."""
+    """A physical place: the campus (clients), a data center, a small witness site, or an
+    external one (the out-of-band notification channel)."""
 
     name: str
     kind: SiteKind

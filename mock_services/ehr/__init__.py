@@ -6,7 +6,7 @@ Run with ``python -m mock_services.ehr`` (flags in :mod:`.__main__`, or a ``--co
 * settings: ``config`` (the frozen Config), ``configfile`` (JSON/TOML -> flags);
 * data: ``store`` (SQLite: log, current resources, base snapshot, discarded entries),
   ``index`` (search index tables and search SQL), ``baseload`` (the synthetic base
-  snapshot loaded at start-up), ``resources`` (the seven resource types: validation, indexed
+  snapshot loaded at start-up), ``resources`` (the eight resource types: validation, indexed
   elements, search parameters), ``fhirtypes`` (FHIR datatype checks and date ranges);
 * FHIR surface: ``fhir`` (create, conditional create, read, vread, update, search),
   ``search`` (query string -> criteria), ``capability`` (CapabilityStatement, OpenAPI),
@@ -21,8 +21,9 @@ Run with ``python -m mock_services.ehr`` (flags in :mod:`.__main__`, or a ``--co
   ``testing_processes`` (real processes), ``tcpproxy`` (a link with latency and cuts).
 
 FHIR resources: Patient, Encounter, Observation, MedicationRequest, DiagnosticReport,
-AllergyIntolerance and MedicationAdministration (written by the load's nurses), with US Core's
-mandatory searches (see :mod:`.fhir` and :mod:`.search`).
+AllergyIntolerance, MedicationAdministration (written by the load's nurses) and ServiceRequest
+(lab and imaging orders, written by :mod:`mock_services.care`), with US Core's mandatory
+searches (see :mod:`.fhir` and :mod:`.search`).
 Every write records who accepted it, in which term: ``meta.source = "<instance>#<epoch>"``;
 every response carries ``X-Epoch``. That, ``meta.lastUpdated`` and the discarded entries of
 ``/_replication/status`` are what a split-brain checker reads.

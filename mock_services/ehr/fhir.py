@@ -2,7 +2,7 @@
 
 Contract (what clients and the harness's probes may rely on), for every type ``T`` of
 :data:`~.resources.RESOURCE_TYPES` (Patient, Encounter, Observation, MedicationRequest,
-DiagnosticReport, AllergyIntolerance, MedicationAdministration):
+DiagnosticReport, AllergyIntolerance, MedicationAdministration, ServiceRequest):
 
 * ``POST /T`` -- body ``application/fhir+json`` or ``application/json`` (or no Content-Type),
   a ``T``. 201 with the stored resource: a server-assigned ``id`` (uuid4 hex; a client id is

@@ -350,6 +350,59 @@ MEDICATION_ADMINISTRATION = ResourceType(
     },
 )
 
+# A lab or imaging order (the care application's lab / imaging orders). R4 requires status,
+# intent and subject; code (what is asked for) and category are optional there and here, but
+# checked when present and searched by (US Core's patient+category, patient+code, authored).
+SERVICE_REQUEST = ResourceType(
+    "ServiceRequest",
+    elements=(
+        Element("identifier", False, list_of(identifier)),
+        Element("requisition", False, identifier),
+        Element(
+            "status",
+            True,
+            code_of("draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"),
+        ),
+        Element(
+            "intent",
+            True,
+            code_of(
+                "proposal",
+                "plan",
+                "directive",
+                "order",
+                "original-order",
+                "reflex-order",
+                "filler-order",
+                "instance-order",
+                "option",
+            ),
+        ),
+        Element("category", False, list_of(codeable_concept)),
+        Element("priority", False, code_of("routine", "urgent", "asap", "stat")),
+        Element("code", False, codeable_concept),
+        Element("subject", True, reference),
+        Element("encounter", False, reference),
+        Element("occurrenceDateTime", False, date_time),
+        Element("occurrencePeriod", False, period),
+        Element("authoredOn", False, date_time),
+        Element("requester", False, reference),
+    ),
+    params={
+        "identifier": _identifier_param("ServiceRequest"),
+        **_subject_params("ServiceRequest"),
+        "status": _param("ServiceRequest", "status", Kind.TOKEN, "ServiceRequest.status", extract.tokens("status")),
+        "intent": _param("ServiceRequest", "intent", Kind.TOKEN, "ServiceRequest.intent", extract.tokens("intent")),
+        "category": _param(
+            "ServiceRequest", "category", Kind.TOKEN, "ServiceRequest.category", extract.tokens("category")
+        ),
+        "code": _param("ServiceRequest", "code", Kind.TOKEN, "ServiceRequest.code", extract.tokens("code")),
+        "authored": _param(
+            "ServiceRequest", "authored", Kind.DATE, "ServiceRequest.authoredOn", extract.dates("authoredOn")
+        ),
+    },
+)
+
 RESOURCE_TYPES: dict[str, ResourceType] = {
     t.name: t
     for t in (
@@ -360,6 +413,7 @@ RESOURCE_TYPES: dict[str, ResourceType] = {
         DIAGNOSTIC_REPORT,
         ALLERGY_INTOLERANCE,
         MEDICATION_ADMINISTRATION,
+        SERVICE_REQUEST,
     )
 }
 

@@ -241,8 +241,9 @@ def test_check_defaults() -> None:
     assert failover.sustained == 1.0
     assert failover.min_success_rate == 1.0
     assert failover.label == "failover_time-1"
-    assert sorted(CHECK_TYPES) == ["availability", "blast_radius", "failover_time", "ledger", "reconnection",
-                                   "recovery_order", "split_brain"]
+    assert sorted(CHECK_TYPES) == ["availability", "blast_radius", "downtime_orders", "failover_time", "ledger",
+                                   "patient_identity", "reconnection", "recovery_order", "split_brain", "staleness",
+                                   "time_to_degraded"]
 
 
 @pytest.mark.parametrize("phases", [[], ["fault"], ["recovery", "recovery"]])

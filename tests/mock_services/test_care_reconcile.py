@@ -20,7 +20,6 @@ from mock_services.care.testing import Switch
 from mock_services.ehr.app import create_app as create_ehr_app
 from mock_services.ehr.config import Config as EhrConfig
 from mock_services.ehr.config import ConfiguredRole
-from mock_services.ehr.resources import RESOURCE_TYPES
 
 pytestmark = pytest.mark.anyio
 FHIR_JSON = "application/fhir+json"
@@ -165,16 +164,36 @@ async def test_refused_entries_fail_with_the_reason_and_their_orders_follow(setu
     assert queue.get(order).reason == f"the registration of {dt_patient} failed"
 
 
-async def test_lab_orders_become_service_requests(setup: Setup) -> None:
+@pytest.mark.parametrize(
+    ("kind", "body", "category"),
+    [
+        ("lab", {"display": "NFS", "code": "58410-2", "system": "http://loinc.org"}, "108252007"),
+        ("imaging", {"display": "Radio thorax"}, "363679005"),
+    ],
+)
+async def test_lab_and_imaging_orders_are_reconciled_as_service_requests(
+    setup: Setup, kind: str, body: dict[str, Any], category: str
+) -> None:
     queue = setup.queue()
-    lab = parse_order({"kind": "lab", "display": "NFS", "code": "58410-2", "system": "http://loinc.org",
-                       "authored": "2024-08-03T09:30:00Z"}, "p000003")  # fmt: skip
-    assert lab.resource["resourceType"] == "ServiceRequest" and lab.resource["code"]["coding"][0]["code"] == "58410-2"
-    identifier = queue.enqueue("lab", "p000003", lab.resource, lab.authored, lab.key)[0].downtime_id
-    await setup.reconciler(queue).run()
+    order = parse_order({"kind": kind, **body, "authored": "2024-08-03T09:30:00Z"}, "p000003")
+    assert order.resource["resourceType"] == "ServiceRequest"
+    identifier = queue.enqueue(kind, "p000003", order.resource, order.authored, order.key)[0].downtime_id
+    progress = await setup.reconciler(queue).run()
+    assert progress["state"] == "done" and progress["reconciled"] == 1 and progress["failed"] == 0
+
+    [stored] = await setup.search("ServiceRequest", f"{DOWNTIME_ORDER_SYSTEM}|{identifier}")
+    assert (stored["status"], stored["intent"]) == ("active", "order")
+    assert stored["authoredOn"] == "2024-08-03T09:30:00.000Z"  # the clinician's time, not the replay's
+    assert stored["subject"] == {"reference": "Patient/p000003"}
+    assert stored["category"][0]["coding"][0]["code"] == category
+    assert stored["code"]["text"] == body["display"]
+    assert any(tag.get("code") == "downtime" for tag in stored["meta"]["tag"])
     entry = queue.get(identifier)
-    if "ServiceRequest" in RESOURCE_TYPES:
-        [stored] = await setup.search("ServiceRequest", f"{DOWNTIME_ORDER_SYSTEM}|{identifier}")
-        assert entry.state == RECONCILED and stored["authoredOn"] == "2024-08-03T09:30:00.000Z"
-    else:  # today's mock EHR has no ServiceRequest: the entry is kept, failed, with the EHR's words
-        assert entry.state == FAILED and "ServiceRequest" in (entry.reason or "")
+    assert entry.state == RECONCILED and entry.permanent_id == f"ServiceRequest/{stored['id']}"
+    assert entry.existed is False
+    found = await setup.ehr.get("/ServiceRequest", params={"patient": "p000003", "category": category})
+    assert [e["resource"]["id"] for e in found.json()["entry"]] == [stored["id"]]
+
+    again = await setup.reconciler(queue).run()  # a second pass creates nothing more
+    assert again["reconciled"] == again["existed"] == 0
+    assert len(await setup.search("ServiceRequest", f"{ORDER_SYSTEM}|{order.key}")) == 1

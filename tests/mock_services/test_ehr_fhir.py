@@ -215,6 +215,7 @@ async def test_metadata_is_a_capability_statement(primary: Client) -> None:
         "MedicationAdministration",
         "DiagnosticReport",
         "AllergyIntolerance",
+        "ServiceRequest",
     }
     patient = resources["Patient"]
     assert {i["code"] for i in patient["interaction"]} >= {"create", "read", "search-type"}

@@ -1,6 +1,6 @@
 import pytest
 
-from harness.topology import ALL_SERVICES, FRONT_DOOR, Instance, Link, Topology, reference_topology
+from harness.topology import DEFAULT_SERVICES, FRONT_DOOR, Instance, Link, Topology, reference_topology
 
 
 def test_ehr_only_topology_shape() -> None:
@@ -17,7 +17,7 @@ def test_ehr_only_topology_shape() -> None:
 
 def test_full_reference_topology_has_every_service_and_its_links() -> None:
     topo = reference_topology()
-    assert topo.service_names == ALL_SERVICES
+    assert topo.service_names == DEFAULT_SERVICES
     assert {i.name for i in topo.instances_in("dc-a")} == {"ehr-a", "msg-a", "pacs-a", "labs-a", "sched-a"}
     assert {i.name for i in topo.instances_in("dc-b")} == {"ehr-b", "msg-b", "pacs-b", "labs-b"}
     assert topo.front_door.services == ("ehr", "imaging", "labs", "scheduling")  # messaging is MLLP, direct

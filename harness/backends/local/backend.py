@@ -187,6 +187,9 @@ class LocalBackend:
             mllp={link.target: (LOOPBACK, link_ports[link.name])
                   for link in topo.links if link.port == "mllp" and link.source == "campus"},
             stats_url=f"http://{LOOPBACK}:{stats_port}/stats",
+            workstation_urls={link.target: f"http://{LOOPBACK}:{link_ports[link.name]}" for link in topo.links
+                              if link.source == "campus" and link.purpose == "client" and link.target != FRONT_DOOR
+                              and link.port == "http"},
         )
         (self.run_dir / "endpoints.json").write_text(json.dumps(self.endpoints.to_json(), indent=2))
         return self.endpoints

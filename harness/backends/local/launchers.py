@@ -103,7 +103,28 @@ def _witness(ctx: LaunchContext) -> list[str]:
     return ["--name", ctx.instance.name, "--host", LOOPBACK, "--port", str(ctx.port()), "--db", ctx.path(".sqlite")]
 
 
+def _care(ctx: LaunchContext) -> list[str]:
+    care = ctx.options.care
+    argv = [*ctx.common(), "--port", str(ctx.port()), "--state-dir", ctx.path("-state"),
+            "--downtime-mode", "on" if care.downtime_mode else "off",
+            "--snapshot-interval", str(care.snapshot_interval), "--max-snapshot-age", str(care.max_snapshot_age),
+            "--breaker-failures", str(care.breaker_failures), "--breaker-window", str(care.breaker_window),
+            "--breaker-reset", str(care.breaker_reset), "--dependency-timeout", str(care.dependency_timeout),
+            "--max-patients", str(care.max_patients), "--printer", "fail" if care.printer_fails else "ok"]
+    for link in ctx.outgoing("dependency"):
+        argv += [f"--{link.service}-url", ctx.link_url(link)]
+    for link in ctx.outgoing("notification"):
+        argv += ["--notify-url", f"{ctx.link_url(link)}/notifications"]
+    return argv
+
+
+def _notify(ctx: LaunchContext) -> list[str]:
+    return [*ctx.common(), "--port", str(ctx.port()), "--db", ctx.path(".sqlite")]
+
+
 LAUNCHERS: dict[str, Callable[[LaunchContext], list[str]]] = {
+    "care": _care,
+    "notify": _notify,
     "ehr": _ehr,
     "messaging": _messaging,
     "imaging": _imaging,

@@ -76,8 +76,8 @@ class PersonaIdentity:
 
 @dataclass
 class Reply:
-    """What a task gets back from :meth:`HttpPersona.call`: status, parsed JSON body (None
-    for an empty or non-JSON answer when ``parse_json`` is off), headers, and the dict that
+    """What a task gets back from :meth:`HttpPersona.call`: status, body (parsed JSON; the raw
+    bytes when ``parse_json`` is off, e.g. a PDF), headers, and the dict that
     becomes the request's record context (set ``resource_id``/``version`` there)."""
 
     status: int
@@ -159,12 +159,12 @@ class HttpPersona(PersonaIdentity, FastHttpUser):
                     record["error"] = "bad-body"
                     response.failure(f"HTTP {status} with a body that is not JSON")
                     return None
-            reply = Reply(status, parsed, response.headers or {}, record)
+            reply = Reply(status, parsed if parse_json else content, response.headers or {}, record)
             if check is not None:
                 try:
                     check(reply)
                 except Exception as error:  # any surprise in the body: reported, never a lost request
-                    record["error"] = "bad-body"
+                    record.setdefault("error", "bad-body")  # a check may name the error more precisely
                     response.failure(f"HTTP {status}: unexpected body: {type(error).__name__}: {error}")
                     return None
             response.success()

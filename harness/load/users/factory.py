@@ -17,6 +17,7 @@ from locust import User, between
 
 from harness.load.catalogue import PERSONAS
 from harness.load.plan import LoadPlan
+from harness.load.users.care_personas import WardClinicianUser
 from harness.load.users.http_personas import NurseUser, PhysicianUser, RadiologyModalityUser, SchedulerUser
 from harness.load.users.mllp_user import LabSystemUser
 from harness.load.users.planning import integer_weights
@@ -27,6 +28,7 @@ BASES: dict[str, type[User]] = {
     "lab_system": LabSystemUser,
     "radiology_modality": RadiologyModalityUser,
     "scheduler": SchedulerUser,
+    "ward_clinician": WardClinicianUser,
 }
 """The base class of every persona of :data:`harness.load.catalogue.PERSONAS`."""
 

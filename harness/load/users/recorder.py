@@ -26,6 +26,7 @@ the timeline's :class:`~harness.timeline.events.RequestRecord` format (``kind: "
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -43,7 +44,10 @@ SERVED_BY_HEADER = "X-Served-By"
 DATACENTER_HEADER = "X-Datacenter"
 
 _CONTEXT_FIELDS = ("persona", "user", "resource_id", "version", "message_id", "ack_code", "instance_uid",
-                   "write_key", "accepted_by")
+                   "write_key", "accepted_by", "downtime_id", "patient")
+# The care application stamps every answer, errors included, with its mode and data time.
+MODE_HEADER = "X-Care-Mode"
+AS_OF_HEADER = "X-Snapshot-As-Of"
 _LOCATION = re.compile(r"/([A-Z][A-Za-z]*)/([A-Za-z0-9\-.]{1,64})/_history/([^/?#]+)/?$")
 
 # Exception classes of geventhttpclient and Locust, recognised by name: importing them would
@@ -162,6 +166,13 @@ def request_record(
         value = context.get(field)
         if value is not None and value != "":
             record[field] = str(value)
+    mode = _header(headers, MODE_HEADER) or context.get("mode")
+    if mode:
+        record["mode"] = str(mode)
+    as_of = _header(headers, AS_OF_HEADER) or context.get("as_of")
+    if as_of:
+        with contextlib.suppress(ValueError):  # not a time: the staleness check counts it as undated
+            record["as_of"] = float(as_of)
     if "resource_id" not in record:
         located = parse_location(_header(headers, "Location"))
         if located is not None:
