@@ -1,0 +1,101 @@
+"""The degraded-mode checkers on hand-made timelines: each failure named, and no data is unknown."""
+
+from __future__ import annotations
+
+from harness.checks.degraded import (
+    check_downtime_orders,
+    check_patient_identity,
+    check_staleness,
+    check_time_to_degraded,
+)
+from harness.readback import FoundResource, ReadBack
+from harness.readback.table import readback_table
+from harness.timeline import NotificationRecord, RequestRecord
+
+CUT = 100.0
+
+
+def _answer(t: float, mode: str = "downtime", as_of: float | None = 90.0, ok: bool = True, **extra: object
+            ) -> RequestRecord:
+    return RequestRecord(t, 0.01, "load", "care", "care: GET /patients/{id}/chart", ok, 200 if ok else 503,
+                         None if ok else "http-503", served_by="care-1", mode=mode, as_of=as_of,
+                         **extra)  # type: ignore[arg-type]
+
+
+def test_time_to_degraded_measures_the_first_downtime_answer_and_the_notification() -> None:
+    requests = [_answer(99.0, mode="normal", as_of=None), _answer(101.0, ok=False, mode="normal", as_of=None),
+                _answer(103.5)]
+    notified = [NotificationRecord(100.4, "downtime", "care-1")]
+    verdict = check_time_to_degraded("t", requests, notified, "cut", CUT, 5.0, 1.0)
+    assert verdict.outcome.value == "pass" and verdict.evidence["time_to_degraded"] == 3.5
+    assert abs(verdict.evidence["notification_delay"] - 0.4) < 1e-9
+    late = check_time_to_degraded("t", requests, notified, "cut", CUT, 2.0, 0.1)
+    assert late.outcome.value == "fail" and "over 2s" in late.summary and "notified after" in late.summary
+
+
+def test_never_degraded_fails_and_no_traffic_is_unknown() -> None:
+    never = check_time_to_degraded("t", [_answer(101.0, ok=False, mode="normal", as_of=None)], [], "cut", CUT, 5.0,
+                                   5.0)
+    assert never.outcome.value == "fail" and "never served in downtime mode" in never.summary
+    assert "no downtime notification" in never.summary
+    assert check_time_to_degraded("t", [], [], "cut", CUT, 5.0, None).outcome.value == "unknown"
+    assert check_time_to_degraded("t", [], [], "cut", None, 5.0, None).outcome.value == "unknown"
+
+
+def test_staleness_finds_undated_and_old_downtime_answers() -> None:
+    fine = [_answer(101.0, as_of=95.0), _answer(102.0, as_of=95.0)]
+    assert check_staleness("s", fine, 10.0).outcome.value == "pass"
+    bad = [*fine, _answer(103.0, as_of=None), _answer(130.0, as_of=95.0)]
+    verdict = check_staleness("s", bad, 10.0)
+    assert verdict.outcome.value == "fail"
+    assert verdict.evidence["undated"] == 1 and verdict.evidence["stale"] == 1
+    assert check_staleness("s", [_answer(101.0, mode="normal", as_of=None)], 10.0).outcome.value == "unknown"
+
+
+KEY = "MedicationRequest?identifier=urn:hchaos:care:order|o{}"
+
+
+def _queued(n: int, t: float, patient: str = "p1") -> RequestRecord:
+    return RequestRecord(t, 0.01, "load", "care", "care: POST /patients/{id}/orders", True, 202, mode="downtime",
+                         as_of=90.0, downtime_id=f"DT-O-care-1-{n:06d}", patient=patient, write_key=KEY.format(n))
+
+
+def _found(n: int, *copies: tuple[str, str | None, bool], subject: str = "Patient/p1") -> ReadBack:
+    return ReadBack(KEY.format(n), tuple(FoundResource(rid, "1", "ehr-b#2", authored, subject, flag)
+                                         for rid, authored, flag in copies))
+
+
+def test_downtime_orders_each_exactly_once_with_their_time_and_flag() -> None:
+    orders = [_queued(1, 101.0), _queued(2, 102.0), _queued(3, 103.0), _queued(4, 104.0), _queued(5, 105.0)]
+    table = readback_table([
+        _found(1, ("m1", "1970-01-01T00:01:41.000+00:00", True)),           # kept
+        _found(2),                                                          # lost
+        _found(3, ("m3", "1970-01-01T00:01:43.000+00:00", True),
+               ("m3b", "1970-01-01T00:01:43.000+00:00", True)),             # duplicated
+        _found(4, ("m4", "1970-01-01T00:05:00.000+00:00", True)),           # authored time replaced
+        _found(5, ("m5", "1970-01-01T00:01:45.000+00:00", False)),          # not flagged
+    ]).lazy()
+    verdict = check_downtime_orders("d", orders, table, 0.002)
+    assert verdict.outcome.value == "fail"
+    e = verdict.evidence
+    assert (e["lost_count"], e["duplicated_count"], e["authored_changed_count"], e["not_flagged_count"]) == (1, 1, 1, 1)
+    assert e["lost"][0]["downtime_id"] == "DT-O-care-1-000002"
+    assert check_downtime_orders("d", orders[:1], table, 0.002).outcome.value == "pass"
+    assert check_downtime_orders("d", [], table, 0.002).outcome.value == "unknown"
+    assert check_downtime_orders("d", orders, None, 0.002).outcome.value == "unknown"
+
+
+def test_patient_identity_wrong_patient_unstamped_page_and_reused_downtime_id() -> None:
+    orders = [_queued(1, 101.0, patient="p1"), _queued(2, 102.0, patient="p2")]
+    table = readback_table([_found(1, ("m1", None, True)), _found(2, ("m2", None, True), subject="Patient/p1")]).lazy()
+    verdict = check_patient_identity("i", orders, table)
+    assert verdict.outcome.value == "fail" and verdict.evidence["wrong_patient"][0]["entered_for"] == "p2"
+    unstamped = RequestRecord(103.0, 0.01, "load", "care", "care: GET /patients/{id}/documents/mar.pdf", False,
+                              200, "identity-missing", patient="p1")
+    reused = RequestRecord(104.0, 0.01, "load", "care", "care: POST /patients/{id}/orders", True, 202,
+                           downtime_id="DT-O-care-1-000001", patient="p1", write_key=KEY.format(9))
+    verdict = check_patient_identity("i", [orders[0], unstamped, reused], readback_table([_found(1, ("m1", None, True))]
+                                                                                          ).lazy())
+    assert verdict.outcome.value == "fail"
+    assert verdict.evidence["unstamped_count"] == 1 and len(verdict.evidence["reused_downtime_ids"]) == 1
+    assert check_patient_identity("i", [], None).outcome.value == "unknown"
