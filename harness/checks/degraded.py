@@ -13,7 +13,9 @@ every order from the EHR after recovery (``authored``, ``subject``, ``downtime``
 * **downtime orders** -- every order queued in downtime is in the EHR exactly once, with its
   original authored time and flagged as entered during downtime;
 * **patient identity** -- no order on another patient, every printed page stamped with its
-  patient, no downtime identifier given twice.
+  patient, no downtime identifier given twice;
+* **lab turnaround** -- how much longer results took to reach the EHR during the outage than
+  before it (a ratio of medians).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 import polars as pl
 
 from harness.checks.verdict import Outcome, Verdict
-from harness.checks.windows import Requests, request_table
+from harness.checks.windows import Requests, Window, percentile, request_table
 from harness.durations import format_duration
 from harness.timeline import NotificationRecord
 
@@ -213,6 +215,51 @@ def check_patient_identity(name: str, requests: Requests, readback: pl.LazyFrame
                        bound, evidence)
     return Verdict(name, "patient_identity", Outcome.PASS, "every order and document on its own patient", measured,
                    bound, evidence)
+
+
+def check_lab_turnaround(name: str, requests: Requests, readback: pl.LazyFrame | None, baseline: Window | None,
+                         outage: Window | None, max_ratio: float | None) -> Verdict:
+    """Time from sending a result to its arrival in the EHR: median (and p95) of the results
+    sent during ``outage`` (the fault) over those sent during ``baseline`` (the steady state)."""
+    bound = f"median ratio <= {max_ratio:g}" if max_ratio is not None else "reported"
+    evidence: dict[str, Any] = {"max_ratio": max_ratio}
+    if readback is None:
+        return Verdict(name, "lab_turnaround", Outcome.UNKNOWN, "the run has no read-back of its results", "", bound,
+                       evidence)
+    sent = request_table(requests).filter(pl.col("ok") & pl.col("message_id").is_not_null()
+                                          & pl.col("write_key").is_not_null()).select("t", "write_key")
+    arrived = readback.filter(pl.col("updated").is_not_null()).group_by("key").agg(
+        updated=pl.col("updated").min())
+    rows = sent.join(arrived, left_on="write_key", right_on="key").collect()
+    stats: dict[str, dict[str, float | int | None]] = {}
+    for label, window in (("baseline", baseline), ("outage", outage)):
+        times = sorted(arrival - row["t"] for row in rows.iter_rows(named=True)
+                       if window is not None and window.contains(row["t"])
+                       and (arrival := _epoch(row["updated"])) is not None)
+        stats[label] = {"results": len(times), "median": percentile(times, 0.5) if times else None,
+                        "p95": percentile(times, 0.95) if times else None}
+    evidence.update(stats)
+    base, out = stats["baseline"], stats["outage"]
+    if base["median"] is None or out["median"] is None:
+        missing = [label for label, values in stats.items() if values["median"] is None]
+        return Verdict(name, "lab_turnaround", Outcome.UNKNOWN,
+                       f"no result sent and read back in the {' and '.join(missing)}", "", bound, evidence)
+    ratio = _ratio(out["median"], base["median"])
+    p95_ratio = _ratio(out["p95"], base["p95"])
+    evidence.update({"ratio": ratio, "p95_ratio": p95_ratio})
+    measured = (f"median x{ratio:.1f} ({format_duration(float(out['median']))} vs "
+                f"{format_duration(float(base['median']))}), p95 x{p95_ratio:.1f}")
+    if max_ratio is not None and ratio > max_ratio:
+        return Verdict(name, "lab_turnaround", Outcome.FAIL,
+                       f"results took {ratio:.1f} times longer to reach the EHR during the outage", measured, bound,
+                       evidence)
+    return Verdict(name, "lab_turnaround", Outcome.PASS, f"during the outage: {measured}", measured, bound, evidence)
+
+
+def _ratio(outage: float | int | None, baseline: float | int | None) -> float:
+    if outage is None or baseline is None:
+        return float("nan")
+    return float(outage) / float(baseline) if baseline > 0 else float("inf")
 
 
 def _epoch(text: str | None) -> float | None:

@@ -3,7 +3,9 @@
 A client is a load user (``user`` of the load's records) or the prober (one session). Only
 clients still active after recovery starts are judged (a user the load shape had already
 stopped cannot reconnect and is not counted against the system). A client is back when one
-of its requests started within ``within`` of the recovery's start succeeded.
+of its requests started within ``within`` of the recovery's start succeeded -- and was not
+served from a downtime snapshot (a workstation still in downtime mode has not reconnected).
+The start can also be a fault's heal (the power's return) rather than the recovery phase.
 """
 
 from __future__ import annotations
@@ -34,21 +36,22 @@ def _client() -> pl.Expr:
 
 
 def check_reconnection(name: str, requests: Requests, recovery_start: float | None,
-                       within: float, min_fraction: float) -> Verdict:
-    """Pass when at least ``min_fraction`` of the active clients are back within ``within``."""
+                       within: float, min_fraction: float, since: str = "recovery phase") -> Verdict:
+    """Pass when at least ``min_fraction`` of the active clients are back within ``within`` of
+    ``recovery_start`` (``since`` names that moment in messages)."""
     bound = f">= {min_fraction:.0%} of clients back within {format_duration(within)}"
     evidence: dict[str, object] = {"within": within, "min_fraction": min_fraction}
     if recovery_start is None:
-        return Verdict(name, "reconnection", Outcome.UNKNOWN, "the recovery phase never started", "", bound,
-                       evidence)
+        return Verdict(name, "reconnection", Outcome.UNKNOWN, f"the {since} never happened", "", bound, evidence)
     deadline = recovery_start + within
     # One row per client active after recovery started (requests in start order, so "last error"
     # is the latest one).
     clients = (request_table(requests).filter(pl.col("t") >= recovery_start)
-               .select("t", "ok", "error", "persona", client=_client()).sort("t")
+               .select("t", "ok", "error", "persona", "mode", client=_client()).sort("t")
                .group_by("client", maintain_order=True)
                .agg(persona=pl.col("persona").cast(pl.String).first(), requests=pl.len(),
-                    back_at=pl.col("t").filter(pl.col("ok") & (pl.col("t") < deadline)).min(),
+                    back_at=pl.col("t").filter(pl.col("ok") & (pl.col("t") < deadline)
+                                               & (pl.col("mode") != "downtime").fill_null(True)).min(),
                     last_error=pl.col("error").cast(pl.String).filter(~pl.col("ok")).last())
                .collect())
     if not clients.height:

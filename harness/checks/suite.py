@@ -9,6 +9,7 @@ from functools import partial
 from harness.checks.availability import check_availability
 from harness.checks.degraded import (
     check_downtime_orders,
+    check_lab_turnaround,
     check_patient_identity,
     check_staleness,
     check_time_to_degraded,
@@ -20,7 +21,7 @@ from harness.checks.recovery_order import check_recovery_order
 from harness.checks.rundata import RunData
 from harness.checks.split_brain import check_split_brain
 from harness.checks.verdict import Outcome, Verdict, guarded
-from harness.checks.windows import fault_starts, phase_starts, phase_windows
+from harness.checks.windows import Window, fault_heals, fault_starts, phase_starts, phase_windows
 from harness.experiment import (
     AvailabilityCheck,
     BlastRadiusCheck,
@@ -28,6 +29,7 @@ from harness.experiment import (
     DowntimeOrdersCheck,
     Experiment,
     FailoverTimeCheck,
+    LabTurnaroundCheck,
     LedgerCheck,
     PatientIdentityCheck,
     ReconnectionCheck,
@@ -80,6 +82,10 @@ def _judge_one(experiment: Experiment, check: Check, data: RunData) -> Verdict:
         return check_availability(check.label, requests, phase_windows(data.events), list(check.phases),
                                   check.max_error_rate, check.max_p95, check.max_p99)
     if isinstance(check, ReconnectionCheck):
+        if check.after is not None:
+            healed = fault_heals(data.events).get(check.after)
+            return check_reconnection(check.label, requests, healed, check.within, check.min_fraction,
+                                      f"heal of {check.after}")
         recovery = phase_starts(data.events).get("recovery")
         return check_reconnection(check.label, requests, recovery, check.within, check.min_fraction)
     if isinstance(check, TimeToDegradedCheck):
@@ -91,6 +97,12 @@ def _judge_one(experiment: Experiment, check: Check, data: RunData) -> Verdict:
         return check_staleness(check.label, requests, check.max_age)
     if isinstance(check, DowntimeOrdersCheck):
         return check_downtime_orders(check.label, requests, data.readback, check.authored_tolerance)
+    if isinstance(check, LabTurnaroundCheck):
+        label = experiment.measured_fault(check).label
+        start, healed = fault_starts(data.events).get(label), fault_heals(data.events).get(label)
+        outage = Window(start, healed) if start is not None and healed is not None else None
+        baseline = phase_windows(data.events).get("steady_state")
+        return check_lab_turnaround(check.label, requests, data.readback, baseline, outage, check.max_ratio)
     if isinstance(check, PatientIdentityCheck):
         return check_patient_identity(check.label, requests, data.readback)
     if isinstance(check, BlastRadiusCheck):

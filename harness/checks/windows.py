@@ -68,6 +68,11 @@ def phase_starts(records: Iterable[TimelineRecord]) -> dict[str, float]:
     return {r.phase: r.t for r in records if isinstance(r, PhaseRecord) and r.action == "start"}
 
 
+def fault_heals(records: Iterable[TimelineRecord]) -> dict[str, float]:
+    """When each fault was healed, by label."""
+    return {r.fault: r.t for r in records if isinstance(r, FaultRecord) and r.action == "heal"}
+
+
 def percentile(sorted_values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..1) of an already sorted, non-empty sequence. (The
     checkers compute the same over tables with Polars' ``quantile(q, "equiprobable")``.)"""

@@ -95,14 +95,19 @@ class FailoverTimeCheck(_CheckBase):
 
 
 class ReconnectionCheck(_CheckBase):
-    """Passes when, after recovery starts, at least ``min_fraction`` of the clients still
-    active (each load user, and the prober as one session) succeed again within ``within``.
-    At AP-HP in 2024 not every workstation reconnected by itself: this counts them."""
+    """Passes when, after recovery starts (or after a fault is healed, with ``after``), at
+    least ``min_fraction`` of the clients still active (each load user, and the prober as one
+    session) succeed again within ``within``. An answer served from a downtime snapshot is not
+    "back". At AP-HP in 2024 not every workstation reconnected by itself: this counts them."""
 
     type: Literal["reconnection"]
 
     within: PositiveDuration = 10.0
-    """How long after the start of recovery a client has to succeed again."""
+    """How long after the start of recovery (or the heal) a client has to succeed again."""
+
+    after: str | None = None
+    """Measure from the heal of this fault (its name) instead of the start of recovery: e.g.
+    from the power's return, while other faults still hold parts of the system down."""
 
     min_fraction: StrictFloat = Field(default=1.0, gt=0, le=1)
     """Share of clients that must be back (1.0 = every one)."""
@@ -230,19 +235,39 @@ class PatientIdentityCheck(_CheckBase):
     """The application judged (the care application)."""
 
 
+class LabTurnaroundCheck(_CheckBase):
+    """Lab results during the outage against the baseline: from the result's sending (the lab
+    system's ORU^R01) to its arrival in the EHR (``meta.lastUpdated``, read back after
+    recovery), median (and p95) of the results sent during the fault over those sent in the
+    steady state, reported as a ratio ("the morning's blood test results could not be
+    reached"). Fails only with ``max_ratio``."""
+
+    type: Literal["lab_turnaround"]
+
+    fault: str | None = None
+    """Name of the fault whose window (injection to heal) is the outage. Default: the first fault."""
+
+    service: str = Field(default="messaging", min_length=1)
+    """Where the results were sent (the HL7 engines)."""
+
+    max_ratio: StrictFloat | None = Field(default=None, gt=0)
+    """Largest acceptable ratio of the outage's median turnaround to the baseline's (none: reported only)."""
+
+
 DEGRADED_CHECKS = ("time_to_degraded", "staleness", "downtime_orders", "patient_identity")
 """Checks of the care application's degraded mode."""
 
 
 Check: TypeAlias = Annotated[
     AvailabilityCheck | FailoverTimeCheck | ReconnectionCheck | BlastRadiusCheck | LedgerCheck | SplitBrainCheck
-    | RecoveryOrderCheck | TimeToDegradedCheck | StalenessCheck | DowntimeOrdersCheck | PatientIdentityCheck,
-    Field(discriminator="type")]
+    | RecoveryOrderCheck | TimeToDegradedCheck | StalenessCheck | DowntimeOrdersCheck | PatientIdentityCheck
+    | LabTurnaroundCheck, Field(discriminator="type")]
 """Any check; pydantic picks the model from the ``type`` key."""
 
 CHECK_MODELS: Final[tuple[type[_CheckBase], ...]] = (
     AvailabilityCheck, FailoverTimeCheck, ReconnectionCheck, BlastRadiusCheck, LedgerCheck, SplitBrainCheck,
-    RecoveryOrderCheck, TimeToDegradedCheck, StalenessCheck, DowntimeOrdersCheck, PatientIdentityCheck)
+    RecoveryOrderCheck, TimeToDegradedCheck, StalenessCheck, DowntimeOrdersCheck, PatientIdentityCheck,
+    LabTurnaroundCheck)
 
 CHECK_TYPES: Final[tuple[str, ...]] = tuple(
     sorted(get_args(model.model_fields["type"].annotation)[0] for model in CHECK_MODELS)

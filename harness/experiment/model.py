@@ -32,7 +32,14 @@ from harness.experiment.base import (
     consistency_error,
     default_label,
 )
-from harness.experiment.checks import Check, FailoverTimeCheck, RecoveryOrderCheck, TimeToDegradedCheck
+from harness.experiment.checks import (
+    Check,
+    FailoverTimeCheck,
+    LabTurnaroundCheck,
+    ReconnectionCheck,
+    RecoveryOrderCheck,
+    TimeToDegradedCheck,
+)
 from harness.experiment.faults import Fault
 from harness.experiment.halts import HaltCondition
 from harness.experiment.load import LoadConfig
@@ -318,7 +325,9 @@ class Experiment(FrozenModel):
                     *_duplicate_names("halt", halt_names)]
         labels = list(dict.fromkeys(f.label for f in self.faults))
         for index, check in enumerate(self.checks):
-            if not isinstance(check, FailoverTimeCheck | RecoveryOrderCheck | TimeToDegradedCheck):
+            if isinstance(check, ReconnectionCheck) and check.after is not None and check.after not in labels:
+                problems.append(_unknown_fault(index, check.after, labels, field="after"))
+            if not isinstance(check, FailoverTimeCheck | RecoveryOrderCheck | TimeToDegradedCheck | LabTurnaroundCheck):
                 continue
             if not self.faults:
                 problems.append(Problem(
@@ -355,7 +364,8 @@ class Experiment(FrozenModel):
                 return fault
         raise KeyError(label)
 
-    def measured_fault(self, check: FailoverTimeCheck | RecoveryOrderCheck | TimeToDegradedCheck) -> Fault:
+    def measured_fault(self, check: FailoverTimeCheck | RecoveryOrderCheck | TimeToDegradedCheck | LabTurnaroundCheck
+                       ) -> Fault:
         """The fault a ``failover_time`` check of this experiment measures from: the one it
         names, or the first fault. Validation guarantees that it exists."""
         return self.fault_named(check.fault) if check.fault is not None else self.faults[0]
@@ -385,11 +395,11 @@ def _duplicate_names(field: str, entries: list[tuple[str, str]]) -> list[Problem
     return problems
 
 
-def _unknown_fault(check_index: int, name: str, labels: list[str]) -> Problem:
+def _unknown_fault(check_index: int, name: str, labels: list[str], field: str = "fault") -> Problem:
     close = difflib.get_close_matches(name, labels, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     return Problem(
-        ("checks", check_index, "fault"),
+        ("checks", check_index, field),
         f"unknown fault {name!r}; {hint}expected one of: {', '.join(labels)}",
         expected=f"one of: {', '.join(labels)}",
         found=repr(name),

@@ -30,8 +30,9 @@ TIMEOUT = 5.0
 
 @dataclass(frozen=True)
 class FoundResource:
-    """One resource found for a write key: its id, version and who accepted it (``meta.source``);
-    for orders also ``authored`` (``authoredOn``), ``subject`` (the patient reference) and
+    """One resource found for a write key: its id, version and who accepted it (``meta.source``),
+    when it was last written (``meta.lastUpdated``: a lab result's arrival in the EHR); for
+    orders also ``authored`` (``authoredOn``), ``subject`` (the patient reference) and
     ``downtime`` (tagged as entered during downtime by the care application)."""
 
     id: str
@@ -40,6 +41,7 @@ class FoundResource:
     authored: str | None = None
     subject: str | None = None
     downtime: bool | None = None
+    updated: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class ReadBack:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ReadBack:
         return cls(data["key"], tuple(FoundResource(f["id"], f.get("version"), f.get("source"), f.get("authored"),
-                                                    f.get("subject"), f.get("downtime"))
+                                                    f.get("subject"), f.get("downtime"), f.get("updated"))
                                       for f in data.get("found", [])), data.get("error"))
 
 
@@ -81,7 +83,7 @@ def _found_resource(resource: dict[str, Any]) -> FoundResource:
     subject = resource.get("subject")
     return FoundResource(str(resource.get("id")), meta.get("versionId"), meta.get("source"),
                          resource.get("authoredOn"), subject.get("reference") if isinstance(subject, dict) else None,
-                         DOWNTIME_TAG in tags if "authoredOn" in resource else None)
+                         DOWNTIME_TAG in tags if "authoredOn" in resource else None, meta.get("lastUpdated"))
 
 
 def _found_dicom(response: httpx.Response) -> tuple[FoundResource, ...]:

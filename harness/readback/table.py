@@ -1,8 +1,8 @@
 """The read-back as a table, one row per resource found (the form the ledger queries).
 
 Columns: ``key`` (the write key), ``error`` (set when the key could not be read: indeterminate),
-``id``, ``version``, ``source`` (and for orders ``authored``, ``subject``, ``downtime``) of one
-resource found under the key. A key that was read and
+``id``, ``version``, ``source``, ``updated`` (and for orders ``authored``, ``subject``,
+``downtime``) of one resource found under the key. A key that was read and
 found nothing has one row with ``id`` null, so "read, nothing there" (lost) and "not read"
 (indeterminate: no row, or ``error`` set) stay apart.
 
@@ -24,10 +24,10 @@ READBACK_TABLE_FILE = "readback.parquet"
 
 READBACK_SCHEMA: dict[str, pl.DataType] = {
     "key": pl.String(), "error": pl.String(), "id": pl.String(), "version": pl.String(), "source": pl.String(),
-    "authored": pl.String(), "subject": pl.String(), "downtime": pl.Boolean()}
+    "authored": pl.String(), "subject": pl.String(), "downtime": pl.Boolean(), "updated": pl.String()}
 
 _FOUND = pl.Struct({"id": pl.String(), "version": pl.String(), "source": pl.String(), "authored": pl.String(),
-                    "subject": pl.String(), "downtime": pl.Boolean()})
+                    "subject": pl.String(), "downtime": pl.Boolean(), "updated": pl.String()})
 _FILE_SCHEMA: dict[str, pl.DataType] = {"key": pl.String(), "error": pl.String(), "found": pl.List(_FOUND)}
 
 
@@ -38,7 +38,7 @@ def readback_table(results: Iterable[ReadBack]) -> pl.DataFrame:
         for found in result.found or (None,):
             rows["key"].append(result.key)
             rows["error"].append(result.error)
-            for name in ("id", "version", "source", "authored", "subject", "downtime"):
+            for name in ("id", "version", "source", "authored", "subject", "downtime", "updated"):
                 rows[name].append(getattr(found, name) if found else None)
     return pl.DataFrame(rows, schema=READBACK_SCHEMA)
 

@@ -217,6 +217,7 @@ def run_experiment(loaded: LoadedExperiment, runs_dir: Path, observer: RunObserv
             _collect_notifications(backend, timeline, obs)
             ledger_services = {check.service for check in exp.checks if isinstance(check, LedgerCheck)}
             ledger_services |= {"care" for check in exp.checks if check.type in DEGRADED_CHECKS}
+            ledger_services |= {check.service for check in exp.checks if check.type == "lab_turnaround"}
             if ledger_services:
                 _read_back(backend, ledger_services, run_dir, timeline, obs)
             status = "completed"

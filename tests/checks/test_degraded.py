@@ -99,3 +99,26 @@ def test_patient_identity_wrong_patient_unstamped_page_and_reused_downtime_id() 
     assert verdict.outcome.value == "fail"
     assert verdict.evidence["unstamped_count"] == 1 and len(verdict.evidence["reused_downtime_ids"]) == 1
     assert check_patient_identity("i", [], None).outcome.value == "unknown"
+
+
+def test_lab_turnaround_is_the_ratio_of_medians_outage_over_baseline() -> None:
+    from harness.checks.degraded import check_lab_turnaround
+    from harness.checks.windows import Window
+
+    def result(n: int, t: float) -> RequestRecord:
+        return RequestRecord(t, 0.01, "load", "messaging", "messaging: ORU^R01", True, message_id=f"M{n}",
+                             ack_code="AA", write_key=f"DiagnosticReport?identifier=urn:x|M{n}")
+
+    def arrived(n: int, at: float) -> ReadBack:
+        from datetime import UTC, datetime
+        stamp = datetime.fromtimestamp(at, UTC).isoformat()
+        return ReadBack(f"DiagnosticReport?identifier=urn:x|M{n}", (FoundResource(f"d{n}", "1", None, updated=stamp),))
+
+    baseline, outage = Window(0, 100), Window(100, 200)
+    sent = [result(1, 10), result(2, 20), result(3, 30), result(4, 110), result(5, 120), result(6, 130)]
+    table = readback_table([arrived(1, 10.5), arrived(2, 20.5), arrived(3, 30.5),
+                            arrived(4, 120), arrived(5, 130), arrived(6, 131)]).lazy()
+    verdict = check_lab_turnaround("l", sent, table, baseline, outage, None)
+    assert verdict.outcome.value == "pass" and verdict.evidence["ratio"] == 20.0  # 10 s vs 0.5 s
+    assert check_lab_turnaround("l", sent, table, baseline, outage, 5.0).outcome.value == "fail"
+    assert check_lab_turnaround("l", sent[:3], table, baseline, outage, 5.0).outcome.value == "unknown"  # none in it

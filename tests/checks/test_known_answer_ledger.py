@@ -52,13 +52,19 @@ def _discarded_by_the_old_primary(monkeypatch: pytest.MonkeyPatch) -> list[set[s
 def test_async_replication_loses_exactly_the_writes_the_standby_never_got(
         experiment_file: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     discarded = _discarded_by_the_old_primary(monkeypatch)
-    result = run_experiment(load_experiment(experiment_file(EXPERIMENT.format(replication="async", strict="false"))),
-                            tmp_path / "runs")
-    [ledger] = result.verdicts
-    lost = {entry["resource_id"] for entry in ledger.evidence["lost"]}
+    experiment = load_experiment(experiment_file(EXPERIMENT.format(replication="async", strict="false")))
+    # On a starved machine the unshipped tail can happen to be empty (nothing was in flight at
+    # the cut): the ledger must then agree that nothing was lost, and the scenario runs again --
+    # what is judged is the ledger, not whether the scenario managed to lose something.
+    for attempt in range(3):
+        result = run_experiment(experiment, tmp_path / f"runs-{attempt}")
+        [ledger] = result.verdicts
+        lost = {entry["resource_id"] for entry in ledger.evidence["lost"]}
+        assert lost == discarded[attempt], f"ledger lost {sorted(lost)} vs discarded by ehr-a {discarded[attempt]}"
+        if lost:
+            break
+    assert lost, "async replication under a power loss lost nothing in 3 runs: the known answer did not happen"
     assert ledger.outcome.value == "fail", ledger
-    assert lost, "async replication under a power loss lost nothing: the known answer did not happen"
-    assert lost == discarded[0], f"ledger lost {sorted(lost)} vs discarded by ehr-a {sorted(discarded[0])}"
     assert all(entry["served_by"] == "ehr-a" for entry in ledger.evidence["lost"])
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from harness.checks import judge
 from harness.checks.reconnection import check_reconnection
 from harness.experiment import Experiment
@@ -78,3 +80,34 @@ def test_blast_radius_without_traffic_is_unknown_not_pass() -> None:
     experiment = _experiment([{"type": "blast_radius", "service": "scheduling"}])
     [verdict] = judge(experiment, _timeline(labs_ok=True))
     assert verdict.outcome.value == "unknown"
+
+
+def test_a_workstation_still_in_downtime_mode_has_not_reconnected() -> None:
+    from dataclasses import replace
+    stuck = [replace(_req(101 + i, "0-2", service="care"), mode="downtime", as_of=90.0) for i in range(5)]
+    back = [replace(_req(101, "0-1", service="care"), mode="normal")]
+    verdict = check_reconnection("r", stuck + back, RECOVERY, within=10, min_fraction=1.0)
+    assert verdict.outcome.value == "fail" and "0-2" in verdict.summary
+    assert verdict.measured == "1/2 clients (50.0%)"
+
+
+def test_reconnection_can_be_measured_from_a_fault_heal() -> None:
+    from harness.experiment import ExperimentError, parse_experiment
+    from harness.timeline import FaultRecord
+    text = """
+version: 1
+name: x
+faults:
+  - {type: power_loss, name: power, target: dc-a, at: 0s, duration: 10s}
+  - {type: link_down, name: late, target: frontdoor-sched-a, at: 10s, duration: 20s}
+checks:
+  - {type: reconnection, service: ehr, after: power, within: 5s}
+"""
+    experiment = parse_experiment(text).experiment
+    records: list[TimelineRecord] = [
+        FaultRecord(50.0, "heal", "power", "power_loss", "dc-a"), PhaseRecord(RECOVERY, "recovery", "start"),
+        _req(52, "0-1"), _req(56, "0-2"), _req(101, "0-2")]
+    [verdict] = judge(experiment, records)
+    assert verdict.outcome.value == "fail" and "0-2" in verdict.summary  # back 6 s after the power returned
+    with pytest.raises(ExperimentError, match=r"unknown fault 'powr'; did you mean 'power'"):
+        parse_experiment(text.replace("after: power", "after: powr"))

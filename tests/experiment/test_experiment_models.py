@@ -241,7 +241,8 @@ def test_check_defaults() -> None:
     assert failover.sustained == 1.0
     assert failover.min_success_rate == 1.0
     assert failover.label == "failover_time-1"
-    assert sorted(CHECK_TYPES) == ["availability", "blast_radius", "downtime_orders", "failover_time", "ledger",
+    assert sorted(CHECK_TYPES) == ["availability", "blast_radius", "downtime_orders", "failover_time", "lab_turnaround",
+                                   "ledger",
                                    "patient_identity", "reconnection", "recovery_order", "split_brain", "staleness",
                                    "time_to_degraded"]
 

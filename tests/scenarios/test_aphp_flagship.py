@@ -25,6 +25,10 @@ def test_the_flagship_passes_with_a_working_downtime_procedure(tmp_path: Path) -
     assert 0 <= degraded["time_to_degraded"] <= 10 and degraded["notification_delay"] is not None
     assert verdicts["downtime-orders-reconciled"].evidence["queued"] > 0  # the procedure was exercised
     assert verdicts["downtime-data-dated"].evidence["downtime_answers"] > 0
+    # the workstation group left cut off after the power returned is measured, and named
+    reconnection = verdicts["workstations-back"].evidence
+    assert reconnection["fraction"] < 1 and reconnection["not_back"]
+    assert verdicts["lab-results-delay"].evidence["ratio"] > 1  # results did wait for the EHR
 
 
 @pytest.mark.integration
