@@ -12,11 +12,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from harness.checks.ledger_tables import LedgerTables, ledger_tables
 from harness.readback import ReadBack
+from harness.readback.schedules import SCHEDULE_DIFFS_FILE, load_schedule_diffs
 from harness.readback.table import readback_table, scan_run_readback
 from harness.timeline import TimelineRecord
 from harness.timeline.store import RunTimeline, load_run_timeline
@@ -29,11 +31,14 @@ class RunData:
     readback: pl.LazyFrame | None = None
     rebuilt: int = 0
     """Requests rebuilt from the journal because the run did not close cleanly (0 normally)."""
+    schedule_diffs: dict[str, Any] | None = None
+    """What the care workstations' schedule diffs showed after recovery (schedule-staleness)."""
 
     @classmethod
     def load(cls, run_dir: Path) -> RunData:
         timeline = load_run_timeline(run_dir)
-        return cls(timeline.requests, timeline.events, scan_run_readback(run_dir), timeline.rebuilt)
+        return cls(timeline.requests, timeline.events, scan_run_readback(run_dir), timeline.rebuilt,
+                   load_schedule_diffs(run_dir / SCHEDULE_DIFFS_FILE))
 
     @classmethod
     def from_records(cls, records: Sequence[TimelineRecord],

@@ -19,6 +19,7 @@ from harness.checks.ledger import check_ledger, ledger_verdict
 from harness.checks.reconnection import check_reconnection
 from harness.checks.recovery_order import check_recovery_order
 from harness.checks.rundata import RunData
+from harness.checks.schedule_staleness import check_schedule_staleness
 from harness.checks.split_brain import check_split_brain
 from harness.checks.verdict import Outcome, Verdict, guarded
 from harness.checks.windows import Window, fault_heals, fault_starts, phase_starts, phase_windows
@@ -34,6 +35,7 @@ from harness.experiment import (
     PatientIdentityCheck,
     ReconnectionCheck,
     RecoveryOrderCheck,
+    ScheduleStalenessCheck,
     SplitBrainCheck,
     StalenessCheck,
     TimeToDegradedCheck,
@@ -103,6 +105,8 @@ def _judge_one(experiment: Experiment, check: Check, data: RunData) -> Verdict:
         outage = Window(start, healed) if start is not None and healed is not None else None
         baseline = phase_windows(data.events).get("steady_state")
         return check_lab_turnaround(check.label, requests, data.readback, baseline, outage, check.max_ratio)
+    if isinstance(check, ScheduleStalenessCheck):
+        return check_schedule_staleness(check.label, data.requests, data.schedule_diffs)
     if isinstance(check, PatientIdentityCheck):
         return check_patient_identity(check.label, requests, data.readback)
     if isinstance(check, BlastRadiusCheck):

@@ -254,6 +254,17 @@ class LabTurnaroundCheck(_CheckBase):
     """Largest acceptable ratio of the outage's median turnaround to the baseline's (none: reported only)."""
 
 
+class ScheduleStalenessCheck(_CheckBase):
+    """Degraded mode: passes when, after recovery, each care workstation's schedule diff lists
+    every staff-rota change made after the snapshot its clinicians used during downtime (the
+    stale pre-printed schedules of AP-HP): judged against the run's own schedule writes."""
+
+    type: Literal["schedule_staleness"]
+
+    service: str = Field(default="care", min_length=1)
+    """The application judged (the care application)."""
+
+
 DEGRADED_CHECKS = ("time_to_degraded", "staleness", "downtime_orders", "patient_identity")
 """Checks of the care application's degraded mode."""
 
@@ -261,13 +272,13 @@ DEGRADED_CHECKS = ("time_to_degraded", "staleness", "downtime_orders", "patient_
 Check: TypeAlias = Annotated[
     AvailabilityCheck | FailoverTimeCheck | ReconnectionCheck | BlastRadiusCheck | LedgerCheck | SplitBrainCheck
     | RecoveryOrderCheck | TimeToDegradedCheck | StalenessCheck | DowntimeOrdersCheck | PatientIdentityCheck
-    | LabTurnaroundCheck, Field(discriminator="type")]
+    | LabTurnaroundCheck | ScheduleStalenessCheck, Field(discriminator="type")]
 """Any check; pydantic picks the model from the ``type`` key."""
 
 CHECK_MODELS: Final[tuple[type[_CheckBase], ...]] = (
     AvailabilityCheck, FailoverTimeCheck, ReconnectionCheck, BlastRadiusCheck, LedgerCheck, SplitBrainCheck,
     RecoveryOrderCheck, TimeToDegradedCheck, StalenessCheck, DowntimeOrdersCheck, PatientIdentityCheck,
-    LabTurnaroundCheck)
+    LabTurnaroundCheck, ScheduleStalenessCheck)
 
 CHECK_TYPES: Final[tuple[str, ...]] = tuple(
     sorted(get_args(model.model_fields["type"].annotation)[0] for model in CHECK_MODELS)

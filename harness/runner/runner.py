@@ -31,6 +31,7 @@ from harness.load.planner import build_plan
 from harness.load.session import LoadSession, LoadSummary
 from harness.probe import ProbeConfig, Prober
 from harness.readback import READBACK_FILE, read_back, write_readback
+from harness.readback.schedules import SCHEDULE_DIFFS_FILE, read_schedule_diffs, write_schedule_diffs
 from harness.readback.table import READBACK_TABLE_FILE, write_readback_table
 from harness.runner.halts import Halted, HaltMonitor
 from harness.runner.observer import RunObserver, SilentObserver
@@ -220,6 +221,8 @@ def run_experiment(loaded: LoadedExperiment, runs_dir: Path, observer: RunObserv
             ledger_services |= {check.service for check in exp.checks if check.type == "lab_turnaround"}
             if ledger_services:
                 _read_back(backend, ledger_services, run_dir, timeline, obs)
+            if any(check.type == "schedule_staleness" for check in exp.checks):
+                _read_schedule_diffs(backend, run_dir, timeline, obs)
             status = "completed"
     except Halted as halt:
         # Faults are healed and processes stopped by clean_up below, like any early end.
@@ -300,6 +303,24 @@ def _collect_notifications(backend: LocalBackend, timeline: TimelineWriter, obs:
                                            item.get("t"), item.get("reason")))
     obs.event(f"notifications: {len(received)} received by the out-of-band channel "
               f"({', '.join(sorted({str(i['event']) for i in received})) or 'none'})")
+
+
+def _read_schedule_diffs(backend: LocalBackend, run_dir: Path, timeline: TimelineWriter, obs: RunObserver) -> None:
+    """After recovery: each care workstation's schedule diff for the wards of the schedules the
+    run changed, into the run folder (for the schedule-staleness check, and re-judging)."""
+    assert backend.endpoints is not None
+    scheduling = backend.endpoints.front_door_urls.get("scheduling")
+    if scheduling is None or not backend.endpoints.workstation_urls:
+        obs.event("[yellow]schedule diffs: the run has no scheduling service or no care workstation")
+        return
+    timeline.checkpoint()
+    written = load_run_timeline(run_dir).requests.filter(
+        pl.col("ok") & pl.col("resource_id").cast(pl.String).str.starts_with("Schedule/")
+    ).select(pl.col("resource_id").cast(pl.String).str.strip_prefix("Schedule/")).unique().collect().to_series()
+    diffs = read_schedule_diffs(scheduling, backend.endpoints.workstation_urls, written.to_list())
+    write_schedule_diffs(run_dir / SCHEDULE_DIFFS_FILE, diffs)
+    obs.event(f"schedule diffs: {len(written)} changed schedule(s), read from "
+              f"{len(backend.endpoints.workstation_urls)} workstation(s)")
 
 
 def _read_back(backend: LocalBackend, services: set[str], run_dir: Path, timeline: TimelineWriter,

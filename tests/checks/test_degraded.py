@@ -122,3 +122,25 @@ def test_lab_turnaround_is_the_ratio_of_medians_outage_over_baseline() -> None:
     assert verdict.outcome.value == "pass" and verdict.evidence["ratio"] == 20.0  # 10 s vs 0.5 s
     assert check_lab_turnaround("l", sent, table, baseline, outage, 5.0).outcome.value == "fail"
     assert check_lab_turnaround("l", sent[:3], table, baseline, outage, 5.0).outcome.value == "unknown"  # none in it
+
+
+def test_schedule_changes_after_the_downtime_snapshot_must_be_surfaced() -> None:
+    from harness.checks.schedule_staleness import check_schedule_staleness
+
+    def write(t: float, schedule: str, version: str) -> RequestRecord:
+        return RequestRecord(t, 0.01, "load", "scheduling", "scheduling: POST /schedules/{id}/slots", True, 201,
+                             resource_id=f"Schedule/{schedule}", version=version)
+
+    since = "1970-01-01T00:01:40.000000Z"  # 100 s: scheduling's latest write when the snapshot was taken
+    writes = [write(90.0, "s1", "2"), write(120.0, "s1", "3"), write(130.0, "s2", "5")]
+    diffs = {"schedules": {"s1": {"kind": "staff", "unit": "cardiologie"},
+                           "s2": {"kind": "staff", "unit": "cardiologie"}},
+             "diffs": {"care-1": {"cardiologie": {"baseline": "downtime", "baseline_as_of": 99.0, "since": since,
+                                                  "changes": [{"schedule_id": "s1", "current_version": 3}]}}}}
+    verdict = check_schedule_staleness("s", writes, diffs)
+    assert verdict.outcome.value == "fail" and verdict.evidence["expected"] == 2  # the write at 90 s is in the snapshot
+    assert verdict.evidence["missing"][0]["schedule"] == "s2"
+    diffs["diffs"]["care-1"]["cardiologie"]["changes"].append({"schedule_id": "s2", "current_version": 6})
+    assert check_schedule_staleness("s", writes, diffs).outcome.value == "pass"
+    assert check_schedule_staleness("s", writes[:1], diffs).outcome.value == "unknown"  # nothing after it
+    assert check_schedule_staleness("s", writes, None).outcome.value == "unknown"

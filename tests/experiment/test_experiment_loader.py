@@ -85,8 +85,8 @@ def test_unknown_check_type_says_check() -> None:
     assert issue.yaml_path == "checks[0].type"
     assert issue.message.startswith(
         "unknown check type 'rto'; expected one of: availability, blast_radius, downtime_orders, failover_time, "
-        "lab_turnaround, ledger, patient_identity, reconnection, recovery_order, split_brain, staleness, "
-        "time_to_degraded")
+        "lab_turnaround, ledger, patient_identity, reconnection, recovery_order, schedule_staleness, split_brain, "
+        "staleness, time_to_degraded")
     assert (issue.line, issue.column) == (4, 12)
 
 

@@ -241,10 +241,10 @@ def test_check_defaults() -> None:
     assert failover.sustained == 1.0
     assert failover.min_success_rate == 1.0
     assert failover.label == "failover_time-1"
-    assert sorted(CHECK_TYPES) == ["availability", "blast_radius", "downtime_orders", "failover_time", "lab_turnaround",
-                                   "ledger",
-                                   "patient_identity", "reconnection", "recovery_order", "split_brain", "staleness",
-                                   "time_to_degraded"]
+    assert sorted(CHECK_TYPES) == [
+        "availability", "blast_radius", "downtime_orders", "failover_time", "lab_turnaround", "ledger",
+        "patient_identity", "reconnection", "recovery_order", "schedule_staleness", "split_brain", "staleness",
+        "time_to_degraded"]
 
 
 @pytest.mark.parametrize("phases", [[], ["fault"], ["recovery", "recovery"]])

@@ -29,6 +29,7 @@ def test_the_flagship_passes_with_a_working_downtime_procedure(tmp_path: Path) -
     reconnection = verdicts["workstations-back"].evidence
     assert reconnection["fraction"] < 1 and reconnection["not_back"]
     assert verdicts["lab-results-delay"].evidence["ratio"] > 1  # results did wait for the EHR
+    assert verdicts["schedule-changes-surfaced"].evidence["expected"] > 0  # rotas did change after the snapshot
 
 
 @pytest.mark.integration
