@@ -10,10 +10,11 @@ every order from the EHR after recovery (``authored``, ``subject``, ``downtime``
   hours AP-HP lost), and to the "downtime" notification;
 * **staleness** -- every downtime answer carries its data time (no hidden gap) and none is
   older than the bound;
-* **downtime orders** -- every order queued in downtime is in the EHR exactly once, with its
-  original authored time and flagged as entered during downtime;
-* **patient identity** -- no order on another patient, every printed page stamped with its
-  patient, no downtime identifier given twice;
+* **downtime orders** -- every order (and registration) queued in downtime is in the EHR
+  exactly once, flagged as entered during downtime, orders with their original authored time;
+* **patient identity** -- no order on another patient (for a patient registered in downtime:
+  the patient its registration became), every printed page stamped with its patient, no
+  downtime identifier given twice, no two registrations merged into one patient;
 * **lab turnaround** -- how much longer results took to reach the EHR during the outage than
   before it (a ratio of medians).
 """
@@ -151,7 +152,8 @@ def check_downtime_orders(name: str, requests: Requests, readback: pl.LazyFrame 
             problems["duplicated"].append({**entry, "ids": sorted(c["id"] for c in copies)})
         for copy in copies:
             authored = _epoch(copy["authored"])
-            if authored is None or abs(authored - order["t"]) > authored_tolerance:
+            registration = key.startswith("Patient?")  # a patient has no authored time to keep
+            if not registration and (authored is None or abs(authored - order["t"]) > authored_tolerance):
                 problems["authored_changed"].append({**entry, "id": copy["id"], "authored": copy["authored"]})
             if copy["downtime"] is not True:
                 problems["not_flagged"].append({**entry, "id": copy["id"]})
@@ -174,43 +176,64 @@ def check_downtime_orders(name: str, requests: Requests, readback: pl.LazyFrame 
 
 
 def check_patient_identity(name: str, requests: Requests, readback: pl.LazyFrame | None) -> Verdict:
-    bound = "no order on another patient, every page stamped, no downtime id given twice"
+    """Orders on the patient they were entered for -- for a patient registered in downtime, the
+    permanent patient its registration became --, every printed page stamped, no downtime id
+    given twice, no two registrations merged into one patient."""
+    bound = "no order on another patient, every page stamped, no id given twice or merged"
     table = request_table(requests)
-    orders = table.filter(pl.col("ok") & pl.col("write_key").is_not_null() & pl.col("patient").is_not_null()).select(
+    writes = table.filter(pl.col("ok") & pl.col("write_key").is_not_null() & pl.col("patient").is_not_null()).select(
         "t", "write_key", "patient", "downtime_id").collect()
+    is_registration = pl.col("write_key").str.starts_with("Patient?")
+    registrations, orders = writes.filter(is_registration), writes.filter(~is_registration)
     unstamped = table.filter(pl.col("error") == "identity-missing").select(
         "t", "patient", operation=pl.col("operation").cast(pl.String)).collect()
     documents = table.filter(pl.col("operation").cast(pl.String).str.contains("documents")).select(pl.len()) \
         .collect().item()
-    reused = (orders.filter(pl.col("downtime_id").is_not_null()).group_by("downtime_id")
+    reused = (writes.filter(pl.col("downtime_id").is_not_null()).group_by("downtime_id")
               .agg(keys=pl.col("write_key").unique()).filter(pl.col("keys").list.len() > 1))
-    evidence: dict[str, Any] = {"orders": orders.height, "documents": documents}
+    evidence: dict[str, Any] = {"orders": orders.height, "registrations": registrations.height,
+                                "documents": documents}
     wrong: list[dict[str, Any]] = []
-    if readback is not None and orders.height:
-        found = readback.join(orders.lazy().select("write_key", "patient").unique("write_key"), left_on="key",
+    merged: list[dict[str, Any]] = []
+    if readback is not None and writes.height:
+        found = readback.join(writes.lazy().select("write_key", "patient").unique("write_key"), left_on="key",
                               right_on="write_key").filter(pl.col("id").is_not_null()).collect()
-        for row in found.iter_rows(named=True):
+        # what each registration became: the patient found under its key (one, else not judged)
+        became: dict[str, str] = {}
+        patients_of: dict[str, list[str]] = {}
+        for row in found.filter(pl.col("key").str.starts_with("Patient?")).iter_rows(named=True):
+            became[row["patient"]] = f"Patient/{row['id']}"
+            patients_of.setdefault(row["id"], []).append(row["key"])
+        merged = [{"patient": f"Patient/{pid}", "registrations": sorted(set(keys))}
+                  for pid, keys in patients_of.items() if len(set(keys)) > 1]
+        for row in found.filter(~pl.col("key").str.starts_with("Patient?")).iter_rows(named=True):
+            expected = became.get(row["patient"], f"Patient/{row['patient']}")
             subject = row["subject"]
-            if subject is not None and subject != f"Patient/{row['patient']}":
-                wrong.append({"key": row["key"], "id": row["id"], "entered_for": row["patient"], "found_on": subject})
+            if subject is not None and subject != expected:
+                wrong.append({"key": row["key"], "id": row["id"], "entered_for": row["patient"],
+                              "expected": expected, "found_on": subject})
     evidence.update({"wrong_patient_count": len(wrong), "wrong_patient": wrong[:EXAMPLES],
                      "unstamped_count": unstamped.height, "unstamped": unstamped.head(EXAMPLES).to_dicts(),
-                     "reused_downtime_ids": reused.head(EXAMPLES).to_dicts()})
-    if not orders.height and not documents:
+                     "reused_downtime_ids": reused.head(EXAMPLES).to_dicts(),
+                     "merged_registrations": merged[:EXAMPLES]})
+    if not writes.height and not documents:
         return Verdict(name, "patient_identity", Outcome.UNKNOWN, "no order and no document to judge", "", bound,
                        evidence)
-    measured = (f"{orders.height} orders, {documents} documents: {len(wrong)} on another patient, "
-                f"{unstamped.height} pages unstamped, {reused.height} downtime ids reused")
+    measured = (f"{orders.height} orders, {registrations.height} registrations, {documents} documents: "
+                f"{len(wrong)} on another patient, {unstamped.height} unstamped, {reused.height} ids reused, "
+                f"{len(merged)} merged")
     problems = []
     if wrong:
         problems.append(f"{len(wrong)} order(s) on another patient than entered, e.g. {wrong[0]['id']}")
     if unstamped.height:
         problems.append(f"{unstamped.height} document(s) without the patient's identity on every page")
     if reused.height:
-        problems.append(f"{reused.height} downtime identifier(s) given to two orders")
+        problems.append(f"{reused.height} downtime identifier(s) given to two writes")
+    if merged:
+        problems.append(f"{len(merged)} patient(s) made of two registrations, e.g. {merged[0]['patient']}")
     if problems:
         return Verdict(name, "patient_identity", Outcome.FAIL, "; ".join(problems), measured, bound, evidence)
-    if readback is None and orders.height:
+    if readback is None and writes.height:
         return Verdict(name, "patient_identity", Outcome.UNKNOWN, "the run has no read-back of its orders", measured,
                        bound, evidence)
     return Verdict(name, "patient_identity", Outcome.PASS, "every order and document on its own patient", measured,

@@ -211,9 +211,9 @@ class StalenessCheck(_CheckBase):
 
 
 class DowntimeOrdersCheck(_CheckBase):
-    """Degraded mode: passes when every order queued in downtime was created exactly once in
-    the EHR after recovery (none lost, none duplicated), with its original authored time and
-    flagged as entered during downtime."""
+    """Degraded mode: passes when every order and registration queued in downtime was created
+    exactly once in the EHR after recovery (none lost, none duplicated), flagged as entered
+    during downtime, and every order with its original authored time."""
 
     type: Literal["downtime_orders"]
 

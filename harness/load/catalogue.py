@@ -87,6 +87,8 @@ PERSONAS: dict[str, PersonaSpec] = {
             TaskSpec("order_entry", "care", 17, True, "a medication order (created, or queued in downtime)"),
             TaskSpec("print_documents", "care", 5, False, "the medication administration record as a PDF"),
             TaskSpec("ward_schedule", "care", 5, False, "the ward's staff rota and bookings"),
+            TaskSpec("admission", "care", 3, True, "registers a new patient (a downtime id while down) and orders "
+                                                   "for them at once"),
         )),
     )
 }

@@ -31,9 +31,9 @@ TIMEOUT = 5.0
 @dataclass(frozen=True)
 class FoundResource:
     """One resource found for a write key: its id, version and who accepted it (``meta.source``),
-    when it was last written (``meta.lastUpdated``: a lab result's arrival in the EHR); for
-    orders also ``authored`` (``authoredOn``), ``subject`` (the patient reference) and
-    ``downtime`` (tagged as entered during downtime by the care application)."""
+    when it was last written (``meta.lastUpdated``: a lab result's arrival in the EHR), whether
+    it is tagged as entered during downtime by the care application (``downtime``); for orders
+    also ``authored`` (``authoredOn``) and ``subject`` (the patient reference)."""
 
     id: str
     version: str | None
@@ -83,7 +83,7 @@ def _found_resource(resource: dict[str, Any]) -> FoundResource:
     subject = resource.get("subject")
     return FoundResource(str(resource.get("id")), meta.get("versionId"), meta.get("source"),
                          resource.get("authoredOn"), subject.get("reference") if isinstance(subject, dict) else None,
-                         DOWNTIME_TAG in tags if "authoredOn" in resource else None, meta.get("lastUpdated"))
+                         DOWNTIME_TAG in tags, meta.get("lastUpdated"))
 
 
 def _found_dicom(response: httpx.Response) -> tuple[FoundResource, ...]:

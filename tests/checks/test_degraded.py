@@ -144,3 +144,30 @@ def test_schedule_changes_after_the_downtime_snapshot_must_be_surfaced() -> None
     assert check_schedule_staleness("s", writes, diffs).outcome.value == "pass"
     assert check_schedule_staleness("s", writes[:1], diffs).outcome.value == "unknown"  # nothing after it
     assert check_schedule_staleness("s", writes, None).outcome.value == "unknown"
+
+
+def test_an_order_for_a_patient_registered_in_downtime_must_land_on_the_patient_it_became() -> None:
+    reg_key = "Patient?identifier=urn:hchaos:care:registration|r{}"
+
+    def registration(n: int) -> RequestRecord:
+        return RequestRecord(100.0 + n, 0.01, "load", "care", "care: POST /patients", True, 202, mode="downtime",
+                             as_of=90.0, downtime_id=f"DT-P-care-1-{n:06d}", patient=f"DT-P-care-1-{n:06d}",
+                             write_key=reg_key.format(n))
+
+    def became(n: int, patient_id: str) -> ReadBack:
+        return ReadBack(reg_key.format(n), (FoundResource(patient_id, "1", None),))
+
+    order = _queued(7, 110.0, patient="DT-P-care-1-000001")
+    right = readback_table([became(1, "perm1"), became(2, "perm2"),
+                            _found(7, ("m7", None, True), subject="Patient/perm1")]).lazy()
+    records = [registration(1), registration(2), order]
+    verdict = check_patient_identity("i", records, right)
+    assert verdict.outcome.value == "pass", verdict.summary
+    wrong = readback_table([became(1, "perm1"), became(2, "perm2"),
+                            _found(7, ("m7", None, True), subject="Patient/perm2")]).lazy()
+    verdict = check_patient_identity("i", records, wrong)
+    assert verdict.outcome.value == "fail" and verdict.evidence["wrong_patient"][0]["expected"] == "Patient/perm1"
+    merged = readback_table([became(1, "perm1"), became(2, "perm1"),
+                             _found(7, ("m7", None, True), subject="Patient/perm1")]).lazy()
+    verdict = check_patient_identity("i", records, merged)
+    assert verdict.outcome.value == "fail" and "two registrations" in verdict.summary

@@ -24,6 +24,7 @@ def test_the_flagship_passes_with_a_working_downtime_procedure(tmp_path: Path) -
     degraded = verdicts["degraded-mode-in-time"].evidence
     assert 0 <= degraded["time_to_degraded"] <= 10 and degraded["notification_delay"] is not None
     assert verdicts["downtime-orders-reconciled"].evidence["queued"] > 0  # the procedure was exercised
+    assert verdicts["right-patient"].evidence["registrations"] > 0  # admissions, some during downtime
     assert verdicts["downtime-data-dated"].evidence["downtime_answers"] > 0
     # the workstation group left cut off after the power returned is measured, and named
     reconnection = verdicts["workstations-back"].evidence

@@ -27,6 +27,8 @@ from harness.load.users.base import BadBody, HttpPersona, Reply
 
 ORDER_SYSTEM = "urn:hchaos:care:order"
 """Where the care application puts an order's client key (mock_services.care.identifiers)."""
+REGISTRATION_SYSTEM = "urn:hchaos:care:registration"
+"""Where it puts a registration's client key."""
 
 SERVICE = "care"
 PATIENTS_PER_CLINICIAN = 5
@@ -37,6 +39,10 @@ _MEDICATIONS = (("N02BE01", "Paracétamol 1 g", "1 g toutes les 6 h"),
 
 def order_write_key(order_id: str) -> str:
     return f"MedicationRequest?identifier={ORDER_SYSTEM}|{order_id}"
+
+
+def registration_write_key(registration_id: str) -> str:
+    return f"Patient?identifier={REGISTRATION_SYSTEM}|{registration_id}"
 
 
 def stamp(reply: Reply) -> None:
@@ -109,9 +115,34 @@ class WardClinicianUser(HttpPersona):
             self.call("GET", SERVICE, f"/patients/{patient}/chart", "care: GET /patients/{id}/chart", check=stamp,
                       context={**self.context(), "patient": patient})
 
-    def order_entry(self) -> None:
+    def admission(self) -> None:
+        """A new patient arrives (registered live, or with a downtime identifier while the EHR is
+        down) and is prescribed at once: the order must land on that patient once reconciled."""
+        registration_id = self.next_write_id()
+        given = self.rng.choice(("Camille", "Louis", "Inès", "Hugo", "Léa", "Nathan"))
+        body = {"family": f"ADMIS-{registration_id[-12:].upper()}", "given": given,
+                "birth_date": f"{self.rng.randint(1930, 2020)}-0{self.rng.randint(1, 9)}-1{self.rng.randint(0, 9)}",
+                "gender": self.rng.choice(("male", "female")), "registration_id": registration_id}
+        registered: dict[str, str] = {}
+
+        def check(reply: Reply) -> None:
+            stamp(reply)
+            patient_id = str(reply.body["patient_id"])
+            registered["id"] = patient_id
+            reply.context["patient"] = patient_id
+            if reply.body.get("status") in ("queued", "reconciled") and reply.body.get("downtime_id"):
+                reply.context["downtime_id"] = str(reply.body["downtime_id"])
+            else:
+                reply.context["resource_id"] = f"Patient/{patient_id}"
+
+        self.call("POST", SERVICE, "/patients", "care: POST /patients", expect=(200, 201, 202), json_body=body,
+                  check=check, context={**self.context(), "write_key": registration_write_key(registration_id)})
+        if "id" in registered:
+            self.order_entry(registered["id"])
+
+    def order_entry(self, patient: str | None = None) -> None:
         """A medication order: created live (201) or queued in downtime (202)."""
-        patient = self._patient()
+        patient = patient or self._patient()
         if patient is None:
             return
         code, display, dosage = self.rng.choice(_MEDICATIONS)
