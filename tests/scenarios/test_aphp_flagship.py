@@ -29,7 +29,9 @@ def test_the_flagship_passes_with_a_working_downtime_procedure(tmp_path: Path) -
     # the workstation group left cut off after the power returned is measured, and named
     reconnection = verdicts["workstations-back"].evidence
     assert reconnection["fraction"] < 1 and reconnection["not_back"]
-    assert verdicts["lab-results-delay"].evidence["ratio"] > 1  # results did wait for the EHR
+    # results sent while the EHR was down waited for it: the slow tail shows it (the median can
+    # fall in the half of the outage after the failover, when results flow again)
+    assert verdicts["lab-results-delay"].evidence["p95_ratio"] > 1
     assert verdicts["schedule-changes-surfaced"].evidence["expected"] > 0  # rotas did change after the snapshot
 
 
