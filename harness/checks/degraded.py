@@ -22,13 +22,12 @@ every order from the EHR after recovery (``authored``, ``subject``, ``downtime``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import polars as pl
 
 from harness.checks.verdict import Outcome, Verdict
-from harness.checks.windows import Requests, Window, percentile, request_table
+from harness.checks.windows import Requests, Window, iso_epoch, percentile, request_table
 from harness.durations import format_duration
 from harness.timeline import NotificationRecord
 
@@ -83,7 +82,7 @@ def check_time_to_degraded(name: str, requests: Requests, notifications: Sequenc
 def check_staleness(name: str, requests: Requests, max_age: float) -> Verdict:
     bound = f"every downtime answer dated, <= {format_duration(max_age)} old"
     downtime = request_table(requests).filter(pl.col("ok") & (pl.col("mode") == DOWNTIME)).select(
-        "t", "as_of", "operation", served_by=pl.col("served_by").cast(pl.String),
+        "t", "as_of", served_by=pl.col("served_by").cast(pl.String),
         operation_name=pl.col("operation").cast(pl.String)).with_columns(age=pl.col("t") - pl.col("as_of")).collect()
     evidence: dict[str, Any] = {"downtime_answers": downtime.height, "max_age": max_age}
     if not downtime.height:
@@ -151,7 +150,7 @@ def check_downtime_orders(name: str, requests: Requests, readback: pl.LazyFrame 
         if len(copies) > 1:
             problems["duplicated"].append({**entry, "ids": sorted(c["id"] for c in copies)})
         for copy in copies:
-            authored = _epoch(copy["authored"])
+            authored = iso_epoch(copy["authored"])
             registration = key.startswith("Patient?")  # a patient has no authored time to keep
             if not registration and (authored is None or abs(authored - order["t"]) > authored_tolerance):
                 problems["authored_changed"].append({**entry, "id": copy["id"], "authored": copy["authored"]})
@@ -258,7 +257,7 @@ def check_lab_turnaround(name: str, requests: Requests, readback: pl.LazyFrame |
     for label, window in (("baseline", baseline), ("outage", outage)):
         times = sorted(arrival - row["t"] for row in rows.iter_rows(named=True)
                        if window is not None and window.contains(row["t"])
-                       and (arrival := _epoch(row["updated"])) is not None)
+                       and (arrival := iso_epoch(row["updated"])) is not None)
         stats[label] = {"results": len(times), "median": percentile(times, 0.5) if times else None,
                         "p95": percentile(times, 0.95) if times else None}
     evidence.update(stats)
@@ -284,11 +283,3 @@ def _ratio(outage: float | int | None, baseline: float | int | None) -> float:
         return float("nan")
     return float(outage) / float(baseline) if baseline > 0 else float("inf")
 
-
-def _epoch(text: str | None) -> float | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        return None

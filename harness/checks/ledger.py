@@ -29,7 +29,7 @@ from typing import Any
 
 import polars as pl
 
-from harness.checks.ledger_tables import LIMIT, LedgerTables, ReadBackInput, ledger_tables
+from harness.checks.ledger_tables import ACKNOWLEDGED, LIMIT, LedgerTables, ReadBackInput, ledger_tables
 from harness.checks.verdict import Outcome, Verdict
 from harness.checks.windows import Requests, request_table
 
@@ -46,11 +46,9 @@ def check_ledger(name: str, requests: Requests, readback: ReadBackInput | None,
 
 
 def _attempts(requests: Requests) -> tuple[int, int]:
-    acked = pl.col("ok") & pl.any_horizontal(pl.col(c).is_not_null() for c in ("resource_id", "message_id",
-                                                                                 "instance_uid", "downtime_id"))
     counts = (request_table(requests).filter(pl.col("write_key").is_not_null())
-              .select(attempted=pl.col("write_key").n_unique(), acknowledged=pl.col("write_key").filter(acked)
-                      .n_unique()).collect())
+              .select(attempted=pl.col("write_key").n_unique(),
+                      acknowledged=pl.col("write_key").filter(ACKNOWLEDGED).n_unique()).collect())
     return int(counts["attempted"][0]), int(counts["acknowledged"][0])
 
 

@@ -64,7 +64,7 @@ class LedgerTables:
         return int(self.counts.get_column(name).sum())
 
 
-def _int(column: str) -> pl.Expr:
+def version_number(column: str) -> pl.Expr:
     """A version as a number (FHIR's versionId is a string: "10" must sort after "9"); null if
     it is not one, and a comparison with null is never true (such a pair is not judged stale)."""
     return pl.col(column).cast(pl.String).cast(pl.Int64, strict=False)
@@ -85,7 +85,8 @@ def _hash_or_null(column: pl.Expr) -> pl.Expr:
 # Acknowledged: answered with an id -- FHIR's, MSH-10 (HL7), the SOP Instance UID (DICOM), or
 # the downtime id of an order the care application queued (created in the EHR later).
 _ACK_IDS = ("resource_id", "message_id", "instance_uid", "downtime_id")
-_ACKNOWLEDGED = pl.col("ok") & pl.any_horizontal(pl.col(c).is_not_null() for c in _ACK_IDS)
+ACKNOWLEDGED = pl.col("ok") & pl.any_horizontal(pl.col(c).is_not_null() for c in _ACK_IDS)
+"""A write attempt the client was told succeeded (the ledger's "acknowledged")."""
 
 
 def ledger_tables(requests: Requests, readback: ReadBackInput) -> LedgerTables:
@@ -97,7 +98,7 @@ def ledger_tables(requests: Requests, readback: ReadBackInput) -> LedgerTables:
     # key "Observation?identifier=..." matches the id "o1" found under that key.
     attempts = (table.filter(pl.col("write_key").is_not_null())
                 .select("service", "t", "duration", "version",
-                        kh=pl.col("write_key").hash(), is_ack=_ACKNOWLEDGED,
+                        kh=pl.col("write_key").hash(), is_ack=ACKNOWLEDGED,
                         fhir=pl.col("resource_id").is_not_null(),
                         ih=_hash_or_null(pl.col("resource_id").str.slice(slash + 1)),
                         rh=_hash_or_null(pl.col("resource_id")),
@@ -131,7 +132,8 @@ def ledger_tables(requests: Requests, readback: ReadBackInput) -> LedgerTables:
     # under the key is it
         acks.filter(~pl.col("fhir")).join(readable.filter(pl.col("copies") == 0).select("kh"), on="kh",
                                           how="semi").select(by_ack)]).sort("t")
-    stale = matched.lazy().filter(pl.col("present") & (_int("found_version") < _int("version"))).select(
+    older = version_number("found_version") < version_number("version")
+    stale = matched.lazy().filter(pl.col("present") & older).select(
         *by_ack, found_version=pl.col("found_version").cast(pl.String)).sort("t")
     by_key = ("service", "kh", "first_t")
     duplicated = readable.filter(pl.col("copies") > 1).select(by_key).sort("first_t", "kh")
@@ -162,7 +164,7 @@ def _with_strings(table: pl.LazyFrame, found_table: pl.LazyFrame, counts: pl.Dat
                 .filter(pl.col("write_key").hash().is_in(wanted.implode()))
                 .select("t", "write_key", "resource_id", "message_id", "instance_uid",
                         *(pl.col(c).cast(pl.String) for c in ("version", "error", "served_by", "datacenter")),
-                        kh=pl.col("write_key").hash(), is_ack=_ACKNOWLEDGED))
+                        kh=pl.col("write_key").hash(), is_ack=ACKNOWLEDGED))
     found = (found_table.filter(pl.col("key").hash().is_in(wanted.implode()) & pl.col("id").is_not_null())
              .select(kh=pl.col("key").hash(), source=pl.col("source").fill_null("None"),
                      name=pl.col("key").str.split_exact("?", 1).struct.field("field_0") + "/" + pl.col("id")))
@@ -200,7 +202,8 @@ def _stale_reads(table: pl.LazyFrame, acks: pl.LazyFrame) -> pl.LazyFrame:
                      rh=pl.col("resource_id").hash()))
     return (reads.join(latest, on=["service", "rh"]).filter(pl.col("t") >= pl.col("acknowledged_at"))
             .filter((pl.col("status") == 404).fill_null(False)
-                    | (pl.col("ok") & (_int("version") < _int("acknowledged_version")).fill_null(False)))
+                    | (pl.col("ok")
+                       & (version_number("version") < version_number("acknowledged_version")).fill_null(False)))
             .sort("t")
             .select("service", "resource_id", "t", "acknowledged_at",
                     acknowledged_version=pl.col("acknowledged_version").cast(pl.String),

@@ -13,13 +13,13 @@ expected (it may be in the snapshot itself).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 import polars as pl
 
+from harness.checks.ledger_tables import version_number
 from harness.checks.verdict import Outcome, Verdict
-from harness.checks.windows import Requests, request_table
+from harness.checks.windows import Requests, iso_epoch, request_table
 
 EXAMPLES = 20
 SCHEDULE_PREFIX = "Schedule/"
@@ -34,7 +34,7 @@ def check_schedule_staleness(name: str, requests: Requests, diffs: Mapping[str, 
               .filter(pl.col("ok") & pl.col("resource_id").cast(pl.String).str.starts_with(SCHEDULE_PREFIX)
                       & pl.col("version").is_not_null())
               .select("t", schedule=pl.col("resource_id").cast(pl.String).str.strip_prefix(SCHEDULE_PREFIX),
-                      version=pl.col("version").cast(pl.String).cast(pl.Int64, strict=False))
+                      version=version_number("version"))
               .collect())
     schedules: Mapping[str, Any] = diffs.get("schedules") or {}
     expected_total = 0
@@ -46,7 +46,7 @@ def check_schedule_staleness(name: str, requests: Requests, diffs: Mapping[str, 
             if "error" in answer:
                 unreadable.append(f"{workstation} {ward}: {answer['error']}")
                 continue
-            since = _epoch(answer.get("since"))
+            since = iso_epoch(answer.get("since"))
             baselines.setdefault(workstation, {"baseline": answer.get("baseline"),
                                                "baseline_as_of": answer.get("baseline_as_of"), "since": since})
             surfaced = {str(c.get("schedule_id")): int(c.get("current_version") or 0)
@@ -80,11 +80,3 @@ def check_schedule_staleness(name: str, requests: Requests, diffs: Mapping[str, 
     return Verdict(name, "schedule_staleness", Outcome.PASS,
                    f"every change since the downtime snapshot surfaced ({expected_total})", measured, bound, evidence)
 
-
-def _epoch(text: object) -> float | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None

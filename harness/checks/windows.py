@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeAlias
 
 import polars as pl
@@ -71,6 +72,16 @@ def phase_starts(records: Iterable[TimelineRecord]) -> dict[str, float]:
 def fault_heals(records: Iterable[TimelineRecord]) -> dict[str, float]:
     """When each fault was healed, by label."""
     return {r.fault: r.t for r in records if isinstance(r, FaultRecord) and r.action == "heal"}
+
+
+def iso_epoch(text: object) -> float | None:
+    """Epoch seconds of an ISO 8601 time (``Z`` or an offset), or ``None`` if it is not one."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:

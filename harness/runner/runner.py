@@ -24,6 +24,7 @@ import polars as pl
 from harness.backends import CareOptions, DataOptions, EhrOptions, ImagingOptions, MessagingOptions, ServiceOptions
 from harness.backends.local import FrontDoorTiming, LocalBackend, LocalOptions
 from harness.checks import Outcome, RunData, Verdict, judge_data, worst
+from harness.checks.schedule_staleness import SCHEDULE_PREFIX
 from harness.errors import EXIT_CHECK_FAILED, EXIT_PASS
 from harness.experiment import DEGRADED_CHECKS, Experiment, LedgerCheck, LoadedExperiment
 from harness.faults import FaultPlan, Journal, Nemesis, plan_fault
@@ -315,8 +316,8 @@ def _read_schedule_diffs(backend: LocalBackend, run_dir: Path, timeline: Timelin
         return
     timeline.checkpoint()
     written = load_run_timeline(run_dir).requests.filter(
-        pl.col("ok") & pl.col("resource_id").cast(pl.String).str.starts_with("Schedule/")
-    ).select(pl.col("resource_id").cast(pl.String).str.strip_prefix("Schedule/")).unique().collect().to_series()
+        pl.col("ok") & pl.col("resource_id").cast(pl.String).str.starts_with(SCHEDULE_PREFIX)
+    ).select(pl.col("resource_id").cast(pl.String).str.strip_prefix(SCHEDULE_PREFIX)).unique().collect().to_series()
     diffs = read_schedule_diffs(scheduling, backend.endpoints.workstation_urls, written.to_list())
     write_schedule_diffs(run_dir / SCHEDULE_DIFFS_FILE, diffs)
     obs.event(f"schedule diffs: {len(written)} changed schedule(s), read from "

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
-from harness.timeline.columns import REQUEST_SCHEMA, empty_frame, frame_from_lines
+from harness.timeline.columns import REQUEST_SCHEMA, empty_frame, frame_from_lines, frame_from_records
 from harness.timeline.events import RequestRecord, TimelineRecord, record_from_dict
 from harness.timeline.log import EVENTS_FILE, TIMELINE_FILE, read_timeline
 from harness.timeline.segments import REQUESTS_DIR, read_manifest, segment_path, segment_rows
@@ -47,7 +47,6 @@ class RunTimeline:
     @classmethod
     def from_records(cls, records: list[TimelineRecord] | tuple[TimelineRecord, ...]) -> RunTimeline:
         """The same view of records held in memory (tests, small timelines)."""
-        from harness.timeline.columns import frame_from_records
         requests = [r for r in records if isinstance(r, RequestRecord)]
         return cls(frame_from_records(requests).lazy(), [r for r in records if not isinstance(r, RequestRecord)])
 
@@ -112,27 +111,18 @@ def _rebuild(journal: Path, segments: list[Path]) -> RunTimeline:
 
 
 def _journal_lines(journal: Path) -> Iterator[tuple[int, str, bool]]:
-    """(line number, line, is a request) for every line, a torn last line (no newline: the writer
-    was killed mid-write) skipped."""
+    """(line number, line, is a request) for every non-blank line. Only the last line can lack
+    its newline; if it is also not valid JSON, the writer was killed mid-write and it is skipped."""
     with journal.open("rb") as fh:
-        previous: bytes | None = None
-        number = 0
-        for raw in fh:
-            if previous is not None:
-                yield number, previous.decode("utf-8"), _is_request(previous)
-            number += 1
-            previous = raw if raw.strip() else None
-            if previous is None:
+        for number, raw in enumerate(fh, start=1):
+            if not raw.strip():
                 continue
-        if previous is not None:
-            if previous.endswith(b"\n"):
-                yield number, previous.decode("utf-8"), _is_request(previous)
-            else:
-                try:  # a complete record that only lacks its newline is kept
-                    json.loads(previous)
+            if not raw.endswith(b"\n"):
+                try:
+                    json.loads(raw)
                 except ValueError:
                     return
-                yield number, previous.decode("utf-8"), _is_request(previous)
+            yield number, raw.decode("utf-8"), _is_request(raw)
 
 
 def _is_request(line: bytes) -> bool:
