@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.checks import Verdict
 from harness.experiment import load_experiment
 from harness.runner import runner as runner_module
 from harness.runner.runner import run_experiment
@@ -49,21 +50,30 @@ def _discarded_by_the_old_primary(monkeypatch: pytest.MonkeyPatch) -> list[set[s
     return captured
 
 
-def test_async_replication_loses_exactly_the_writes_the_standby_never_got(
-        experiment_file: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _run_until_something_is_lost(experiment_text: str, experiment_file: Callable[..., Path], tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> Verdict:
+    """Run the scenario until the old primary discarded something (at most 3 times), the
+    ledger agreeing exactly with what it discarded on every attempt; the last ledger verdict.
+
+    On a starved machine the unshipped tail can happen to be empty (nothing was in flight at
+    the cut): the ledger must then agree that nothing was lost, and the scenario runs again --
+    what is judged is the ledger, not whether the scenario managed to lose something."""
     discarded = _discarded_by_the_old_primary(monkeypatch)
-    experiment = load_experiment(experiment_file(EXPERIMENT.format(replication="async", strict="false")))
-    # On a starved machine the unshipped tail can happen to be empty (nothing was in flight at
-    # the cut): the ledger must then agree that nothing was lost, and the scenario runs again --
-    # what is judged is the ledger, not whether the scenario managed to lose something.
+    experiment = load_experiment(experiment_file(experiment_text))
     for attempt in range(3):
         result = run_experiment(experiment, tmp_path / f"runs-{attempt}")
         [ledger] = result.verdicts
         lost = {entry["resource_id"] for entry in ledger.evidence["lost"]}
         assert lost == discarded[attempt], f"ledger lost {sorted(lost)} vs discarded by ehr-a {discarded[attempt]}"
         if lost:
-            break
-    assert lost, "async replication under a power loss lost nothing in 3 runs: the known answer did not happen"
+            return ledger
+    raise AssertionError("the old primary discarded nothing in 3 runs: the known answer did not happen")
+
+
+def test_async_replication_loses_exactly_the_writes_the_standby_never_got(
+        experiment_file: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger = _run_until_something_is_lost(EXPERIMENT.format(replication="async", strict="false"), experiment_file,
+                                          tmp_path, monkeypatch)
     assert ledger.outcome.value == "fail", ledger
     assert all(entry["served_by"] == "ehr-a" for entry in ledger.evidence["lost"])
 
@@ -77,10 +87,9 @@ def test_sync_replication_loses_nothing(experiment_file: Callable[..., Path], tm
 
 
 def test_non_strict_sync_under_wan_lag_loses_acknowledged_writes_too(
-        experiment_file: Callable[..., Path], tmp_path: Path) -> None:
+        experiment_file: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Patroni-style sync: when the standby does not answer within the peer timeout (0.5 s,
     # less than the lagged round trip) the primary acknowledges anyway. The ledger must see it.
-    result = run_experiment(load_experiment(experiment_file(EXPERIMENT.format(replication="sync", strict="false"))),
-                            tmp_path / "runs")
-    [ledger] = result.verdicts
+    ledger = _run_until_something_is_lost(EXPERIMENT.format(replication="sync", strict="false"), experiment_file,
+                                          tmp_path, monkeypatch)
     assert ledger.outcome.value == "fail" and ledger.evidence["lost_count"] > 0, ledger
