@@ -220,8 +220,11 @@ class DowntimeOrdersCheck(_CheckBase):
     service: str = Field(default="care", min_length=1)
     """The application judged (the care application)."""
 
-    authored_tolerance: PositiveDuration = 0.002
-    """How far the EHR's authoredOn may be from the time the order was entered (rounding)."""
+    authored_tolerance: PositiveDuration = 0.5
+    """How far the EHR's authoredOn may be from the recorded start of the request that entered
+    the order. The client stamps the authored time just before sending, so on a loaded machine
+    the two differ by up to a few hundred milliseconds (2 ms was too tight: one order in one CI
+    run); a reconciliation that replaced the authored time is off by seconds or more."""
 
 
 class PatientIdentityCheck(_CheckBase):
