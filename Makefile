@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EXPERIMENT ?= experiments/aphp-2024-08-03-dc-power-loss.yaml
 
-.PHONY: demo test tools venv lint bench clean rollback
+.PHONY: demo test fuzz tools venv lint bench clean rollback
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (found " + sys.version.split()[0] + ")")'
@@ -28,6 +28,11 @@ demo: venv tools
 
 test: venv tools
 	$(BIN)/pytest -q
+
+# The campaigns (fuzzing, interruption, soak) with long budgets and fresh random seeds; each
+# is still bounded in count and time (tests/campaigns.py).
+fuzz: venv tools
+	HCHAOS_CAMPAIGN=long $(BIN)/pytest -q -m campaign -p no:cacheprovider --timeout 3600
 
 lint: venv
 	$(BIN)/ruff check harness mock_services tests bench

@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 
 from harness.faults.journal import JOURNAL_FILE, is_same_process, replay_journal
+from tests.campaigns import register_hypothesis_profiles
 
 # testcontainers (later backends) cannot pull its Ryuk image here.
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+
+register_hypothesis_profiles()
 
 
 def write_experiment(directory: Path, body: str, name: str = "test-exp") -> Path:
