@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from harness.errors import EXIT_INFRASTRUCTURE, EXIT_INVALID_INPUT, HarnessError, InvalidInput
+
+if TYPE_CHECKING:
+    from harness.interrupt import Interruption
 
 EXIT_INTERRUPTED = 130
 
@@ -33,25 +38,57 @@ runs_dir_option = click.option(
     help="Where run folders go (default: $HCHAOS_RUNS_DIR or ./runs).")
 
 
-def _fail(exc: HarnessError) -> None:
-    err_console.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True)
+def _labelled(label: str, style: str, text: str) -> Text:
+    """``label: text`` with ``text`` verbatim: user text (names, paths, YAML) is never markup."""
+    return Text.assemble((f"{label}:", style), " ", text)
+
+
+def _report_failure(exc: HarnessError) -> int:
+    err_console.print(_labelled("error", "bold red", exc.message), soft_wrap=True)
     if exc.hint:
-        err_console.print(f"[yellow]hint:[/] {exc.hint}", soft_wrap=True)
-    sys.exit(exc.exit_code)
+        err_console.print(_labelled("hint", "yellow", exc.hint), soft_wrap=True)
+    return exc.exit_code
 
 
-def _guard(body: Callable[[], int]) -> None:
-    """Run a command body, mapping errors and interrupts to exit codes."""
-    from harness.runner import Terminated
+def _guard(body: Callable[[Interruption], int], *, deferred: bool = False) -> None:
+    """Run a command body, mapping errors and interrupts to exit codes.
 
+    ``deferred`` (commands that start or undo things: ``run``, ``up``, ``rollback``): from here to
+    the exit, SIGINT,
+    SIGTERM and SIGHUP only request a stop (:mod:`harness.interrupt`); the body obeys at its
+    safe points and raises :class:`~harness.interrupt.Interrupted` after healing and stopping
+    everything, and a request that came after the body's last safe point is obeyed when it
+    returns: exit 130 whatever the instant. Otherwise a plain KeyboardInterrupt comes from a
+    command that had started nothing."""
+    from harness.interrupt import (
+        HANDLED_SIGNALS,
+        Interrupted,
+        Interruption,
+        defer_interrupts_until_exit,
+        signal_name,
+    )
+
+    interruption = Interruption()
+    if deferred:
+        defer_interrupts_until_exit(interruption)
     try:
-        code = body()
+        code = body(interruption)
+        interruption.check()
     except HarnessError as exc:
-        _fail(exc)
-    except (KeyboardInterrupt, Terminated) as exc:
-        reason = "Ctrl-C" if isinstance(exc, KeyboardInterrupt) else str(exc)
-        err_console.print(f"[yellow]interrupted ({reason}): faults healed, processes stopped[/]")
-        sys.exit(EXIT_INTERRUPTED)
+        code = _report_failure(exc)
+    except Interrupted as exc:
+        err_console.print(Text(f"interrupted ({signal_name(exc.signum)}): faults healed, processes stopped",
+                               style="yellow"))
+        code = EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        err_console.print(Text("interrupted (Ctrl-C)", style="yellow"))
+        code = EXIT_INTERRUPTED
+    if deferred:
+        # Everything is clean now. Python's shutdown puts SIG_DFL back for signals it handled,
+        # so a Ctrl-C landing there would kill the process (status -2, not our exit code):
+        # ignore them for the last milliseconds.
+        for sig in HANDLED_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
     sys.exit(code)
 
 
@@ -76,7 +113,7 @@ def main() -> None:
 def run(experiment_file: Path, runs_dir: Path | None, load_processes: int | None) -> None:
     """Run an experiment end to end and print its verdicts."""
 
-    def body() -> int:
+    def body(interruption: Interruption) -> int:
         from dataclasses import replace
 
         from harness.console import ConsoleObserver
@@ -97,22 +134,22 @@ def run(experiment_file: Path, runs_dir: Path | None, load_processes: int | None
         target = _runs_dir(runs_dir)
         stale = [d for d in unfinished_runs(target) if runner_alive(d) is None]
         if stale:
-            err_console.print(f"[yellow]warning:[/] {len(stale)} earlier run(s) under {target} did not finish "
-                              f"cleanly (newest: {stale[-1].name}); run `hchaos rollback` to clean up")
+            err_console.print(_labelled("warning", "yellow", f"{len(stale)} earlier run(s) under {target} did "
+                                        f"not finish cleanly (newest: {stale[-1].name}); run `hchaos rollback`"))
         observer = ConsoleObserver(console)
         try:
-            result = run_experiment(loaded, target, observer)
+            result = run_experiment(loaded, target, observer, interruption)
         finally:
             observer.stop()
-        console.print(f"run folder: {result.run_dir}  (report.json, timeline.jsonl, logs/)")
+        console.print(Text(f"run folder: {result.run_dir}  (report.json, timeline.jsonl, logs/)"))
         if result.heal_errors:
             for message in result.heal_errors:
-                err_console.print(f"[bold red]heal error:[/] {message}")
+                err_console.print(_labelled("heal error", "bold red", message))
             err_console.print("[yellow]hint:[/] run `hchaos rollback` to make sure nothing is left behind")
             return EXIT_INFRASTRUCTURE
         return result.exit_code
 
-    _guard(body)
+    _guard(body, deferred=True)
 
 
 @main.command()
@@ -120,9 +157,9 @@ def run(experiment_file: Path, runs_dir: Path | None, load_processes: int | None
 def validate(files: tuple[Path, ...]) -> None:
     """Check experiment files (shape, values and names against the topology) without running."""
 
-    def body() -> int:
+    def body(interruption: Interruption) -> int:
         from harness.experiment import load_experiment
-        from harness.runner import plan_faults
+        from harness.runner.planning import plan_faults
 
         bad = 0
         for path in files:
@@ -130,9 +167,9 @@ def validate(files: tuple[Path, ...]) -> None:
                 plans = plan_faults(load_experiment(path))
             except HarnessError as exc:
                 bad += 1
-                err_console.print(f"[bold red]invalid:[/] {exc}", soft_wrap=True)
+                err_console.print(_labelled("invalid", "bold red", str(exc)), soft_wrap=True)
                 continue
-            console.print(f"[green]ok[/] {path} ({len(plans)} fault(s))")
+            console.print(Text.assemble(("ok", "green"), f" {path} ({len(plans)} fault(s))"))
         return EXIT_INVALID_INPUT if bad else 0
 
     _guard(body)
@@ -181,7 +218,7 @@ def rollback(run_dirs: tuple[Path, ...], runs_dir: Path | None, force: bool) -> 
 
     With no RUN_DIRS, every unfinished run under the runs folder."""
 
-    def body() -> int:
+    def body(interruption: Interruption) -> int:
         from harness.faults import rollback_run, unfinished_runs
 
         targets = list(run_dirs) or unfinished_runs(_runs_dir(runs_dir))
@@ -192,19 +229,16 @@ def rollback(run_dirs: tuple[Path, ...], runs_dir: Path | None, force: bool) -> 
         for run_dir in targets:
             result = rollback_run(run_dir, force=force)
             if result.nothing_to_do:
-                console.print(f"{run_dir}: nothing left behind; marked as ended")
-            for what, items in (("removed toxics", result.toxics_removed),
-                                ("enabled links", result.links_enabled),
-                                ("killed processes", result.processes_killed),
-                                ("note", result.notes)):
-                if items:
-                    console.print(f"{run_dir}: {what}: {', '.join(items)}")
+                console.print(f"{run_dir}: nothing left behind; marked as ended", markup=False)
+            for line in result.describe():
+                if not line.startswith("error:"):
+                    console.print(f"{run_dir}: {line}", markup=False)
             for message in result.errors:
                 failed += 1
-                err_console.print(f"[bold red]{run_dir}:[/] {message}")
+                err_console.print(_labelled(str(run_dir), "bold red", message))
         return EXIT_INFRASTRUCTURE if failed else 0
 
-    _guard(body)
+    _guard(body, deferred=True)
 
 
 @main.command()
@@ -212,7 +246,7 @@ def rollback(run_dirs: tuple[Path, ...], runs_dir: Path | None, force: bool) -> 
 def report(run_dir: Path) -> None:
     """Re-judge a finished run offline from its folder (timeline + experiment copy)."""
 
-    def body() -> int:
+    def body(interruption: Interruption) -> int:
         from harness.checks import worst
         from harness.console import verdict_table
         from harness.experiment import load_experiment
@@ -231,33 +265,37 @@ def report(run_dir: Path) -> None:
 def up(experiment_file: Path, runs_dir: Path | None) -> None:
     """Bring the experiment's topology up and keep it running until Ctrl-C (no faults)."""
 
-    def body() -> int:
+    def body(interruption: Interruption) -> int:
         from harness.backends.local import LocalBackend
         from harness.experiment import load_experiment
         from harness.faults import Journal
+        from harness.faults.lifeline import Lifeline
+        from harness.runner.planning import local_options, plan_faults
         from harness.runner.rundir import create_run_dir
-        from harness.runner.runner import local_options
-        from harness.runner.signals import signals_raise
         from harness.runner.targets import topology_for
 
         loaded = load_experiment(experiment_file)
+        plan_faults(loaded)  # the same validation as `run`: names against the topology
         run_dir = create_run_dir(_runs_dir(runs_dir), f"{loaded.experiment.name}-up", loaded.path)
         journal = Journal(run_dir, run_dir.name)
+        lifeline = Lifeline(run_dir)
+        lifeline.start()
         backend = LocalBackend(topology_for(loaded.experiment), run_dir,
-                               options=local_options(loaded.experiment), journal=journal)
+                               options=local_options(loaded.experiment), journal=journal,
+                               interruption=interruption)
         try:
-            with signals_raise():
-                endpoints = backend.up()
-                console.print_json(json.dumps(endpoints.to_json()))
-                console.print(f"run folder: {run_dir}; press Ctrl-C to stop")
-                while True:
-                    time.sleep(1)
+            endpoints = backend.up()
+            console.print_json(json.dumps(endpoints.to_json()))
+            console.print(Text(f"run folder: {run_dir}; press Ctrl-C to stop"))
+            while True:
+                interruption.sleep(1)
         finally:
             backend.down()
             journal.run_ended("stopped")
             journal.close()
+            lifeline.release()
 
-    _guard(body)
+    _guard(body, deferred=True)
 
 
 if __name__ == "__main__":

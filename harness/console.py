@@ -2,10 +2,16 @@
 
 On a terminal it uses a rich ``Live`` status line; elsewhere (CI logs, pipes) it prints one
 plain status line per second instead, so logs stay readable.
+
+Nothing a user wrote is ever read as rich markup: experiment, fault and check names, server
+error texts and paths may hold ``[`` and ``]`` (``name: "[/x]"`` once crashed the terminal
+view). Every such text goes in a :class:`~rich.text.Text`; an event message is plain text
+that may only *begin* with one style tag (:func:`event_text`).
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 
@@ -21,6 +27,17 @@ from harness.probe import StatsSnapshot
 
 OUTCOME_STYLE = {Outcome.PASS: "bold green", Outcome.FAIL: "bold red", Outcome.UNKNOWN: "bold yellow"}
 
+_LEADING_STYLE = re.compile(r"\[(bold red|red|yellow|green|dim)\]")
+
+
+def event_text(message: str) -> Text:
+    """An event message as text: an optional leading style tag (``"[yellow]load: ..."``)
+    styles the whole line; everything else is shown verbatim, brackets included."""
+    match = _LEADING_STYLE.match(message)
+    if match is None:
+        return Text(message)
+    return Text(message[match.end():], style=match.group(1))
+
 
 class ConsoleObserver:
     """A :class:`~harness.runner.RunObserver` that draws on a rich console."""
@@ -35,9 +52,9 @@ class ConsoleObserver:
 
     def run_started(self, run_dir: str, experiment: str, total_seconds: float) -> None:
         self._run_started = time.monotonic()
-        self.console.print(f"[bold]hchaos[/] running [cyan]{experiment}[/] "
-                           f"(about {format_duration(total_seconds)} plus start-up)")
-        self.console.print(f"run folder: {run_dir}")
+        self.console.print(Text.assemble(("hchaos", "bold"), " running ", (experiment, "cyan"),
+                                         f" (about {format_duration(total_seconds)} plus start-up)"))
+        self.console.print(Text(f"run folder: {run_dir}"))
         if self.console.is_terminal:
             self._live = Live(Text(""), console=self.console, refresh_per_second=8, transient=True)
             self._live.start()
@@ -49,7 +66,7 @@ class ConsoleObserver:
 
     def event(self, message: str) -> None:
         elapsed = time.monotonic() - self._run_started
-        self.console.print(f"[dim]{elapsed:7.2f}s[/] {message}")
+        self.console.print(Text.assemble((f"{elapsed:7.2f}s", "dim"), " ", event_text(message)))
 
     def tick(self, phase_elapsed: float, stats: StatsSnapshot | None, active: list[FaultPlan],
              load: Mapping[str, StatsSnapshot] | None = None) -> None:
@@ -101,8 +118,8 @@ def load_table(load: Mapping[str, StatsSnapshot]) -> Table:
         table.add_column(column, justify="left" if column in ("load", "served by") else "right")
     for service, stats in load.items():
         style = "red" if stats.error_rate > 0.01 else "green"
-        table.add_row(service, f"{stats.rate:.1f}", Text(f"{stats.error_rate:.1%}", style=style), _p95(stats),
-                      stats.served_by)
+        table.add_row(Text(service), f"{stats.rate:.1f}", Text(f"{stats.error_rate:.1%}", style=style), _p95(stats),
+                      Text(stats.served_by))
     return table
 
 
@@ -130,8 +147,8 @@ def verdict_table(verdicts: list[Verdict]) -> Table:
     table.add_column("bound")
     table.add_column("details", overflow="fold")
     for v in verdicts:
-        table.add_row(v.check, v.check_type, Text(v.outcome.value, style=OUTCOME_STYLE[v.outcome]),
-                      v.measured, v.bound, v.summary)
+        table.add_row(Text(v.check), Text(v.check_type), Text(v.outcome.value, style=OUTCOME_STYLE[v.outcome]),
+                      Text(v.measured), Text(v.bound), Text(v.summary))
     if not verdicts:
         table.add_row("(none)", "", Text("unknown", style=OUTCOME_STYLE[Outcome.UNKNOWN]), "", "",
                       "the experiment has no checks: nothing to pass")

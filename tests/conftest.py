@@ -1,15 +1,21 @@
-"""Shared fixtures: small experiment files and process-leak checks for integration tests."""
+"""Shared fixtures: small experiment files and process-leak checks for integration tests.
+
+Every test that has a ``tmp_path`` is followed by a sweep: a process still carrying the tag of
+a run under that folder (:mod:`harness.faults.run_tag`) is killed, so a failing test never
+leaves a hospital running; and if the test had passed, the leftover fails it (a leak is a bug).
+"""
 
 from __future__ import annotations
 
 import os
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
 
 from harness.faults.journal import JOURNAL_FILE, is_same_process, replay_journal
+from harness.faults.run_tag import kill_tagged, under
 from tests.campaigns import register_hypothesis_profiles
 
 # testcontainers (later backends) cannot pull its Ryuk image here.
@@ -48,3 +54,27 @@ def processes_alive(run_dir: Path) -> list[str]:
 
 def journal_ended(run_dir: Path) -> bool:
     return replay_journal(run_dir / JOURNAL_FILE).ended
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, object, None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when == "call":
+        item.stash[_CALL_FAILED] = report.failed
+
+
+_CALL_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.fixture(autouse=True)
+def _no_run_process_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    if "tmp_path" not in request.fixturenames:
+        yield
+        return
+    folder: Path = request.getfixturevalue("tmp_path")  # set up before this fixture, torn down after
+    yield
+    leftovers = kill_tagged(under(folder))
+    if leftovers and not request.node.stash.get(_CALL_FAILED, True):
+        pytest.fail("processes of a run were still alive after the test (killed now): "
+                    + "; ".join(f"pid {p.pid} {p.command[:80]}" for p in leftovers), pytrace=False)

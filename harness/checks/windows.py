@@ -33,7 +33,8 @@ def of_service(requests: Requests, service: str) -> pl.LazyFrame:
 
 
 def fault_starts(records: Iterable[TimelineRecord]) -> dict[str, float]:
-    """When each fault was injected, by label."""
+    """When each fault's injection started, by label: the earliest instant it can have hurt
+    (failover time is measured from here)."""
     return {r.fault: r.t for r in records if isinstance(r, FaultRecord) and r.action == "inject"}
 
 
@@ -70,8 +71,9 @@ def phase_starts(records: Iterable[TimelineRecord]) -> dict[str, float]:
 
 
 def fault_heals(records: Iterable[TimelineRecord]) -> dict[str, float]:
-    """When each fault was healed, by label."""
-    return {r.fault: r.t for r in records if isinstance(r, FaultRecord) and r.action == "heal"}
+    """When each fault's heal had taken effect, by label: the first instant it was certainly
+    gone (recovery is measured from here, never from when the heal was asked for)."""
+    return {r.fault: r.effective_end for r in records if isinstance(r, FaultRecord) and r.action == "heal"}
 
 
 def iso_epoch(text: object) -> float | None:

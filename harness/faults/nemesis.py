@@ -101,8 +101,12 @@ class Nemesis:
             self._record("inject", plan, wall_start)
             return link_seconds
 
-    def heal(self, plan: FaultPlan) -> None:
-        """Undo ``plan`` (idempotent). Raises if Toxiproxy or a restart fails."""
+    def heal(self, plan: FaultPlan, *, restart_sites: bool = True) -> None:
+        """Undo ``plan`` (idempotent). Raises if Toxiproxy or a restart fails.
+
+        ``restart_sites=False`` heals the links only and leaves powered-off sites off: for a
+        run that is ending anyway (interrupted, halted, failed), whose processes are about to
+        be stopped -- restarting them first would only make the user wait."""
         with self._lock:
             wall_start = time.time()
             client = self._heal_client
@@ -116,7 +120,7 @@ class Nemesis:
                 self._on_event(f"{plan.label}: Toxiproxy took {seconds:.1f}s to heal the links "
                                "(a client disconnected mid-removal; Toxiproxy issue #558)")
             for site in plan.powered_off_sites:
-                if site in self._powered_off:
+                if site in self._powered_off and restart_sites:
                     restarted = self._backend.restart_site(site)
                     self._powered_off.discard(site)
                     self._on_event(f"{plan.label}: power back in {site}: restarted {', '.join(restarted)}")
@@ -124,12 +128,13 @@ class Nemesis:
             self._journal.fault_healed(plan.label)
             self._record("heal", plan, wall_start)
 
-    def heal_all(self) -> list[str]:
-        """Heal every active fault (newest first). Returns error messages, never raises."""
+    def heal_all(self, *, restart_sites: bool = True) -> list[str]:
+        """Heal every active fault (newest first). Returns error messages, never raises.
+        ``restart_sites`` as in :meth:`heal`."""
         errors: list[str] = []
         for plan in reversed(self.active):
             try:
-                self.heal(plan)
+                self.heal(plan, restart_sites=restart_sites)
             except Exception as exc:  # keep healing the others: leaving faults behind is worse
                 errors.append(f"healing {plan.label} failed: {exc}")
         return errors
@@ -140,8 +145,9 @@ class Nemesis:
         self._heal_client.close()
 
     def _record(self, action: Literal["inject", "heal"], plan: FaultPlan, started: float) -> None:
-        """Timeline record stamped with when the action *started* (the fault's start is what
-        failover time is measured from)."""
+        """Timeline record stamped with when the action started and when it had taken effect
+        (now: every request of it has been answered). A fault's window runs from its inject's
+        start (failover time is measured from there) to its heal's end (recovery from there)."""
         if self._timeline is not None:
             self._timeline.append(FaultRecord(started, action, plan.label, plan.fault_type,
-                                              plan.target, plan.duration))
+                                              plan.target, plan.duration, ended=time.time()))

@@ -3,8 +3,15 @@
 A run that was SIGKILLed could not heal: its toxics are still on the proxies, its disabled
 links still disabled, its processes still running. :func:`rollback_run` removes every toxic
 and re-enables every link the journal says were applied and not healed, then kills every
-process the run started that is still alive (identified by pid *and* kernel start time),
-and finally marks the run as ended so a second rollback is a no-op.
+process the run started that is still alive (identified by pid *and* kernel start time), and
+every other process carrying the run's tag (:mod:`harness.faults.run_tag`), and finally marks
+the run as ended so a second rollback is a no-op. The run's lifeline
+(:mod:`harness.faults.lifeline`) calls it the moment a runner dies; ``hchaos rollback`` is for
+what is left when even that could not run (a Toxiproxy the run does not own, a machine that
+rebooted).
+
+The result says what was undone and what was already gone, separately: a toxic reported as
+removed was on the proxy until this rollback removed it.
 """
 
 from __future__ import annotations
@@ -17,21 +24,42 @@ from pathlib import Path
 
 from harness.errors import InvalidInput
 from harness.faults.journal import JOURNAL_FILE, Journal, is_same_process, replay_journal
-from harness.toxiproxy import ToxiproxyClient, ToxiproxyError, ToxiproxyUnreachable
+from harness.faults.run_tag import kill_tagged, of_run
+from harness.toxiproxy import ToxiproxyClient, ToxiproxyError, ToxiproxyNotFound, ToxiproxyUnreachable
 
 
 @dataclass
 class RollbackResult:
     run_dir: Path
     toxics_removed: list[str] = field(default_factory=list)
+    """``proxy/toxic`` that were still on their proxy, and were removed."""
+    toxics_absent: list[str] = field(default_factory=list)
+    """``proxy/toxic`` the journal lists as not healed, but already gone (never applied, or
+    removed by someone else)."""
     links_enabled: list[str] = field(default_factory=list)
+    links_already_enabled: list[str] = field(default_factory=list)
     processes_killed: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     @property
     def nothing_to_do(self) -> bool:
+        """Nothing had to be undone (what was already gone does not count)."""
         return not (self.toxics_removed or self.links_enabled or self.processes_killed or self.errors)
+
+    def describe(self) -> list[str]:
+        """One line per kind of outcome, for the terminal and the lifeline's log."""
+        lines = []
+        for what, items in (("removed toxics", self.toxics_removed),
+                            ("toxics already gone", self.toxics_absent),
+                            ("enabled links", self.links_enabled),
+                            ("links already enabled", self.links_already_enabled),
+                            ("killed processes", self.processes_killed),
+                            ("note", self.notes),
+                            ("error", self.errors)):
+            if items:
+                lines.append(f"{what}: {', '.join(items)}")
+        return lines
 
 
 def unfinished_runs(runs_dir: Path) -> list[Path]:
@@ -56,8 +84,10 @@ def runner_alive(run_dir: Path) -> int | None:
     return None
 
 
-def rollback_run(run_dir: Path, *, force: bool = False, timeout: float = 20.0) -> RollbackResult:
-    """Undo everything the journal of ``run_dir`` says is still outstanding.
+def rollback_run(run_dir: Path, *, force: bool = False, timeout: float = 20.0,
+                 status: str = "rolled-back") -> RollbackResult:
+    """Undo everything the journal of ``run_dir`` says is still outstanding; the journal's
+    ``run-end`` record then carries ``status``.
 
     Refuses (``InvalidInput``) when the run's runner is still alive, unless ``force``:
     a live runner heals by itself, and pulling its processes out from under it would turn
@@ -85,11 +115,15 @@ def rollback_run(run_dir: Path, *, force: bool = False, timeout: float = 20.0) -
                 what = f"{action['proxy']}/{action.get('toxic', '')}" if kind == "toxic" else action["proxy"]
                 try:
                     if kind == "toxic":
-                        client.remove_toxic(action["proxy"], action["toxic"], missing_ok=True)
-                        result.toxics_removed.append(what)
+                        removed = client.remove_toxic(action["proxy"], action["toxic"], missing_ok=True)
+                        (result.toxics_removed if removed else result.toxics_absent).append(what)
+                    elif client.proxy(action["proxy"]).enabled:
+                        result.links_already_enabled.append(what)
                     else:
                         client.enable(action["proxy"])
                         result.links_enabled.append(what)
+                except ToxiproxyNotFound:
+                    result.notes.append(f"{fault}: proxy {action['proxy']} no longer exists on {server}")
                 except ToxiproxyUnreachable:
                     result.notes.append(f"{fault}: Toxiproxy at {server} is gone, so is {what}")
                 except ToxiproxyError as exc:
@@ -116,6 +150,9 @@ def rollback_run(run_dir: Path, *, force: bool = False, timeout: float = 20.0) -
     survivors = [f"{r.name} (pid {r.pid})" for r in state.live_processes.values() if is_same_process(r)]
     if survivors:
         result.errors.append(f"still alive after SIGKILL: {', '.join(survivors)}")
+    # 3. Processes nobody journaled: spawned just before the runner died, or children of ours.
+    for process in kill_tagged(of_run(run_dir)):
+        result.processes_killed.append(f"untracked pid {process.pid} ({process.command[:60]})")
 
     if not result.errors:
         journal = Journal(run_dir, state.run_id or run_dir.name)
@@ -124,7 +161,7 @@ def rollback_run(run_dir: Path, *, force: bool = False, timeout: float = 20.0) -
                 journal.process_stopped(ref.name, ref.pid)
             for fault in state.unhealed_faults:
                 journal.fault_healed(fault)
-            journal.run_ended("rolled-back")
+            journal.run_ended(status)
         finally:
             journal.close()
     return result

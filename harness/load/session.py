@@ -29,6 +29,8 @@ from typing import IO, Any
 
 from harness.errors import InfrastructureError
 from harness.faults import Journal
+from harness.faults.run_tag import tag_environment
+from harness.interrupt import NEVER, Interruption
 from harness.load.command import locust_command, locust_env
 from harness.load.plan import LOG_FILE, PLAN_FILE, LoadPlan
 from harness.probe import LiveStats, StatsSnapshot
@@ -85,7 +87,7 @@ class LoadSession:
     def __init__(self, plan: LoadPlan, run_dir: Path, timeline: TimelineWriter, *, processes: int = 1,
                  remote_workers: int = 0, master_bind: tuple[str, int] | None = None,
                  journal: Journal | None = None, on_event: Callable[[str], None] | None = None,
-                 tap: RequestTap | None = None) -> None:
+                 tap: RequestTap | None = None, interruption: Interruption = NEVER) -> None:
         self.plan = plan
         self.run_dir = run_dir
         self._timeline = timeline
@@ -95,6 +97,7 @@ class LoadSession:
         self._journal = journal
         self._on_event = on_event or (lambda message: None)
         self._tap = tap
+        self._interruption = interruption
         self._popen: subprocess.Popen[bytes] | None = None
         self._stats: dict[str, LiveStats] = {}
         self._stats_lock = threading.Lock()
@@ -122,9 +125,9 @@ class LoadSession:
         output.parent.mkdir(parents=True, exist_ok=True)
         with output.open("ab") as out:
             try:
-                self._popen = subprocess.Popen(argv, env=locust_env(plan_path), stdin=subprocess.DEVNULL,
-                                               stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                               cwd=self.run_dir)
+                env = {**locust_env(plan_path), **tag_environment(self.run_dir)}  # its workers inherit the tag
+                self._popen = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                               stderr=subprocess.STDOUT, start_new_session=True, cwd=self.run_dir)
             except OSError as exc:
                 raise InfrastructureError(f"could not start Locust ({argv[0]} -m locust): {exc}") from exc
         if self._journal is not None:
@@ -144,13 +147,13 @@ class LoadSession:
     def wait_started(self, timeout: float = START_TIMEOUT) -> bool:
         """Wait until the first request is on the timeline (True), or ``timeout`` passed with
         Locust still running (False: slow, not broken). Raises ``InfrastructureError`` with
-        the end of Locust's log if it exited."""
+        the end of Locust's log if it exited. A safe point of the run's interruption."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._ingested:
                 return True
             self.check_running()
-            time.sleep(0.05)
+            self._interruption.sleep(0.05)
         return False
 
     def check_running(self) -> None:

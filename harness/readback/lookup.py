@@ -116,17 +116,25 @@ def _one(client: httpx.Client, urls: Mapping[str, str], key: str) -> ReadBack:
 
 
 def read_back(urls: Mapping[str, str], keys: Iterable[str], *, workers: int = WORKERS,
-              progress: Callable[[int, int], None] | None = None) -> list[ReadBack]:
+              progress: Callable[[int, int], None] | None = None,
+              check: Callable[[], None] | None = None) -> list[ReadBack]:
     """Look up every key (distinct, in the order given): FHIR keys at ``urls["ehr"]``, DICOM
-    keys at ``urls["imaging"]`` (front-door URLs by service)."""
+    keys at ``urls["imaging"]`` (front-door URLs by service). ``check`` is called after each
+    result (a run's interruption safe point): if it raises, the lookups not yet started are
+    cancelled and the exception propagates once the running ones are done."""
     unique = list(dict.fromkeys(keys))
     results: list[ReadBack] = []
-    with httpx.Client(timeout=TIMEOUT, limits=httpx.Limits(max_connections=workers)) as client, \
-            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="readback") as pool:
-        for index, result in enumerate(pool.map(lambda key: _one(client, urls, key), unique), start=1):
-            results.append(result)
-            if progress is not None and (index % 500 == 0 or index == len(unique)):
-                progress(index, len(unique))
+    with httpx.Client(timeout=TIMEOUT, limits=httpx.Limits(max_connections=workers)) as client:
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="readback")
+        try:
+            for index, result in enumerate(pool.map(lambda key: _one(client, urls, key), unique), start=1):
+                results.append(result)
+                if progress is not None and (index % 500 == 0 or index == len(unique)):
+                    progress(index, len(unique))
+                if check is not None:
+                    check()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     return results
 
 

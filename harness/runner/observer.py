@@ -17,7 +17,10 @@ class RunObserver(Protocol):
 
     def phase_started(self, phase: str, seconds: float) -> None: ...
 
-    def event(self, message: str) -> None: ...
+    def event(self, message: str) -> None:
+        """Something happened. ``message`` is plain text that may begin with one style tag
+        (``[red]``, ``[yellow]``, ``[bold red]``, ``[green]``, ``[dim]``); nothing else in it
+        is markup (it holds user names and server texts verbatim)."""
 
     def tick(self, phase_elapsed: float, stats: StatsSnapshot | None, active: list[FaultPlan],
              load: Mapping[str, StatsSnapshot] | None = None) -> None:

@@ -74,7 +74,11 @@ RequestTap: TypeAlias = Callable[[str, float, float, bool], None]
 
 @dataclass(frozen=True, slots=True)
 class FaultRecord:
-    """A fault injected or healed (``action``), written when the action completed."""
+    """A fault injected or healed (``action``), written when the action completed: ``t`` when
+    the action started, ``ended`` when it had taken effect (every toxic added or removed, every
+    link switched, every process killed or restarted). They differ by a round trip, or by tens
+    of seconds when Toxiproxy is slow to remove a toxic (its issue #558). ``ended`` is absent in
+    timelines written before it existed: read it through :attr:`effective_end`."""
 
     t: float
     action: Literal["inject", "heal"]
@@ -82,7 +86,13 @@ class FaultRecord:
     fault_type: str
     target: str
     duration: float = 0.0
+    ended: float | None = None
     kind: Literal["fault"] = "fault"
+
+    @property
+    def effective_end(self) -> float:
+        """When the action had taken effect (``t`` for a record without ``ended``)."""
+        return self.t if self.ended is None else self.ended
 
 
 @dataclass(frozen=True, slots=True)

@@ -276,14 +276,16 @@ class ToxiproxyClient:
         response = self._call("PATCH", path, json=body)
         return self._parse(Toxic.from_json, self._json(response, "PATCH", path), "PATCH", path)
 
-    def remove_toxic(self, proxy: str, toxic_name: str, *, missing_ok: bool = False) -> None:
-        """Remove a toxic. With ``missing_ok``, a missing toxic *or proxy* is not an error, so
-        a heal can run any number of times."""
+    def remove_toxic(self, proxy: str, toxic_name: str, *, missing_ok: bool = False) -> bool:
+        """Remove a toxic; True if it was there. With ``missing_ok``, a missing toxic *or
+        proxy* is not an error (False), so a heal can run any number of times."""
         try:
             self._call("DELETE", _toxic_path(proxy, toxic_name), expect=(204,))
         except ToxiproxyNotFound:
             if not missing_ok:
                 raise
+            return False
+        return True
 
     # -- plumbing ----------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import pytest
 
 from harness.checks import judge
 from harness.experiment import ExperimentError, load_experiment
-from harness.runner.runner import plan_faults
+from harness.runner.planning import plan_faults
 from harness.timeline import FaultRecord, RequestRecord, TimelineRecord
 
 CUT = 100.0

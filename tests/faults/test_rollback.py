@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
 import sys
@@ -62,6 +64,10 @@ def test_rollback_removes_toxics_enables_links_and_marks_the_run_ended(
 
     result = rollback_run(run_dir, force=True)  # this test process is the "runner": force
     assert result.errors == []
+    # What was undone and what was already gone are told apart.
+    assert result.toxics_removed == ["link-a/hchaos-cut-upstream"]
+    assert result.toxics_absent == ["link-a/never-applied"]
+    assert result.links_enabled == ["link-b"] and result.links_already_enabled == []
     proxies = toxiproxy.proxies()
     assert all(not p.toxics for p in proxies.values())
     assert all(p.enabled for p in proxies.values())
@@ -95,17 +101,18 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def test_a_sigkilled_runner_followed_by_rollback_leaves_nothing_behind(
-        tmp_path: Path, experiment_file: Callable[..., Path]) -> None:
-    path = experiment_file("""
-        topology: {services: [ehr], ehr: {promote_after: 1s, heartbeat_interval: 100ms}}
-        probe: {rate: 10}
-        phases: {steady_state: 1s, recovery: 1s}
-        faults:
-          - {type: power_loss, target: dc-a, duration: 60s}
-          - {type: link_down, target: frontdoor-ehr-b, duration: 60s}
-        """)
-    runs = tmp_path / "runs"
+TWO_LONG_FAULTS = """
+    topology: {services: [ehr], ehr: {promote_after: 1s, heartbeat_interval: 100ms}}
+    probe: {rate: 10}
+    phases: {steady_state: 1s, recovery: 1s}
+    faults:
+      - {type: power_loss, target: dc-a, duration: 60s}
+      - {type: link_down, target: frontdoor-ehr-b, duration: 60s}
+    """
+
+
+def start_runner_until_both_faults(path: Path, runs: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    """An ``hchaos run`` of TWO_LONG_FAULTS, returned once both faults are applied."""
     runner = subprocess.Popen([*HCHAOS, "run", str(path), "--runs-dir", str(runs)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -114,15 +121,62 @@ def test_a_sigkilled_runner_followed_by_rollback_leaves_nothing_behind(
             return bool(journals) and len(replay_journal(journals[0]).unhealed_faults) == 2
         wait_for(faults_applied, 30, "both faults to be injected")
         time.sleep(0.5)  # let the kill of dc-a complete
-    finally:
-        runner.send_signal(signal.SIGKILL)
-        runner.wait()
+    except BaseException:
+        runner.kill()
+        raise
     (run_dir,) = runs.iterdir()
-    assert processes_alive(run_dir), "the SIGKILLed runner should have left processes behind"
-    endpoints_file = run_dir / "endpoints.json"
-    import json
+    return runner, run_dir
 
-    toxiproxy_url = json.loads(endpoints_file.read_text())["toxiproxy_url"]
+
+def lifeline_pids(run_dir: Path) -> list[int]:
+    """The pids of the run's lifeline watcher (found by its command line)."""
+    wanted = f"harness.faults.lifeline\0{run_dir.resolve()}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if wanted in (entry / "cmdline").read_bytes():
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def test_a_sigkilled_runner_leaves_nothing_behind_its_lifeline_rolls_back(
+        tmp_path: Path, experiment_file: Callable[..., Path]) -> None:
+    path = experiment_file(TWO_LONG_FAULTS)
+    runs = tmp_path / "runs"
+    runner, run_dir = start_runner_until_both_faults(path, runs)
+    assert processes_alive(run_dir), "the run should be running"
+    toxiproxy_url = json.loads((run_dir / "endpoints.json").read_text())["toxiproxy_url"]
+    runner.send_signal(signal.SIGKILL)
+    runner.wait()
+    killed_at = time.monotonic()
+    wait_for(lambda: not processes_alive(run_dir) and journal_ended(run_dir), 15,
+             "the lifeline to stop every process of the SIGKILLed runner")
+    print(f"every process gone {time.monotonic() - killed_at:.2f}s after the runner's SIGKILL")
+    assert replay_journal(run_dir / "journal.jsonl").unhealed_faults == {}
+    log = (run_dir / "logs" / "lifeline.log").read_text()
+    assert "the runner died before the run ended: rolling back" in log
+    assert "killed processes:" in log and "ehr-b" in log and "toxiproxy" in log
+    with pytest.raises(Exception):  # noqa: B017 - the run's own Toxiproxy went with it
+        ToxiproxyClient(toxiproxy_url, timeout=1).version()
+    again = subprocess.run([*HCHAOS, "rollback", "--runs-dir", str(runs)], capture_output=True, text=True,
+                           timeout=60)
+    assert again.returncode == 0 and "nothing to roll back" in again.stdout
+
+
+def test_when_even_the_lifeline_is_killed_rollback_undoes_the_run(
+        tmp_path: Path, experiment_file: Callable[..., Path]) -> None:
+    path = experiment_file(TWO_LONG_FAULTS)
+    runs = tmp_path / "runs"
+    runner, run_dir = start_runner_until_both_faults(path, runs)
+    (watcher,) = lifeline_pids(run_dir)
+    os.kill(watcher, signal.SIGKILL)  # first: once the runner is dead it would act at once
+    runner.send_signal(signal.SIGKILL)
+    runner.wait()
+    assert processes_alive(run_dir), "with no lifeline, the SIGKILLed runner leaves processes behind"
+    toxiproxy_url = json.loads((run_dir / "endpoints.json").read_text())["toxiproxy_url"]
     with ToxiproxyClient(toxiproxy_url) as client:
         before = client.proxies()
         assert any(p.toxics for p in before.values()) and not before["frontdoor-ehr-b"].enabled

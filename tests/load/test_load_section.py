@@ -9,7 +9,7 @@ import pytest
 
 from harness.experiment import ExperimentError, load_experiment
 from harness.load.planner import persona_plans, persona_problems
-from harness.runner.runner import plan_faults
+from harness.runner.planning import plan_faults
 
 
 def _messages(path: Path) -> list[str]:

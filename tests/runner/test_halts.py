@@ -12,7 +12,8 @@ import pytest
 
 from harness.experiment import ExperimentError, HaltCondition, load_experiment
 from harness.runner.halts import HaltMonitor
-from harness.runner.runner import judge_run, plan_faults, run_experiment
+from harness.runner.planning import plan_faults
+from harness.runner.runner import judge_run, run_experiment
 from harness.timeline import FaultRecord, HaltRecord, PhaseRecord, read_timeline
 from tests.conftest import journal_ended, processes_alive
 

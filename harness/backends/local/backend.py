@@ -9,7 +9,8 @@ Start order and why:
 3. Ready when every process answers its readiness check *and* the front door routes every
    service through its ``campus-frontdoor-<service>`` link (the path clients use).
 
-Any failure in ``up`` stops everything that was started before raising.
+Any failure in ``up`` stops everything that was started before raising, and so does an
+interruption: waiting for readiness is a safe point of the run's ``interruption``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from harness.backends.local.ports import LOOPBACK, allocate_free_ports, ensure_p
 from harness.backends.local.processes import HttpReady, ProcessFailedToStart, ProcessSpec, ProcessSupervisor
 from harness.backends.options import ServiceOptions
 from harness.faults.journal import Journal
+from harness.faults.run_tag import tag_environment
+from harness.interrupt import NEVER, Interruption
 from harness.timeline import TimelineWriter
 from harness.tools import find_haproxy, find_toxiproxy_server
 from harness.topology import FRONT_DOOR, Link, Topology
@@ -80,11 +83,14 @@ class LocalBackend:
     name = "local"
 
     def __init__(self, topology: Topology, run_dir: Path, *, options: LocalOptions | None = None,
-                 journal: Journal | None = None, timeline: TimelineWriter | None = None) -> None:
+                 journal: Journal | None = None, timeline: TimelineWriter | None = None,
+                 interruption: Interruption = NEVER) -> None:
         self.topology = topology
         self.run_dir = run_dir
         self.options = options or LocalOptions()
-        self.supervisor = ProcessSupervisor(run_dir / "logs", journal, timeline)
+        self._interruption = interruption
+        self.supervisor = ProcessSupervisor(run_dir / "logs", journal, timeline, env=tag_environment(run_dir),
+                                            interruption=interruption)
         self.endpoints: Endpoints | None = None
         self._toxiproxy: ToxiproxyClient | None = None
 
@@ -203,7 +209,7 @@ class LocalBackend:
             down = expected_up - haproxy_servers_up(stats_port)
             if not down:
                 return
-            time.sleep(0.05)
+            self._interruption.sleep(0.05)
         raise ProcessFailedToStart(
             f"the front door still sees {sorted(down)} down after {self.options.ready_timeout:.1f}s\n"
             f"haproxy log:\n{self.supervisor.log_tail(HAPROXY)}", hint=f"logs are in {self.supervisor.logs_dir}")
@@ -216,7 +222,7 @@ class LocalBackend:
                     f"the front door did not route {service} within {self.options.ready_timeout:.1f}s "
                     f"({ready.description})\nhaproxy log:\n{self.supervisor.log_tail(HAPROXY)}",
                     hint=f"logs are in {self.supervisor.logs_dir}")
-            time.sleep(0.02)
+            self._interruption.sleep(0.02)
 
     def down(self) -> None:
         """Stop every process of the run (idempotent)."""

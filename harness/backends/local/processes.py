@@ -9,6 +9,11 @@ Contracts:
   done with it, and every deliberate stop after it, so ``hchaos rollback`` can find orphans.
 * :meth:`ProcessSupervisor.stop_all` leaves nothing alive: SIGTERM to each group, a short
   grace period, then SIGKILL.
+* Every process gets the supervisor's ``env`` on top of the harness's environment: the run's
+  tag (:mod:`harness.faults.run_tag`), so the run's lifeline finds it even before it is
+  journaled.
+* Waiting for readiness is a safe point of the run's :class:`~harness.interrupt.Interruption`:
+  a Ctrl-C during a slow start-up is obeyed within a poll, not after the whole timeout.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Protocol
 
 from harness.errors import InfrastructureError
 from harness.faults.journal import Journal
+from harness.interrupt import NEVER, Interruption
 from harness.timeline import ProcessRecord, TimelineWriter
 from harness.timeline.events import ProcessAction
 
@@ -123,11 +129,14 @@ class ProcessSupervisor:
     """Owns the processes of one run. Thread-safe for start/kill/stop."""
 
     def __init__(self, logs_dir: Path, journal: Journal | None = None,
-                 timeline: TimelineWriter | None = None) -> None:
+                 timeline: TimelineWriter | None = None, *, env: Mapping[str, str] | None = None,
+                 interruption: Interruption = NEVER) -> None:
         self.logs_dir = logs_dir
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         self._journal = journal
         self._timeline = timeline
+        self._env = dict(env or {})
+        self._interruption = interruption
         self._lock = threading.Lock()
         self._processes: dict[str, ManagedProcess] = {}
         self._specs: dict[str, ProcessSpec] = {}
@@ -136,7 +145,8 @@ class ProcessSupervisor:
 
     def start(self, spec: ProcessSpec) -> ManagedProcess:
         """Spawn ``spec`` (not waiting for readiness). Replaces a dead process of that name;
-        refuses to start a second live one."""
+        refuses to start a second live one. A safe point: an interrupted run starts nothing."""
+        self._interruption.check()
         with self._lock:
             current = self._processes.get(spec.name)
             if current is not None and current.alive:
@@ -148,7 +158,7 @@ class ProcessSupervisor:
                 try:
                     popen = subprocess.Popen(
                         spec.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                        start_new_session=True, env={**os.environ, **spec.env},
+                        start_new_session=True, env={**os.environ, **spec.env, **self._env},
                     )
                 except OSError as exc:
                     raise ProcessFailedToStart(
@@ -185,7 +195,7 @@ class ProcessSupervisor:
                     f"{len(waiting)} process(es) not ready after {timeout:.1f}s: {', '.join(waiting)}\n{details}",
                     hint=f"logs are in {self.logs_dir}")
             if waiting:
-                time.sleep(0.02)
+                self._interruption.sleep(0.02)
 
     def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
         """Send ``sig`` to the process group of ``name`` and reap it (for SIGKILL/SIGTERM).
