@@ -27,6 +27,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Literal
 
+import httpx
+
 from harness.backends.base import Backend, Endpoints
 from harness.faults.journal import Action, Journal
 from harness.faults.plan import FaultPlan
@@ -54,14 +56,16 @@ class Nemesis:
 
     def __init__(self, endpoints: Endpoints, backend: Backend, journal: Journal,
                  timeline: TimelineWriter | None = None,
-                 on_event: Callable[[str], None] | None = None) -> None:
+                 on_event: Callable[[str], None] | None = None,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        """``transport`` replaces the network to Toxiproxy (tests: ``FakeToxiproxy().transport``)."""
         self._endpoints = endpoints
         self._backend = backend
         self._journal = journal
         self._timeline = timeline
         self._on_event = on_event or (lambda _msg: None)
-        self._client = ToxiproxyClient(endpoints.toxiproxy_url)
-        self._heal_client = ToxiproxyClient(endpoints.toxiproxy_url, timeout=HEAL_TIMEOUT)
+        self._client = ToxiproxyClient(endpoints.toxiproxy_url, transport=transport)
+        self._heal_client = ToxiproxyClient(endpoints.toxiproxy_url, timeout=HEAL_TIMEOUT, transport=transport)
         self._fleet = ToxiproxyFleet([self._client])
         self._lock = threading.RLock()
         self._active: dict[str, FaultPlan] = {}
