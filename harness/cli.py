@@ -270,7 +270,8 @@ def up(experiment_file: Path, runs_dir: Path | None) -> None:
         from harness.experiment import load_experiment
         from harness.faults import Journal
         from harness.faults.lifeline import Lifeline
-        from harness.runner.planning import local_options, plan_faults
+        from harness.runner.backend_options import local_options
+        from harness.runner.planning import plan_faults
         from harness.runner.rundir import create_run_dir
         from harness.runner.targets import topology_for
 

@@ -203,3 +203,23 @@ def test_a_service_without_its_dependency_is_rejected_with_its_location(
     assert result.returncode == 2
     err = " ".join(result.stderr.split())
     assert "topology.services[0]" in err and "'labs' needs ehr" in err
+
+
+VALIDATE_IMPORTS = """
+import runpy, sys
+sys.argv = ["hchaos", "validate", sys.argv[1]]
+try:
+    runpy.run_module("harness.cli", run_name="__main__")
+except SystemExit as exit:
+    assert exit.code == 0, exit.code
+print(sorted({m.split(".")[0] for m in sys.modules} & {"polars", "locust", "gevent", "numpy"}))
+"""
+
+
+def test_validate_imports_nothing_heavy() -> None:
+    """Editors and hooks run `validate` on every save: it must not pay for the checkers'
+    Polars, or Locust and gevent (bench/bench_cli_startup.py measures the time)."""
+    done = subprocess.run([sys.executable, "-c", VALIDATE_IMPORTS, str(REPO / "experiments" / "dc-a-power-loss.yaml")],
+                          capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout

@@ -1,4 +1,4 @@
-"""What an experiment becomes before anything runs: its fault plans and the backend's options.
+"""What an experiment's faults become before anything runs: plans, checked against the topology.
 
 Deliberately light (no checkers, no Polars, no load): ``hchaos validate`` imports only this,
 so that editors and pre-commit hooks get an answer in a fraction of a second.
@@ -6,17 +6,7 @@ so that editors and pre-commit hooks get an answer in a fraction of a second.
 
 from __future__ import annotations
 
-from harness.backends.local.backend import LocalOptions
-from harness.backends.local.haproxy import FrontDoorTiming
-from harness.backends.options import (
-    CareOptions,
-    DataOptions,
-    EhrOptions,
-    ImagingOptions,
-    MessagingOptions,
-    ServiceOptions,
-)
-from harness.experiment import Experiment, LoadedExperiment
+from harness.experiment import LoadedExperiment
 from harness.faults.plan import FaultPlan, plan_fault
 from harness.runner.targets import topology_for, validate_services, validate_targets
 
@@ -28,28 +18,3 @@ def plan_faults(loaded: LoadedExperiment) -> list[FaultPlan]:
     validate_targets(loaded, topology)
     exp = loaded.experiment
     return [plan_fault(f, f.label, topology) for f in exp.faults]
-
-
-def local_options(experiment: Experiment) -> LocalOptions:
-    """The local backend's knobs from the experiment's ``topology`` section."""
-    config = experiment.topology
-    ehr, door, care = config.ehr, config.front_door, config.care
-    return LocalOptions(
-        services=ServiceOptions(
-            data=DataOptions(seed=config.data.seed, patients=config.data.patients),
-            ehr=EhrOptions(replication=ehr.replication, sync_strict=ehr.sync_strict, promote_after=ehr.promote_after,
-                           heartbeat_interval=ehr.heartbeat_interval, fencing=ehr.fencing, lease_ttl=ehr.lease_ttl),
-            messaging=MessagingOptions(rotate=config.messaging.rotate, dedup=config.messaging.dedup,
-                                       retry_interval=config.messaging.retry_interval,
-                                       forward_timeout=config.messaging.forward_timeout),
-            imaging=ImagingOptions(replication_interval=config.imaging.replication_interval),
-            care=CareOptions(downtime_mode=care.downtime_mode, snapshot_interval=care.snapshot_interval,
-                             max_snapshot_age=care.max_snapshot_age, breaker_failures=care.breaker_failures,
-                             breaker_window=care.breaker_window, breaker_reset=care.breaker_reset,
-                             dependency_timeout=care.dependency_timeout, max_patients=care.max_patients,
-                             printer_fails=care.printer == "fail"),
-        ),
-        front_door=FrontDoorTiming(check_interval=door.check_interval, check_timeout=door.check_timeout,
-                                   fall=door.fall, rise=door.rise),
-        front_door_port=door.port,
-    )

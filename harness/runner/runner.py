@@ -32,9 +32,10 @@ from harness.interrupt import Interrupted, Interruption, deferred_interrupts, si
 from harness.load.planner import build_plan
 from harness.load.session import LoadSession, LoadSummary
 from harness.probe import ProbeConfig, Prober
+from harness.runner.backend_options import local_options
 from harness.runner.halts import Halted, HaltMonitor
 from harness.runner.observer import RunObserver, SilentObserver
-from harness.runner.planning import local_options, plan_faults
+from harness.runner.planning import plan_faults
 from harness.runner.readbacks import collect_notifications, read_back_writes, read_schedule_diffs_into
 from harness.runner.rundir import create_run_dir
 from harness.runner.targets import topology_for
