@@ -7,8 +7,16 @@ harness works in seconds as ``float``.
 
 Contract:
 
-* :func:`parse_duration` returns seconds ``>= 0`` (finite) or raises :class:`DurationError`
-  (a :class:`ValueError`) whose message quotes the input and shows accepted forms.
+* :func:`parse_duration` returns seconds in ``[0, MAX_DURATION]`` or raises
+  :class:`DurationError` (a :class:`ValueError`) whose message quotes the input (shortened
+  past 60 characters) and shows accepted forms.
+* Bounds: at most :data:`MAX_DURATION` (7 days) and, as text, at most
+  :data:`MAX_DURATION_TEXT` characters. A chaos run holds its faults and probes for its
+  whole length, so a longer value is a slip of unit (``"10080h"`` for minutes), and the bound
+  keeps every derived number exact and small: milliseconds for Toxiproxy (Go ``int64``),
+  ``at + duration``, schedules. The text bound is checked before any regular expression runs
+  (the diagnosis of a long digit run is quadratic) and makes infinity unreachable
+  (``float("1" + "0" * 400)`` is ``inf``).
 * :func:`format_duration` is the display inverse: for any whole number of milliseconds,
   ``parse_duration(format_duration(x))`` gives ``x`` back (up to float rounding).
 * :data:`Duration` / :data:`PositiveDuration` are pydantic field types (``float`` to type
@@ -25,15 +33,29 @@ from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 
 __all__ = [
     "DURATION_PATTERN",
+    "MAX_DURATION",
+    "MAX_DURATION_TEXT",
     "Duration",
     "DurationError",
     "PositiveDuration",
     "format_duration",
     "parse_duration",
+    "shorten",
 ]
 
 # Seconds per unit, largest first: the order the grammar requires.
 _UNITS: Final[dict[str, float]] = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+MAX_DURATION: Final = 7 * 24 * 3600.0
+"""The longest duration, in seconds (7 days, ``"168h"``): see the module docstring."""
+
+MAX_DURATION_TEXT: Final = 64
+"""The longest duration string, in characters (``"1h 2m 3.5s 4ms"`` is 14)."""
+
+_BOUND_WORDS: Final = "7 days ('168h')"
+
+_SHOWN_MAX: Final = 60
+"""Longest rendering of a value in a message, as the experiment loader cuts "found" values."""
 
 _NUMBER: Final = r"(?:\d+(?:\.\d*)?|\.\d+)"
 
@@ -66,14 +88,52 @@ _EXPECTED: Final = "expected a number of seconds or a string such as '250ms', '5
 
 
 class DurationError(ValueError):
-    """A value that is not a valid duration; the message is meant for the user as is."""
+    """A value that is not a valid duration; the message is meant for the user as is.
+
+    ``value`` is the input as given (``None`` when the error is not about one input) and
+    ``expected`` a short phrase of what would have been accepted, when it is more precise
+    than "a duration". :meth:`rephrase` gives the message with the value shown another way,
+    for callers that render values as the user wrote them (the experiment loader shows
+    YAML's ``.inf``, not Python's ``inf``).
+    """
+
+    def __init__(self, message: str, *, value: object = None, expected: str | None = None,
+                 around: tuple[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.value = value
+        self.expected = expected
+        self._around = around
+
+    def rephrase(self, shown: str) -> str:
+        """The message with the value rendered as ``shown`` (the message itself when it does
+        not quote a value)."""
+        if self._around is None:
+            return str(self)
+        before, after = self._around
+        return f"{before}{shown}{after}"
+
+
+def shorten(text: str, limit: int = _SHOWN_MAX) -> str:
+    """``text`` cut to at most ``limit`` characters, the cut marked with ``...`` (and the
+    closing quote kept when ``text`` is a quoted rendering): how messages show long values."""
+    if len(text) <= limit:
+        return text
+    quote = text[-1] if len(text) > 1 and text[0] in "'\"" and text[-1] == text[0] else ""
+    return text[: limit - 3 - len(quote)] + "..." + quote
+
+
+def _error(value: object, before: str, after: str, expected: str | None = None) -> DurationError:
+    return DurationError(f"{before}{shorten(repr(value))}{after}", value=value, expected=expected,
+                         around=(before, after))
 
 
 def _fail(value: object, detail: str | None = None) -> DurationError:
-    shown = repr(value)
-    if detail:
-        return DurationError(f"cannot parse duration {shown}: {detail}; {_EXPECTED}")
-    return DurationError(f"cannot parse duration {shown}: {_EXPECTED}")
+    return _error(value, "cannot parse duration ", f": {detail}; {_EXPECTED}" if detail else f": {_EXPECTED}")
+
+
+def _too_long(value: object) -> DurationError:
+    return _error(value, "duration ", f" is longer than {_BOUND_WORDS}, the longest an experiment may use",
+                  expected=f"a duration of at most {_BOUND_WORDS}")
 
 
 def parse_duration(value: str | int | float) -> float:
@@ -92,18 +152,26 @@ def parse_duration(value: str | int | float) -> float:
     if not isinstance(value, (str, int, float)):
         raise _fail(value)
     if isinstance(value, (int, float)):
-        if not math.isfinite(value):
+        # Compared before float(): a 401-digit int overflows float() and math.isfinite().
+        if isinstance(value, float) and not math.isfinite(value):
             raise _fail(value, "a duration must be finite")
         if value < 0:
             raise _fail(value, "a duration cannot be negative")
+        if value > MAX_DURATION:
+            raise _too_long(value)
         return float(value)
+    if len(value) > MAX_DURATION_TEXT:
+        raise _fail(value, f"a duration is at most {MAX_DURATION_TEXT} characters")
     text = value.strip()
     if text.startswith("-"):
         raise _fail(value, "a duration cannot be negative")
     match = _DURATION_RE.match(text)
     if match is None:
         raise _fail(value, _diagnose(text))
-    return sum(float(amount) * _UNITS[unit] for unit, amount in match.groupdict().items() if amount)
+    seconds = sum(float(amount) * _UNITS[unit] for unit, amount in match.groupdict().items() if amount)
+    if seconds > MAX_DURATION:
+        raise _too_long(value)
+    return seconds
 
 
 def _diagnose(text: str) -> str | None:
@@ -174,12 +242,14 @@ def _json_schema(*, positive: bool) -> dict[str, Any]:
         "type": "number",
         "minimum": 0,
     }
+    number["maximum"] = MAX_DURATION
     bound = "greater than 0" if positive else "0 or more"
     return {
-        "anyOf": [number, {"type": "string", "pattern": DURATION_PATTERN}],
+        "anyOf": [number, {"type": "string", "pattern": DURATION_PATTERN, "maxLength": MAX_DURATION_TEXT}],
         "description": (
-            f"A duration, {bound}: a number of seconds, or a string of <number><unit> parts "
-            "with units h, m, s, ms, largest first (e.g. '250ms', '5s', '1.5s', '1m30s', '3h10m')."
+            f"A duration, {bound} and at most {_BOUND_WORDS}: a number of seconds, or a string of "
+            "<number><unit> parts with units h, m, s, ms, largest first "
+            "(e.g. '250ms', '5s', '1.5s', '1m30s', '3h10m')."
         ),
     }
 

@@ -168,15 +168,15 @@ def test_duration_accepts_zero() -> None:
 def test_duration_json_schema() -> None:
     schema = TypeAdapter(Duration).json_schema()
     assert schema["anyOf"] == [
-        {"type": "number", "minimum": 0},
-        {"type": "string", "pattern": DURATION_PATTERN},
+        {"type": "number", "minimum": 0, "maximum": 604800.0},
+        {"type": "string", "pattern": DURATION_PATTERN, "maxLength": 64},
     ]
     assert "250ms" in schema["description"]
 
 
 def test_positive_duration_json_schema_excludes_zero() -> None:
     schema = TypeAdapter(PositiveDuration).json_schema()
-    assert schema["anyOf"][0] == {"type": "number", "exclusiveMinimum": 0}
+    assert schema["anyOf"][0] == {"type": "number", "exclusiveMinimum": 0, "maximum": 604800.0}
     assert "greater than 0" in schema["description"]
 
 
@@ -189,3 +189,54 @@ def test_schema_pattern_accepts_what_the_parser_accepts(text: str) -> None:
 @pytest.mark.parametrize("text", ["", "5", "5 parsecs", "30s1m", "1m1m", "-5s", "ms"])
 def test_schema_pattern_rejects_what_the_parser_rejects(text: str) -> None:
     assert not re.match(DURATION_PATTERN, text)
+
+
+# -- bounds (issue 10: values from fuzzed files) ------------------------------------------------
+
+WEEK = 7 * 24 * 3600.0
+
+
+@pytest.mark.parametrize("value", [WEEK, int(WEEK), "168h", "167h59m59s999ms", "10080m"])
+def test_parse_accepts_up_to_seven_days(value: str | int | float) -> None:
+    assert parse_duration(value) <= WEEK
+
+
+@pytest.mark.parametrize("value", [
+    WEEK + 0.001, int(WEEK) + 1, "168h1ms", "169h", "1e6h".replace("e6", "000000"),
+    1.0e306, 10**400,                          # a 401-digit integer: float() would overflow
+    "1" + "0" * 40 + "s",                      # 41 digits: a finite float, absurd as seconds
+], ids=["week+1ms", "week+1s", "168h1ms", "169h", "1000000h", "1e306", "401-digits", "41-digit-string"])
+def test_parse_refuses_more_than_seven_days_with_the_bound_in_the_message(value: str | int | float) -> None:
+    with pytest.raises(DurationError) as caught:
+        parse_duration(value)
+    assert "longer than 7 days ('168h')" in str(caught.value)
+    assert caught.value.expected == "a duration of at most 7 days ('168h')"
+
+
+def test_parse_refuses_a_digit_string_that_would_be_infinite() -> None:
+    # float("1" + 400 zeros) is inf: it used to parse, `validate` said ok and `run` died.
+    with pytest.raises(DurationError, match="at most 64 characters"):
+        parse_duration("1" + "0" * 400 + "s")
+
+
+def test_parse_refuses_long_text_before_the_grammar() -> None:
+    # The diagnosis regex is quadratic on long digit runs; the length is checked first.
+    with pytest.raises(DurationError, match="at most 64 characters"):
+        parse_duration("1" * 100_000)
+
+
+def test_parse_error_shortens_long_values_like_other_messages() -> None:
+    with pytest.raises(DurationError) as caught:
+        parse_duration("x" * 300)
+    message = str(caught.value)
+    # The loader's rule for "found" values: at most 60 characters, the cut marked "...'".
+    assert "'" + "x" * 55 + "...'" in message and "x" * 56 not in message
+    assert caught.value.value == "x" * 300          # the value itself, for callers that show it their way
+
+
+def test_parse_error_can_be_rephrased_with_the_value_as_written() -> None:
+    with pytest.raises(DurationError) as caught:
+        parse_duration(math.inf)
+    assert caught.value.rephrase(".inf") == (
+        "cannot parse duration .inf: a duration must be finite; "
+        "expected a number of seconds or a string such as '250ms', '5s', '1m30s', '3h'")

@@ -11,7 +11,9 @@ readable ``ValidationError`` listing every problem.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import difflib
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Final, TypeAlias
 
@@ -23,6 +25,17 @@ Loc: TypeAlias = tuple[str | int, ...]
 
 NAME_PATTERN: Final = r"^[a-z0-9][a-z0-9-]*$"
 """Experiment names: they become file and directory names of run artefacts."""
+
+NAME_MAX: Final = 64
+"""Longest experiment, fault, check or halt name: it goes into directory names
+(``runs/<time>-<name>``, at most 255 bytes on every file system) and Toxiproxy toxic names."""
+
+MAX_WEIGHT: Final = 1_000_000
+"""Largest relative weight (probe mix, personas, tasks). Only ratios matter, so any set of
+weights scales under it; unbounded, two weights of 1e308 add up to infinity."""
+
+MAX_USERS: Final = 100_000
+"""Most simulated users (peak, stage or ramp start) and users started per second."""
 
 LABEL_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]*$"
 """Fault and check names. ``_`` is allowed because default labels embed the type (``power_loss-0``)."""
@@ -60,15 +73,42 @@ class Problem:
     found: str | None = None
 
 
+_PLAIN_KEY: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+
+
 def format_yaml_path(loc: Loc) -> str:
-    """Render a path the way users read it: ``("faults", 1, "duration")`` -> ``faults[1].duration``."""
+    """Render a path the way users read it: ``("faults", 1, "duration")`` -> ``faults[1].duration``.
+
+    A key that is not a plain word (empty, or with dots, brackets, spaces...) is quoted in
+    brackets, ``probe['a.b']``, so that every path reads one way only; the root is ``""``."""
     text = ""
     for part in loc:
         if isinstance(part, int):
             text += f"[{part}]"
+        elif not _PLAIN_KEY.fullmatch(part):
+            text += f"[{part!r}]"
         else:
-            text += f".{part}" if text else str(part)
+            text += f".{part}" if text else part
     return text
+
+
+SUGGESTIONS: Final = 20
+"""Most did-you-mean searches over the file's own names in one validation. Each compares with
+every name (difflib, ~3 us a name), and a 64 KiB file can hold 600 faults and 700 checks
+naming unknown ones: 400 000 comparisons. Past the first 20 mistakes, nobody reads hints."""
+
+
+def did_you_mean(name: str, names: Sequence[str]) -> str | None:
+    """The name of ``names`` closest to ``name``, if one is close."""
+    close = difflib.get_close_matches(name, names, n=1)
+    return close[0] if close else None
+
+
+def some_of(names: Sequence[str], shown: int = 10) -> str:
+    """``names`` joined for a message, the first ``shown`` only when there are more."""
+    if len(names) <= shown:
+        return ", ".join(names)
+    return ", ".join(names[:shown]) + f" (and {len(names) - shown} more)"
 
 
 def default_label(kind: str, index: int) -> str:

@@ -13,7 +13,7 @@ from typing import Annotated, Final, Literal, TypeAlias, get_args
 from pydantic import Field, field_validator
 
 from harness.durations import PositiveDuration
-from harness.experiment.base import LABEL_PATTERN, FrozenModel, StrictFloat, default_label
+from harness.experiment.base import LABEL_PATTERN, NAME_MAX, FrozenModel, StrictFloat, default_label
 
 PhaseName: TypeAlias = Literal["steady_state", "recovery"]
 """Phases in which availability is judged. The fault phase is left out on purpose: during a
@@ -30,7 +30,7 @@ class _CheckBase(FrozenModel):
     service: str = Field(default="ehr", min_length=1)
     """The service the check judges, as named in the topology (e.g. 'ehr')."""
 
-    name: str | None = Field(default=None, pattern=LABEL_PATTERN)
+    name: str | None = Field(default=None, pattern=LABEL_PATTERN, max_length=NAME_MAX)
     """Label used in reports. Default: '<type>-<index>'."""
 
     def label_at(self, index: int) -> str:
@@ -253,7 +253,7 @@ class LabTurnaroundCheck(_CheckBase):
     service: str = Field(default="messaging", min_length=1)
     """Where the results were sent (the HL7 engines)."""
 
-    max_ratio: StrictFloat | None = Field(default=None, gt=0)
+    max_ratio: StrictFloat | None = Field(default=None, gt=0, le=1_000_000)
     """Largest acceptable ratio of the outage's median turnaround to the baseline's (none: reported only)."""
 
 

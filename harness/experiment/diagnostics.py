@@ -10,7 +10,9 @@ the file's vocabulary: "unknown fault type 'powerloss'; expected one of: ...".
 
 from __future__ import annotations
 
+import datetime
 import difflib
+import math
 import re
 import types
 from collections.abc import Mapping
@@ -21,7 +23,7 @@ from typing import Annotated, Any, Final, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from harness.durations import DurationError
+from harness.durations import DurationError, shorten
 from harness.experiment.base import (
     CONSISTENCY_ERROR,
     LABEL_PATTERN,
@@ -94,7 +96,7 @@ def issues_from_validation_error(
             for problem in (details.get("ctx") or {}).get("problems", ()):
                 issues.append(locate_problem(problem, file=file, source=source, prefix=position.path))
             continue
-        problem, use_key = _explain(details, position, data)
+        problem, use_key = _explain(details, position, data, source)
         location = source.locate_key(problem.loc) if use_key else source.locate(problem.loc)
         issues.append(ExperimentIssue(
             file=file,
@@ -207,8 +209,10 @@ def _raw(data: Any, path: Loc) -> tuple[bool, Any]:
 # -- phrasing ---------------------------------------------------------------------------------
 
 
-def describe_value(value: Any) -> str:
-    """A short rendering of a YAML value for "found ..." (strings quoted, long ones cut)."""
+def describe_value(value: Any, written: str | None = None) -> str:
+    """A short rendering of a YAML value for "found ...", in YAML's terms: strings quoted,
+    other scalars as ``written`` in the file when known (``2024-08-03``, ``0x1F``, ``.inf``),
+    else as YAML would write them; long renderings cut to 60 characters."""
     if value is None:
         return "an empty value"
     if isinstance(value, bool):
@@ -217,11 +221,25 @@ def describe_value(value: Any) -> str:
         return "a mapping" if value else "an empty mapping"
     if isinstance(value, list | tuple):
         return "a list" if value else "an empty list"
-    text = repr(value)
-    return text if len(text) <= _FOUND_MAX else text[: _FOUND_MAX - 4] + "...'"
+    if isinstance(value, set | frozenset):
+        return "a set" if value else "an empty set"
+    if isinstance(value, str):
+        return shorten(repr(value), _FOUND_MAX)
+    if written is not None:
+        return shorten(written, _FOUND_MAX)
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else ".inf" if value > 0 else "-.inf"
+    if isinstance(value, datetime.date):  # datetime too
+        return value.isoformat(sep=" ") if isinstance(value, datetime.datetime) else value.isoformat()
+    if isinstance(value, bytes):
+        return f"binary data ({len(value)} bytes)"
+    return shorten(repr(value), _FOUND_MAX)
 
 
 def _number(value: Any) -> str:
+    # A bound of 1_000_000 on a float field reaches us as 1000000.0: show it as written.
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -252,23 +270,25 @@ def _constraint_words(kind: str, ctx: Mapping[str, Any]) -> str | None:
         return _PATTERN_WORDS.get(ctx["pattern"], f"a string matching {ctx['pattern']}")
     if kind == "string_too_short":
         return "a non-empty string"
+    if kind == "string_too_long":
+        return f"a string of at most {ctx['max_length']} characters"
     if kind == "too_short":
         minimum = ctx.get("min_length", 1)
         return "a non-empty list" if minimum == 1 else f"a list of at least {minimum} items"
     return None
 
 
-def _explain(details: ErrorDetails, position: _Position, data: Any) -> tuple[Problem, bool]:
+def _explain(details: ErrorDetails, position: _Position, data: Any, source: SourceMap) -> tuple[Problem, bool]:
     """The problem for one pydantic error, and whether it should point at the key (True) or
     at the value (False)."""
     kind = details["type"]
     ctx: Mapping[str, Any] = details.get("ctx") or {}
     path = position.path
     exists, raw = _raw(data, path)
-    found = describe_value(raw if exists else details["input"])
+    found = describe_value(raw, source.written.get(path)) if exists else describe_value(details["input"])
 
     if kind in ("union_tag_invalid", "union_tag_not_found"):
-        return _union_problem(kind, ctx, position, data), False
+        return _union_problem(kind, ctx, position, data, source), False
 
     if kind == "extra_forbidden":
         name = str(path[-1])
@@ -305,7 +325,8 @@ def _explain(details: ErrorDetails, position: _Position, data: Any) -> tuple[Pro
     if kind in ("value_error", "assertion_error"):
         cause = ctx.get("error")
         if isinstance(cause, DurationError):
-            return Problem(path, str(cause), _DURATION_EXPECTED, found), False
+            # Its message quotes the value the Python way; ours shows it as written.
+            return Problem(path, cause.rephrase(found), cause.expected or _DURATION_EXPECTED, found), False
         message = str(cause) if cause is not None else details["msg"]
         return Problem(path, message, None, found), False
 
@@ -316,12 +337,15 @@ def _explain(details: ErrorDetails, position: _Position, data: Any) -> tuple[Pro
     hint = ""
     if kind == "string_type" and isinstance(raw, bool):
         hint = " (YAML reads yes/no/on/off/true/false as booleans; put the value in quotes)"
+    elif kind == "string_type" and isinstance(raw, datetime.date):
+        hint = f" (YAML reads it as a {'timestamp' if isinstance(raw, datetime.datetime) else 'date'}; " \
+               "put the value in quotes)"
     elif kind in ("float_type", "int_type") and isinstance(raw, str) and re.fullmatch(r"\s*-?[\d.]+\s*", raw):
         hint = " (write the number without quotes)"
     return Problem(path, f"expected {expected}, found {found}{hint}", expected, found), False
 
 
-def _union_problem(kind: str, ctx: Mapping[str, Any], position: _Position, data: Any) -> Problem:
+def _union_problem(kind: str, ctx: Mapping[str, Any], position: _Position, data: Any, source: SourceMap) -> Problem:
     """Unknown or missing ``type`` of a fault or check: list the valid types."""
     members = _union_members(position.annotation)
     tags = sorted(members) or re.findall(r"'([^']*)'", str(ctx.get("expected_tags", "")))
@@ -337,11 +361,12 @@ def _union_problem(kind: str, ctx: Mapping[str, Any], position: _Position, data:
         )
     exists, raw = _raw(data, (*position.path, discriminator))
     tag = raw if exists else ctx.get("tag")
+    shown = describe_value(tag, source.written.get((*position.path, discriminator)) if exists else None)
     guess = _did_you_mean(str(tag), tags)
     hint = f" (did you mean {guess!r}?)" if guess else ""
     return Problem(
         (*position.path, discriminator),
-        f"unknown {noun} type {describe_value(tag)}; expected {expected}{hint}",
+        f"unknown {noun} type {shown}; expected {expected}{hint}",
         expected=expected,
-        found=describe_value(tag),
+        found=shown,
     )

@@ -19,7 +19,7 @@ from typing import Annotated, Final, Literal, TypeAlias, get_args
 from pydantic import Field
 
 from harness.durations import Duration, PositiveDuration
-from harness.experiment.base import LABEL_PATTERN, FrozenModel, StrictInt, default_label
+from harness.experiment.base import LABEL_PATTERN, NAME_MAX, FrozenModel, StrictInt, default_label
 
 Direction: TypeAlias = Literal["upstream", "downstream", "both"]
 
@@ -40,7 +40,7 @@ class _FaultBase(FrozenModel):
     duration: PositiveDuration
     """How long the fault stays in place before it is healed (e.g. '10s')."""
 
-    name: str | None = Field(default=None, pattern=LABEL_PATTERN)
+    name: str | None = Field(default=None, pattern=LABEL_PATTERN, max_length=NAME_MAX)
     """Label used in reports and by checks (`failover_time.fault`). Default: '<type>-<index>'."""
 
     @property
@@ -95,8 +95,9 @@ class BandwidthFault(_FaultBase):
     target: str = Field(min_length=1)
     """The link to throttle (e.g. 'repl-ehr-a-b')."""
 
-    rate_kbps: StrictInt = Field(gt=0)
-    """Maximum rate in kilobytes per second (KB/s, as Toxiproxy counts it)."""
+    rate_kbps: StrictInt = Field(gt=0, le=10_000_000)
+    """Maximum rate in kilobytes per second (KB/s, as Toxiproxy counts it), at most 10 000 000
+    (10 GB/s: faster than any link the harness runs, so no throttle at all)."""
 
     direction: Direction = "downstream"
     """Which way the limit applies: downstream (responses), upstream (requests) or both."""

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from harness.durations import PositiveDuration
-from harness.experiment.base import LABEL_PATTERN, FrozenModel, StrictFloat, StrictInt
+from harness.experiment.base import LABEL_PATTERN, NAME_MAX, FrozenModel, StrictFloat, StrictInt
 
 HaltPhase = Literal["steady_state", "faults", "recovery"]
 
@@ -25,7 +25,7 @@ class HaltCondition(FrozenModel):
     service: str = Field(min_length=1)
     """The service watched, as named in the topology."""
 
-    name: str | None = Field(default=None, pattern=LABEL_PATTERN)
+    name: str | None = Field(default=None, pattern=LABEL_PATTERN, max_length=NAME_MAX)
     """Label used in reports. Default: 'halt-<index>'."""
 
     max_error_rate: StrictFloat | None = Field(default=None, ge=0, le=1)
@@ -37,7 +37,7 @@ class HaltCondition(FrozenModel):
     window: PositiveDuration = 5.0
     """Sliding window the figures are computed over."""
 
-    min_requests: StrictInt = Field(default=10, ge=1)
+    min_requests: StrictInt = Field(default=10, ge=1, le=1_000_000)
     """Fewer requests than this in the window: not enough to judge, no halt."""
 
     phases: tuple[HaltPhase, ...] = Field(default=("steady_state", "faults"), min_length=1)

@@ -16,7 +16,15 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from harness.durations import Duration, PositiveDuration
-from harness.experiment.base import FrozenModel, Problem, StrictFloat, StrictInt, consistency_error
+from harness.experiment.base import (
+    MAX_USERS,
+    MAX_WEIGHT,
+    FrozenModel,
+    Problem,
+    StrictFloat,
+    StrictInt,
+    consistency_error,
+)
 from harness.load.catalogue import PERSONAS
 
 
@@ -30,7 +38,7 @@ class RampShape(FrozenModel):
     """From ``start_users`` up to ``users`` over ``over``, then constant."""
 
     type: Literal["ramp"]
-    start_users: StrictInt = Field(default=0, ge=0)
+    start_users: StrictInt = Field(default=0, ge=0, le=MAX_USERS)
     """Users at the start."""
 
     over: PositiveDuration | None = None
@@ -65,7 +73,7 @@ class Stage(FrozenModel):
     """Until ``until`` (from the start of the load), aim at ``users`` users."""
 
     until: PositiveDuration
-    users: StrictInt = Field(ge=0)
+    users: StrictInt = Field(ge=0, le=MAX_USERS)
 
 
 class StagesShape(FrozenModel):
@@ -95,10 +103,10 @@ SHAPE_TYPES = ("constant", "ramp", "morning_rounds", "shift_change", "stages")
 class PersonaLoad(FrozenModel):
     """A persona's share of the users and, optionally, its own task weights."""
 
-    weight: StrictFloat = Field(default=1.0, ge=0)
+    weight: StrictFloat = Field(default=1.0, ge=0, le=MAX_WEIGHT)
     """Relative share of the users (0 = not run)."""
 
-    tasks: dict[str, StrictFloat] | None = None
+    tasks: dict[str, Annotated[StrictFloat, Field(le=MAX_WEIGHT)]] | None = None
     """Task name -> weight (tasks left out are not run); default: the catalogue's weights."""
 
 
@@ -119,10 +127,10 @@ class LoadConfig(FrozenModel):
     """Clinical load: Locust users acting as nurses, physicians, the lab system, a
     radiology modality and a scheduler, through the front doors, for the whole run."""
 
-    users: StrictInt = Field(default=20, ge=1, le=100_000)
+    users: StrictInt = Field(default=20, ge=1, le=MAX_USERS)
     """Peak number of simulated users."""
 
-    spawn_rate: StrictFloat = Field(default=10.0, gt=0)
+    spawn_rate: StrictFloat = Field(default=10.0, gt=0, le=MAX_USERS)
     """Users started (or stopped) per second when the shape changes."""
 
     shape: LoadShape = ConstantShape(type="constant")

@@ -2,8 +2,9 @@
 
 Every failure is an :class:`~harness.experiment.issues.ExperimentError` (exit code 2) that
 lists every problem found at that stage, each with file, line, column and YAML path. The
-stages are: reading the file, YAML syntax, duplicate keys, the shape of the document
-(pydantic), then cross-field rules. A later stage runs only when the earlier ones pass,
+stages are: reading the file, YAML syntax and the limits on size and structure
+(:mod:`harness.experiment.limits`), duplicate keys, the shape of the document (pydantic),
+then cross-field rules. A later stage runs only when the earlier ones pass,
 because its errors would be noise otherwise (e.g. a duplicate key hides one of two values).
 
 Layers that validate further (the topology checks target names) keep the
@@ -14,6 +15,7 @@ look the same and point into the same file.
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +24,9 @@ from typing import NoReturn
 from pydantic import ValidationError
 
 from harness.experiment.base import Loc, Problem, format_yaml_path
-from harness.experiment.diagnostics import issues_from_validation_error, locate_problem
+from harness.experiment.diagnostics import describe_value, issues_from_validation_error, locate_problem
 from harness.experiment.issues import ExperimentError, ExperimentIssue
+from harness.experiment.limits import MAX_FILE_BYTES, LimitError, check_size
 from harness.experiment.model import Experiment
 from harness.experiment.source import Location, SourceMap, YamlSyntaxError, parse_yaml
 
@@ -71,9 +74,11 @@ def load_experiment(path: str | Path) -> LoadedExperiment:
     """Read, parse and validate the experiment file at ``path``.
 
     Raises:
-        ExperimentError: the file is missing, unreadable, not UTF-8, empty, not YAML, has
-            duplicate keys, is not a mapping at the top level, or does not follow the
-            experiment format; ``issues`` lists every problem found.
+        ExperimentError: the file is missing, unreadable, larger than 64 KiB, not UTF-8,
+            empty, not YAML, over a limit of :mod:`harness.experiment.limits` (nesting,
+            aliases, number or string length), has duplicate keys, is not a mapping at the
+            top level, or does not follow the experiment format; ``issues`` lists every
+            problem found. Nothing else escapes, whatever the file holds.
     """
     file = Path(path)
     return parse_experiment(_read(file), file)
@@ -84,12 +89,12 @@ def parse_experiment(text: str, path: str | Path = "<string>") -> LoadedExperime
     file = Path(path)
     try:
         parsed = parse_yaml(text)
+    except LimitError as exc:
+        raise ExperimentError([_over_limit(file, exc)]) from None
     except YamlSyntaxError as exc:
-        where = exc.location
-        raise ExperimentError([ExperimentIssue(
-            file, "", where.line if where else None, where.column if where else None,
-            "valid YAML", None, f"invalid YAML: {exc.problem}",
-        )]) from None
+        where = exc.location or Location(1, 1)
+        raise ExperimentError([ExperimentIssue(file, format_yaml_path(exc.loc), where.line, where.column,
+                                               "valid YAML", None, f"invalid YAML: {exc.problem}")]) from None
     if parsed.duplicates:
         raise ExperimentError(
             ExperimentIssue(
@@ -107,7 +112,8 @@ def parse_experiment(text: str, path: str | Path = "<string>") -> LoadedExperime
             found="nothing",
         )])
     if not isinstance(data, dict):
-        kind = "a list" if isinstance(data, list) else f"the value {data!r}"
+        shown = describe_value(data, parsed.source.written.get(()))
+        kind = "a list" if isinstance(data, list) else f"the value {shown}"
         raise ExperimentError([_whole_file(
             file, f"expected a mapping at the top level (version:, name:, faults:, ...), found {kind}",
             found=kind, at=parsed.source.locate(()),
@@ -121,6 +127,11 @@ def parse_experiment(text: str, path: str | Path = "<string>") -> LoadedExperime
     return LoadedExperiment(experiment, file, parsed.source)
 
 
+def _over_limit(file: Path, exc: LimitError) -> ExperimentIssue:
+    return ExperimentIssue(file, format_yaml_path(exc.loc), exc.line, exc.column, exc.expected, exc.found,
+                           exc.message)
+
+
 def _whole_file(file: Path, message: str, *, found: str | None = None,
                 at: Location | None = None) -> ExperimentIssue:
     where = at or Location(1, 1)
@@ -129,13 +140,18 @@ def _whole_file(file: Path, message: str, *, found: str | None = None,
 
 def _read(file: Path) -> str:
     """The file's text, or an ExperimentError saying plainly why it cannot be had."""
-    def fail(message: str, hint: str | None = None) -> NoReturn:
-        raise ExperimentError([ExperimentIssue(file, "", None, None, None, None, message)], hint=hint)
+    def fail(message: str, hint: str | None = None, at: Location | None = None) -> NoReturn:
+        raise ExperimentError([ExperimentIssue(file, "", at.line if at else None, at.column if at else None,
+                                               None, None, message)], hint=hint)
 
     if file.is_dir():
         fail("is a directory, not an experiment file", hint="give the path of a .yaml file inside it")
     try:
-        raw = file.read_bytes()
+        with file.open("rb") as stream:
+            # Never more than the limit (and one byte to know it is over): the path may be
+            # a huge file, or a device that never ends.
+            raw = stream.read(MAX_FILE_BYTES + 1)
+            total = os.fstat(stream.fileno()).st_size
     except FileNotFoundError:
         fail("no such experiment file", hint=_nearby(file))
     except PermissionError:
@@ -143,9 +159,16 @@ def _read(file: Path) -> str:
     except OSError as exc:
         fail(f"cannot read the experiment file: {exc.strerror or exc}")
     try:
+        check_size(raw, total)
+    except LimitError as exc:
+        raise ExperimentError([_over_limit(file, exc)]) from None
+    try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        fail(f"the file is not UTF-8 text (invalid byte 0x{raw[exc.start]:02x} at offset {exc.start})")
+        before = raw[: exc.start]
+        line_start = before.rfind(b"\n") + 1
+        at = Location(before.count(b"\n") + 1, len(before[line_start:].decode("utf-8", "replace")) + 1)
+        fail(f"the file is not UTF-8 text (invalid byte 0x{raw[exc.start]:02x} at offset {exc.start})", at=at)
 
 
 def _nearby(file: Path) -> str | None:

@@ -17,20 +17,24 @@ Contract of a validated :class:`Experiment`:
 
 from __future__ import annotations
 
-import difflib
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from harness.durations import Duration, PositiveDuration
 from harness.experiment.base import (
+    MAX_WEIGHT,
+    NAME_MAX,
     NAME_PATTERN,
+    SUGGESTIONS,
     FrozenModel,
     Problem,
     StrictFloat,
     StrictInt,
     consistency_error,
     default_label,
+    did_you_mean,
+    some_of,
 )
 from harness.experiment.checks import (
     Check,
@@ -40,6 +44,7 @@ from harness.experiment.checks import (
     RecoveryOrderCheck,
     TimeToDegradedCheck,
 )
+from harness.experiment.diagnostics import describe_value
 from harness.experiment.faults import Fault
 from harness.experiment.halts import HaltCondition
 from harness.experiment.load import LoadConfig
@@ -75,8 +80,9 @@ class EhrConfig(FrozenModel):
 class DataConfig(FrozenModel):
     """The synthetic hospital every service loads at start-up (deterministic per seed)."""
 
-    seed: StrictInt = 2024
-    """Same seed, same patients, results, images and schedules."""
+    seed: StrictInt = Field(default=2024, ge=0, le=2**63 - 1)
+    """Same seed, same patients, results, images and schedules (0 to 2**63 - 1: an int64, as
+    the services' storage and every language hold it)."""
 
     patients: StrictInt = Field(default=0, ge=0, le=100_000)
     """How many patients (0 = start empty; 10 to 100 000 for realistic data)."""
@@ -127,7 +133,7 @@ class CareConfig(FrozenModel):
     max_snapshot_age: PositiveDuration = 120.0
     """A snapshot older than this is flagged stale by the application itself."""
 
-    breaker_failures: StrictInt = Field(default=3, ge=1)
+    breaker_failures: StrictInt = Field(default=3, ge=1, le=1000)
     """Failed calls to a dependency, within breaker_window, that open its circuit breaker."""
 
     breaker_window: PositiveDuration = 10.0
@@ -139,7 +145,7 @@ class CareConfig(FrozenModel):
     dependency_timeout: PositiveDuration = 2.0
     """Each call from the application to a dependency."""
 
-    max_patients: StrictInt = Field(default=200, ge=1)
+    max_patients: StrictInt = Field(default=200, ge=1, le=100_000)
     """At most this many patients in a downtime snapshot."""
 
     printer: Literal["ok", "fail"] = "ok"
@@ -155,10 +161,10 @@ class FrontDoorConfig(FrozenModel):
     check_timeout: PositiveDuration = 0.3
     """How long a health check may take before it counts as failed (HAProxy 'timeout check')."""
 
-    fall: StrictInt = Field(default=2, ge=1)
+    fall: StrictInt = Field(default=2, ge=1, le=100)
     """Consecutive failed checks before a backend is taken out of service."""
 
-    rise: StrictInt = Field(default=2, ge=1)
+    rise: StrictInt = Field(default=2, ge=1, le=100)
     """Consecutive successful checks before a backend is put back in service."""
 
     port: StrictInt | None = Field(default=None, ge=1, le=65535)
@@ -201,13 +207,13 @@ class ProbeMix(FrozenModel):
     """Relative weights of the probe's operations. Operations left out weigh 0; at least one
     weight must be above 0."""
 
-    read: StrictFloat = Field(default=0.0, ge=0)
+    read: StrictFloat = Field(default=0.0, ge=0, le=MAX_WEIGHT)
     """Weight of reads of an existing patient record."""
 
-    create: StrictFloat = Field(default=0.0, ge=0)
+    create: StrictFloat = Field(default=0.0, ge=0, le=MAX_WEIGHT)
     """Weight of writes (new records): the ones that can be lost."""
 
-    search: StrictFloat = Field(default=0.0, ge=0)
+    search: StrictFloat = Field(default=0.0, ge=0, le=MAX_WEIGHT)
     """Weight of searches."""
 
     @model_validator(mode="after")
@@ -254,7 +260,7 @@ class Experiment(FrozenModel):
     version: Literal[1]
     """Version of this file format; only 1 exists."""
 
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX)
     """Name of the experiment (lowercase letters, digits and '-'), used for run directories."""
 
     description: str | None = None
@@ -289,7 +295,7 @@ class Experiment(FrozenModel):
     def _version_is_an_integer(cls, value: object) -> object:
         # Literal[1] also accepts True and 1.0 (they compare equal to 1); a version is an integer.
         if isinstance(value, bool | float):
-            raise ValueError(f"the format version must be the integer 1, found {value!r}")
+            raise ValueError(f"the format version must be the integer 1, found {describe_value(value)}")
         return value
 
     @field_validator("faults")
@@ -324,9 +330,13 @@ class Experiment(FrozenModel):
         problems = [*_duplicate_names("faults", fault_names), *_duplicate_names("checks", check_names),
                     *_duplicate_names("halt", halt_names)]
         labels = list(dict.fromkeys(f.label for f in self.faults))
+        known = set(labels)
+        unknown = 0  # unknown references so far: only the first SUGGESTIONS get a did-you-mean
         for index, check in enumerate(self.checks):
-            if isinstance(check, ReconnectionCheck) and check.after is not None and check.after not in labels:
-                problems.append(_unknown_fault(index, check.after, labels, field="after"))
+            if isinstance(check, ReconnectionCheck) and check.after is not None and check.after not in known:
+                problems.append(_unknown_fault(index, check.after, labels, field="after",
+                                               suggest=unknown < SUGGESTIONS))
+                unknown += 1
             if not isinstance(check, FailoverTimeCheck | RecoveryOrderCheck | TimeToDegradedCheck | LabTurnaroundCheck):
                 continue
             if not self.faults:
@@ -335,8 +345,9 @@ class Experiment(FrozenModel):
                     f"a {check.type} check measures the time from a fault, but the experiment has no faults",
                     expected="at least one fault in 'faults'",
                 ))
-            elif check.fault is not None and check.fault not in labels:
-                problems.append(_unknown_fault(index, check.fault, labels))
+            elif check.fault is not None and check.fault not in known:
+                problems.append(_unknown_fault(index, check.fault, labels, suggest=unknown < SUGGESTIONS))
+                unknown += 1
         if problems:
             raise consistency_error(problems)
         return self
@@ -395,12 +406,13 @@ def _duplicate_names(field: str, entries: list[tuple[str, str]]) -> list[Problem
     return problems
 
 
-def _unknown_fault(check_index: int, name: str, labels: list[str], field: str = "fault") -> Problem:
-    close = difflib.get_close_matches(name, labels, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
+def _unknown_fault(check_index: int, name: str, labels: list[str], field: str = "fault", *,
+                   suggest: bool = True) -> Problem:
+    close = did_you_mean(name, labels) if suggest else None
+    hint = f"did you mean {close!r}? " if close else ""
     return Problem(
         ("checks", check_index, field),
-        f"unknown fault {name!r}; {hint}expected one of: {', '.join(labels)}",
-        expected=f"one of: {', '.join(labels)}",
+        f"unknown fault {name!r}; {hint}expected one of: {some_of(labels)}",
+        expected=f"one of: {some_of(labels)}",
         found=repr(name),
     )

@@ -288,7 +288,7 @@ def test_keys_that_differ_only_in_type_are_not_duplicates() -> None:
 
 def test_syntax_error_has_line_and_column() -> None:
     issue = only_issue("version: 1\nname: x\nprobe: {rate: 1\nphases: {}\n")
-    assert issue.yaml_path == ""
+    assert issue.yaml_path == "probe"  # where the parser was: inside probe's flow mapping
     assert issue.line == 4
     assert issue.column is not None
     assert issue.message.startswith("invalid YAML: while parsing a flow mapping (line 3):")
@@ -367,11 +367,11 @@ def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     path = tmp_path / "secret.yaml"
     path.write_text("version: 1\n", encoding="utf-8")
 
-    def deny(self: Path) -> bytes:
+    def deny(self: Path, *args: object, **kwargs: object) -> object:
         raise PermissionError(13, "Permission denied")
 
-    # chmod is no use when the tests run as root, so refuse the read itself.
-    monkeypatch.setattr(Path, "read_bytes", deny)
+    # chmod is no use when the tests run as root, so refuse the open itself.
+    monkeypatch.setattr(Path, "open", deny)
     with pytest.raises(ExperimentError, match="permission denied"):
         load_experiment(path)
 

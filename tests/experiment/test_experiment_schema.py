@@ -81,10 +81,11 @@ def test_field_docstrings_become_descriptions() -> None:
 def test_durations_use_the_shared_schema() -> None:
     schema = experiment_json_schema()
     duration = schema["$defs"]["PowerLossFault"]["properties"]["duration"]
-    assert duration["anyOf"][0] == {"type": "number", "exclusiveMinimum": 0}
+    assert duration["anyOf"][0] == {"type": "number", "exclusiveMinimum": 0, "maximum": 604800.0}
     assert duration["anyOf"][1]["pattern"] == DURATION_PATTERN
+    assert duration["anyOf"][1]["maxLength"] == 64
     at = schema["$defs"]["PowerLossFault"]["properties"]["at"]
-    assert at["anyOf"][0] == {"type": "number", "minimum": 0}
+    assert at["anyOf"][0] == {"type": "number", "minimum": 0, "maximum": 604800.0}
 
 
 def test_defaults_are_published() -> None:
