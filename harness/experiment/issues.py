@@ -45,13 +45,22 @@ class ExperimentIssue:
         return f"{where}:{path} {self.message}"
 
 
+MAX_LISTED_ISSUES = 50
+"""Issues ``str()`` lists before summing up the rest: aliases can multiply one mistake into
+thousands (an 867-byte file gave 5 001), and a screenful is what a person reads."""
+
+
 class ExperimentError(InvalidInput):
     """An experiment file cannot be used (exit code 2). ``issues`` holds every problem found,
-    in file order; ``str()`` gives one issue per line (plus the hint, if any)."""
+    in file order; ``str()`` gives one issue per line, the first :data:`MAX_LISTED_ISSUES` of
+    them and a count of the rest (plus the hint, if any)."""
 
     def __init__(self, issues: Iterable[ExperimentIssue], *, hint: str | None = None) -> None:
         ordered = sorted(issues, key=lambda i: (i.line or 0, i.column or 0))
         if not ordered:
             raise ValueError("an ExperimentError needs at least one issue")
-        super().__init__("\n".join(str(issue) for issue in ordered), hint=hint)
+        lines = [str(issue) for issue in ordered[:MAX_LISTED_ISSUES]]
+        if len(ordered) > MAX_LISTED_ISSUES:
+            lines.append(f"... and {len(ordered) - MAX_LISTED_ISSUES} more issue(s) in {ordered[0].file}")
+        super().__init__("\n".join(lines), hint=hint)
         self.issues: tuple[ExperimentIssue, ...] = tuple(ordered)

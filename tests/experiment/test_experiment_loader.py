@@ -433,3 +433,16 @@ def test_loaded_issue_helper() -> None:
     assert (issue.line, issue.column, issue.yaml_path, issue.expected, issue.found) == (
         5, 13, "faults[0].target", "a link", "'x'",
     )
+
+
+def test_thousands_of_issues_are_listed_up_to_fifty_then_counted(tmp_path: Path) -> None:
+    from harness.experiment.issues import MAX_LISTED_ISSUES
+
+    faults = "".join(f"  - {{type: powerloss, target: dc-a, duration: 5s, name: f{i}}}\n" for i in range(120))
+    path = tmp_path / "many.yaml"
+    path.write_text(f"version: 1\nname: many\nbackend: local\nfaults:\n{faults}")
+    with pytest.raises(ExperimentError) as caught:
+        load_experiment(path)
+    assert len(caught.value.issues) == 120
+    lines = str(caught.value).splitlines()
+    assert len(lines) == MAX_LISTED_ISSUES + 1 and lines[-1] == f"... and 70 more issue(s) in {path}"
