@@ -29,13 +29,14 @@ Writes:
 * ``POST /patients`` (registration): 201 ``{"status": "created", "patient_id"}`` or 202
   ``{"status": "queued", "patient_id": <downtime patient id>, "downtime_id"}``.
 
-Bad requests: 400 ``invalid-patient-id`` / ``invalid-json`` / ``invalid-request`` (the field
-named), 413 ``body-too-large``, 415 ``unsupported-media-type``.
+Bad requests: 400 ``invalid-patient-id`` / ``invalid-json`` (strict JSON: no NaN, no lone
+surrogate, at most 100 deep -- :mod:`mock_services.common.jsonbody`; the EHR and the queue could
+store none of them) / ``invalid-request`` (the field named), 413 ``body-too-large``, 415
+``unsupported-media-type``. The OpenAPI description: :meth:`CareApi.operations`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import time
@@ -45,16 +46,18 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from mock_services.care import documents, views
 from mock_services.care.context import Care
 from mock_services.care.dependencies import DependencyError, Unavailable
+from mock_services.care.description import care_error, pdf
 from mock_services.care.identifiers import ORDER_SYSTEM, REGISTRATION_SYSTEM, token, valid_id
 from mock_services.care.orders import InvalidRequest, Order, parse_order, parse_registration
 from mock_services.care.queue import RECONCILED, QueueFull
 from mock_services.care.views import ScreenError
+from mock_services.common import jsonbody, openapi
 from mock_services.common.eventlog import log_event
+from mock_services.common.openapi import Operation, path_param, ref, response
 
 MAX_BODY_BYTES = 64 * 1024
 Handler = Callable[[Request], Awaitable[Response]]
@@ -81,9 +84,9 @@ async def json_body(request: Request) -> Any:
         if len(body) > MAX_BODY_BYTES:
             raise ScreenError(413, "body-too-large", f"the body is larger than {MAX_BODY_BYTES} bytes")
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ScreenError(400, "invalid-json", f"the body is not valid JSON: {error}") from None
+        return jsonbody.loads(body)
+    except jsonbody.InvalidJson as invalid:
+        raise ScreenError(400, "invalid-json", f"the body is not valid JSON: {invalid}") from None
 
 
 def patient_param(request: Request) -> str:
@@ -97,18 +100,54 @@ class CareApi:
     def __init__(self, care: Care) -> None:
         self.care = care
 
-    def routes(self) -> list[Route]:
+    def operations(self) -> list[Operation]:
+        """The clinical endpoints and their OpenAPI description (:mod:`.description`)."""
+        ward = path_param("ward", {"type": "string"}, "a ward (an Encounter's serviceProvider)")
+        patient = path_param("patient_id", {"type": "string"}, "a patient id ([A-Za-z0-9-.]{1,64})")
+        ehr_down = {502: care_error("ehr-bad-answer"),
+                    503: care_error("ehr-unavailable, or downtime without a usable snapshot")}  # fmt: skip
+        bad_id, missing = care_error("invalid-patient-id"), care_error("patient-not-found / -not-in-snapshot")
+        documents_ = {200: pdf("the document, the patient on every page"), 400: bad_id, 404: missing, **ehr_down}
+        writes = {
+            201: response("created in the EHR", ref("Created")),
+            200: response("the same key again: the first answer (created, queued or reconciled)",
+                          {"oneOf": [ref("Created"), ref("Queued")]}),
+            202: response("queued in downtime (a downtime id from the reserved range)", ref("Queued")),
+            400: care_error("invalid-json / invalid-request (the field is named)"),
+            413: care_error("body-too-large"), 415: care_error("unsupported-media-type"),
+            502: care_error("ehr-rejected"), 503: care_error("ehr-unavailable: NOT recorded, retry with the key"),
+            507: care_error("downtime-queue-full"),
+        }  # fmt: skip
+        schedule = {503: care_error("schedule-unavailable"), 404: care_error("ward-not-in-snapshot")}
         return [
-            Route("/wards", self._wrap(self.wards), methods=["GET"]),
-            Route("/wards/{ward}/patients", self._wrap(self.ward_patients), methods=["GET"]),
-            Route("/wards/{ward}/schedule", self._wrap(self.schedule), methods=["GET"]),
-            Route("/wards/{ward}/schedule/diff", self._wrap(self.schedule_diff), methods=["GET"]),
-            Route("/wards/{ward}/documents/schedule.pdf", self._wrap(self.schedule_pdf), methods=["GET"]),
-            Route("/patients", self._wrap(self.register), methods=["POST"]),
-            Route("/patients/{patient_id}/chart", self._wrap(self.chart), methods=["GET"]),
-            Route("/patients/{patient_id}/orders", self._wrap(self.order), methods=["POST"]),
-            Route("/patients/{patient_id}/documents/{document}", self._wrap(self.patient_pdf), methods=["GET"]),
-        ]
+            Operation("GET", "/wards", self._wrap(self.wards), "the wards and their patient counts",
+                      {200: response("the census", ref("Wards")), **ehr_down}),
+            Operation("GET", "/wards/{ward}/patients", self._wrap(self.ward_patients), "a ward's patients",
+                      {200: response("the patients", ref("WardPatients")), 404: care_error("ward-not-in-snapshot"),
+                       **ehr_down}, [ward]),
+            Operation("GET", "/wards/{ward}/schedule", self._wrap(self.schedule), "the ward's rota and bookings",
+                      {200: response("live, or the snapshot's copy", ref("WardSchedule")), **schedule, **ehr_down},
+                      [ward]),
+            Operation("GET", "/wards/{ward}/schedule/diff", self._wrap(self.schedule_diff),
+                      "what changed in the schedules since the (downtime) snapshot",
+                      {200: response("the changes", ref("ScheduleDiff")), 409: care_error("no-schedule-baseline"),
+                       **schedule, **ehr_down}, [ward]),
+            Operation("GET", "/wards/{ward}/documents/schedule.pdf", self._wrap(self.schedule_pdf),
+                      "the ward's schedule, printable", {200: pdf("the schedule"), **schedule, **ehr_down}, [ward]),
+            Operation("POST", "/patients", self._wrap(self.register), "register a patient (queued in downtime)",
+                      writes, body=openapi.json_body(ref("RegistrationRequest"))),
+            Operation("GET", "/patients/{patient_id}/chart", self._wrap(self.chart), "the patient's chart",
+                      {200: response("the chart, live or from the snapshot", ref("Chart")), 400: bad_id,
+                       404: missing, **ehr_down}, [patient]),
+            Operation("POST", "/patients/{patient_id}/orders", self._wrap(self.order),
+                      "order a medication, lab or imaging exam (queued in downtime)",
+                      {**writes, 400: care_error("invalid-patient-id / invalid-json / invalid-request"),
+                       404: missing}, [patient], openapi.json_body(ref("OrderRequest"))),
+            Operation("GET", "/patients/{patient_id}/documents/{document}", self._wrap(self.patient_pdf),
+                      "the MAR or the prescriptions, printable",
+                      {**documents_, 404: care_error("no such document, or patient-not-found")},
+                      [patient, path_param("document", {"type": "string", "enum": ["mar.pdf", "prescriptions.pdf"]})]),
+        ]  # fmt: skip
 
     def _wrap(self, handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:

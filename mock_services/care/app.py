@@ -21,6 +21,8 @@ mode stamp (``X-Care-Mode``...; added by :class:`StampMiddleware` where a handle
 * ``GET /metrics`` -- Prometheus: requests, latency, ``care_downtime_mode``,
   ``care_queue_depth``, ``care_snapshot_age_seconds``, ``care_breaker_state{dependency}``,
   ``care_requests_total{kind, outcome}``.
+* ``GET /openapi.json`` -- the OpenAPI document (:mod:`.description`), from the same table as
+  the routes.
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_services.care import downtime_api
@@ -45,8 +46,10 @@ from mock_services.care.breaker import State
 from mock_services.care.config import Config
 from mock_services.care.context import Care, build
 from mock_services.care.dependencies import Dependency, DependencyError
+from mock_services.care.description import DESCRIPTION
 from mock_services.care.downtime import DowntimeController
 from mock_services.common.eventlog import log_event
+from mock_services.common.openapi import Operation, prometheus_metrics, ref, response
 from mock_services.common.service import ServiceMiddleware, http_exception_handler
 
 SHUTDOWN_WAIT = 2.0
@@ -161,13 +164,15 @@ def create_app(config: Config, *, transports: dict[str, httpx.AsyncBaseTransport
             await care.aclose()
             log_event("stop")
 
+    operations = [
+        Operation("GET", "/health", health, "liveness, mode, snapshot state, queue depth",
+                  {200: response("ok (in both modes)", ref("Health"))}),
+        Operation("GET", "/metrics", care.metrics.endpoint, "Prometheus metrics", {200: prometheus_metrics()}),
+        *CareApi(care).operations(),
+        *downtime_api.operations(care),
+    ]  # fmt: skip
     app = Starlette(
-        routes=[
-            Route("/health", health, methods=["GET"]),
-            Route("/metrics", care.metrics.endpoint, methods=["GET"]),
-            *CareApi(care).routes(),
-            *downtime_api.routes(care),
-        ],
+        routes=DESCRIPTION.routes(operations),
         middleware=[  # the stamp outermost, so even ServiceMiddleware's last-resort 500 carries it
             Middleware(StampMiddleware, controller=care.controller),
             Middleware(ServiceMiddleware, name=config.name, datacenter=config.datacenter, metrics=care.metrics),

@@ -26,17 +26,20 @@ from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from mock_services.care.api import fail, json_body, respond
 from mock_services.care.context import Care, breaker_status
+from mock_services.care.description import care_error
 from mock_services.care.queue import FAILED, QUEUED, RECONCILED
 from mock_services.care.views import ScreenError
+from mock_services.common import openapi
+from mock_services.common.openapi import Operation, query, ref, response
 
 STATES = (QUEUED, RECONCILED, FAILED)
 
 
-def routes(care: Care) -> list[Route]:
+def operations(care: Care) -> list[Operation]:
+    """The endpoints above and their OpenAPI description (:mod:`.description`)."""
     def wrap(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             try:
@@ -99,11 +102,22 @@ def routes(care: Care) -> list[Route]:
             raise ScreenError(409, "in-downtime", "reconciliation runs once the EHR is back (downtime mode now)")
         return respond(care, {"progress": await care.reconciler.run()})
 
+    body = {400: care_error("invalid-json / invalid-request"), 413: care_error("body-too-large"),
+            415: care_error("unsupported-media-type")}  # fmt: skip
     return [
-        Route("/downtime/status", wrap(status), methods=["GET"]),
-        Route("/downtime/queue", wrap(queue), methods=["GET"]),
-        Route("/downtime/reconciliation", wrap(reconciliation), methods=["GET"]),
-        Route("/_admin/printer", wrap(printer), methods=["POST"]),
-        Route("/_admin/snapshot", wrap(snapshot), methods=["POST"]),
-        Route("/_admin/reconcile", wrap(reconcile), methods=["POST"]),
-    ]
+        Operation("GET", "/downtime/status", wrap(status), "the downtime machinery, for people on call",
+                  {200: response("mode, snapshot, breakers, queue, reconciliation...", ref("DowntimeStatus"))}),
+        Operation("GET", "/downtime/queue", wrap(queue), "the local order queue, in queue order",
+                  {200: response("entries", ref("Queue")), 400: care_error("invalid-parameter")},
+                  [query("state", {"type": "string", "enum": list(STATES)})]),
+        Operation("GET", "/downtime/reconciliation", wrap(reconciliation), "what reconciliation did",
+                  {200: response("reconciled and failed entries, progress", ref("Reconciliation"))}),
+        Operation("POST", "/_admin/printer", wrap(printer), "inject or heal a printer failure",
+                  {200: response("the printer now", ref("Printer")), **body},
+                  body=openapi.json_body(ref("PrinterRequest"))),
+        Operation("POST", "/_admin/snapshot", wrap(snapshot), "refresh the downtime snapshot now",
+                  {200: response("refreshed or not, and the snapshot", ref("SnapshotRefresh")),
+                   409: care_error("downtime-mode-off")}),
+        Operation("POST", "/_admin/reconcile", wrap(reconcile), "run reconciliation now",
+                  {200: response("the progress", ref("Reconciled")), 409: care_error("in-downtime")}),
+    ]  # fmt: skip

@@ -81,7 +81,11 @@ def _authored(body: dict[str, Any]) -> str:
         raise InvalidRequest(f"authored is not an ISO 8601 date-time: {value!r}") from None
     if moment.tzinfo is None:
         raise InvalidRequest(f"authored needs a UTC offset (e.g. Z or +02:00): {value!r}")
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    try:
+        in_utc = moment.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is in year 0 in UTC
+        raise InvalidRequest(f"authored is outside the years 1-9999 once in UTC: {value!r}") from None
+    return in_utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ Errors are :class:`ScreenError` (status, code word, detail): ``ehr-unavailable``
 failed and downtime mode is off or not yet entered), ``downtime-snapshot-unavailable`` (503,
 downtime without a usable snapshot: missing or corrupt, with why), ``patient-not-found``,
 ``patient-not-in-snapshot``, ``ward-not-in-snapshot`` (404), ``ehr-bad-answer`` (502),
-``schedule-unavailable`` / ``scheduling-unavailable`` (503), ``no-schedule-baseline`` (409).
+``schedule-unavailable`` / ``scheduling-unavailable`` (503), ``no-schedule-baseline`` (409: the
+diff has no snapshot to compare with -- in normal mode also when none was taken yet).
 """
 
 from __future__ import annotations
@@ -248,6 +249,10 @@ async def ward_schedule(care: Care, ward: str) -> dict[str, Any]:
 async def schedule_diff(care: Care, ward: str) -> dict[str, Any]:
     """What changed since the downtime snapshot (the pinned one; else the current one)."""
     baseline, which = care.snapshots.pinned, "downtime"
+    if baseline is None and care.snapshots.current is None and not care.downtime:
+        # Nothing is down: there is just no baseline yet (the first refresh failed). Not a 5xx.
+        raise ScreenError(409, "no-schedule-baseline", "no snapshot has been taken yet: nothing to compare the "
+                                                       "schedules with (see /downtime/status)")  # fmt: skip
     if baseline is None:
         baseline, which = snapshot_or_fail(care), "current"
     since = baseline.schedules.get("until")

@@ -34,10 +34,13 @@ def json_error(status: int, error: str, detail: str) -> Response:
 
 
 async def http_exception_handler(request: Request, exc: Exception) -> Response:
-    """Starlette's own 404/405 (no such route/method) in our JSON shape."""
+    """Starlette's own 404/405 (no such route/method) in our JSON shape, with the exception's
+    headers (a 405's ``Allow``, which RFC 9110 requires, was dropped)."""
     assert isinstance(exc, HTTPException)
     words = {404: "not-found", 405: "method-not-allowed"}
-    return json_error(exc.status_code, words.get(exc.status_code, "http-error"), str(exc.detail))
+    response = json_error(exc.status_code, words.get(exc.status_code, "http-error"), str(exc.detail))
+    response.headers.update(exc.headers or {})
+    return response
 
 
 class Metrics:

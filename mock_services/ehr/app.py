@@ -38,7 +38,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_services.ehr.baseload import Dataset, ensure_base
-from mock_services.ehr.capability import capability_statement, openapi_document
+from mock_services.ehr.capability import MAX_BODY_BYTES, capability_statement, openapi_document
 from mock_services.ehr.config import Config
 from mock_services.ehr.eventlog import log_event, logger
 from mock_services.ehr.fhir import FhirApi, now_instant
@@ -50,8 +50,6 @@ from mock_services.ehr.protocol import Role
 from mock_services.ehr.replication import Node
 from mock_services.ehr.replication_api import replication_routes
 from mock_services.ehr.store import Store
-
-MAX_BODY_BYTES = 16 * 1024 * 1024  # a replication batch can be a few MB; nothing legit is bigger
 
 
 class _BodyTooLarge(Exception):

@@ -12,10 +12,14 @@ DiagnosticReport, AllergyIntolerance, MedicationAdministration, ServiceRequest):
   W/"1"``. 201 means committed locally and acknowledged per the replication mode.
   *Conditional create*: with ``If-None-Exist: <search query>`` (e.g. ``identifier=sys|val``)
   -- no match: created as above; one match: 200 with the existing resource, nothing written;
-  more: 412 OperationOutcome. Check and write are atomic on this instance.
+  more: 412 OperationOutcome. Check and write are atomic on this instance. A query with no
+  criterion (empty, blank, only empty values or result parameters such as ``_count=1``) is
+  a 400: it would match *every* resource, and answering with one of them would hand the
+  client another patient while its own write is never stored.
 * ``PUT /T/{id}`` -- update: the body's ``id`` must equal ``{id}``; new version = current + 1
   (200), or version 1 if the resource does not exist (201: update-as-create with the
-  client's id). ``If-Match: W/"n"``: 412 unless the current version is n.
+  client's id). ``If-Match: W/"n"``: 412 unless the current version is n; ``If-Match: *``:
+  412 unless the resource exists (RFC 9110).
 * ``GET /T/{id}`` and ``GET /T/{id}/_history/{vid}`` -- 200 + ``ETag`` + ``Last-Modified``,
   or 404 ``not-found``. Served by every role (the standby is a read replica).
 * ``GET /T?params`` -- a ``searchset`` Bundle: ``total`` (every match), at most ``_count``
@@ -45,6 +49,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mock_services.common import jsonbody
 from mock_services.ehr.fhirtypes import InvalidResource
 from mock_services.ehr.outcome import FHIR_JSON, dumps, fhir_response, operation_outcome
 from mock_services.ehr.replication import Node, NotPrimary, WriteOutcome
@@ -98,14 +103,21 @@ class FhirApi:
         self.node = node
 
     def routes(self) -> list[Route]:
-        """Generic routes on upper-case first segments (so they never shadow ``/health`` & co)."""
+        """Generic routes on upper-case first segments (so they never shadow ``/health`` & co).
+
+        One route per path, whatever its methods: Starlette answers a wrong method from the
+        first route whose path matches, with *that* route's methods in ``Allow``."""
         return [
-            Route("/{resource_type:ehr_resource_type}/{id}", self.read, methods=["GET"]),
-            Route("/{resource_type:ehr_resource_type}", self.search, methods=["GET"]),
-            Route("/{resource_type:ehr_resource_type}", self.create, methods=["POST"]),
-            Route("/{resource_type:ehr_resource_type}/{id}", self.update, methods=["PUT"]),
+            Route("/{resource_type:ehr_resource_type}/{id}", self._instance, methods=["GET", "PUT"]),
+            Route("/{resource_type:ehr_resource_type}", self._type, methods=["GET", "POST"]),
             Route("/{resource_type:ehr_resource_type}/{id}/_history/{vid}", self.vread, methods=["GET"]),
         ]
+
+    async def _instance(self, request: Request) -> Response:
+        return await (self.update(request) if request.method == "PUT" else self.read(request))
+
+    async def _type(self, request: Request) -> Response:
+        return await (self.create(request) if request.method == "POST" else self.search(request))
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -173,9 +185,15 @@ class FhirApi:
         condition = request.headers.get("if-none-exist")
         if condition is not None:
             try:
-                query = parse_search(resource_type, parse_qsl(condition.lstrip("?"), keep_blank_values=True))
+                query = parse_search(resource_type, parse_qsl(condition.strip().lstrip("?"), keep_blank_values=True))
             except InvalidSearch as error:
                 return operation_outcome(400, f"If-None-Exist: {error}")
+            if not query.selective:
+                return operation_outcome(
+                    400,
+                    f"If-None-Exist {condition!r} has no search criteria (empty values and result parameters "
+                    f"select nothing): it would match every {resource_type.name}; send e.g. identifier=system|value",
+                )
             page = self.node.store.search(resource_type.name, query.criteria, limit=2)
             if page.total > 1:
                 matches = f"matches {page.total} {resource_type.name} resources"
@@ -196,7 +214,7 @@ class FhirApi:
             return operation_outcome(400, f"{resource_type.name}.id: the body has {found}, the URL {resource_id!r}")
         current = self.node.store.read(resource_type.name, resource_id)
         wanted = request.headers.get("if-match")
-        if wanted is not None:
+        if wanted is not None and not (wanted.strip() == "*" and current is not None):
             match = _ETAG.match(wanted.strip())
             if current is None or match is None or match.group(1) != current.version_id:
                 have = f"version {current.version_id}" if current else "no resource"
@@ -215,8 +233,8 @@ class FhirApi:
         if not self.node.writable():
             return self._not_primary(str(NotPrimary(self.node.role, self.node.epoch)))
         try:
-            payload = json.loads(await request.body())
-        except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
+            payload = jsonbody.loads(await request.body())
+        except jsonbody.InvalidJson as error:
             return operation_outcome(400, f"request body is not valid JSON: {error}")
         try:
             return resource_type, validate_resource(payload, resource_type.name)

@@ -3,6 +3,8 @@
 All messages are JSON objects. ``from_json`` functions accept ``object`` (whatever
 ``json.loads`` returned) and raise :class:`ProtocolError` naming the offending field, so a
 server can answer 400 and a client can treat a nonsensical answer like an unreachable peer.
+Integers are 64-bit signed (what SQLite stores): an epoch of 2**70 is a ProtocolError, not
+an epoch every later write would fail to log.
 
 Messages (see the package docstring for when each is sent):
 
@@ -53,11 +55,16 @@ def _field(data: object, key: str) -> object:
     return data[key]
 
 
+INT64 = range(-(2**63), 2**63)  # SQLite INTEGER: an lsn or epoch outside it can never be stored
+
+
 def _int(data: object, key: str) -> int:
     value = _field(data, key)
     # bool is an int subclass in Python; JSON true is not an lsn.
     if not isinstance(value, int) or isinstance(value, bool):
         raise ProtocolError(f"field {key!r} must be an integer, got {value!r}")
+    if value not in INT64:
+        raise ProtocolError(f"field {key!r} must be a 64-bit integer, got {value}")
     return value
 
 

@@ -13,7 +13,7 @@
   refused (the reasons above, plus ``resyncing``, ``gap`` = ship from my ``lsn``,
   ``diverged`` = my log differs from yours, I am resyncing).
 * ``GET /_replication/log?after=N&limit=M`` -- 200 ``LogPage``: entries with lsn > N
-  (default 0), at most M (default 500, max 5000). Served by every role.
+  (default 0, at most 2**63 - 1), at most M (default 500, max 5000). Served by every role.
 * ``GET /_replication/discarded?after=N&limit=M`` -- 200 ``{"total", "entries": [...]}``:
   the log entries resyncs discarded (writes this instance held that the primary's log did
   not), oldest first, skipping N, at most M (default 500, max 5000). Each entry: ``lsn``,
@@ -29,18 +29,18 @@ gets a 400 OperationOutcome naming the field.
 
 from __future__ import annotations
 
-import json
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mock_services.common import jsonbody
 from mock_services.ehr.outcome import dumps, operation_outcome
 from mock_services.ehr.protocol import AppendRequest, Heartbeat, ProtocolError, Reply
 from mock_services.ehr.replication import Node
 
 DEFAULT_PAGE = 500
 MAX_PAGE = 5000
+MAX_OFFSET = 2**63 - 1  # SQLite INTEGER: a larger lsn or offset cannot name a row
 
 
 def _json(document: object, status_code: int = 200) -> Response:
@@ -59,21 +59,21 @@ def replication_routes(node: Node) -> list[Route]:
 
     async def heartbeat(request: Request) -> Response:
         try:
-            message = Heartbeat.from_json(json.loads(await request.body()))
-        except (ValueError, UnicodeDecodeError) as error:  # ProtocolError is a ValueError
+            message = Heartbeat.from_json(jsonbody.loads(await request.body()))
+        except ValueError as error:  # ProtocolError and InvalidJson are ValueErrors
             return operation_outcome(400, f"invalid heartbeat: {error}")
         return _reply(node.on_heartbeat(message))
 
     async def append(request: Request) -> Response:
         try:
-            message = AppendRequest.from_json(json.loads(await request.body()))
-        except (ValueError, UnicodeDecodeError) as error:
+            message = AppendRequest.from_json(jsonbody.loads(await request.body()))
+        except ValueError as error:
             return operation_outcome(400, f"invalid append: {error}")
         return _reply(node.on_append(message))
 
     async def log(request: Request) -> Response:
         try:
-            after = _int_param(request, "after", 0, maximum=None)
+            after = _int_param(request, "after", 0, maximum=MAX_OFFSET)
             limit = _int_param(request, "limit", DEFAULT_PAGE, maximum=MAX_PAGE)
         except ProtocolError as error:
             return operation_outcome(400, str(error))
@@ -81,7 +81,7 @@ def replication_routes(node: Node) -> list[Route]:
 
     async def discarded(request: Request) -> Response:
         try:
-            after = _int_param(request, "after", 0, maximum=None)
+            after = _int_param(request, "after", 0, maximum=MAX_OFFSET)
             limit = _int_param(request, "limit", DEFAULT_PAGE, maximum=MAX_PAGE)
         except ProtocolError as error:
             return operation_outcome(400, str(error))
@@ -97,11 +97,11 @@ def replication_routes(node: Node) -> list[Route]:
     ]
 
 
-def _int_param(request: Request, name: str, default: int, maximum: int | None) -> int:
+def _int_param(request: Request, name: str, default: int, maximum: int) -> int:
+    """ASCII digits only (``'²'.isdigit()`` is true, yet ``int('²')`` fails), at most ``maximum``."""
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or (maximum is not None and int(raw) > maximum):
-        limit = f"0..{maximum}" if maximum is not None else ">= 0"
-        raise ProtocolError(f"query parameter {name!r} must be an integer {limit}, got {raw!r}")
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > maximum:
+        raise ProtocolError(f"query parameter {name!r} must be an integer 0..{maximum}, got {raw!r}")
     return int(raw)

@@ -18,9 +18,15 @@ Contract (FHIR R4 search, the subset this server implements):
 * ``_id`` (token-like list of ids), and the result parameters ``_count`` (0..1000, default
   50), ``_cursor`` (the paging cursor of a ``next`` link), ``_summary=count`` (total only);
   ``_format`` / ``_pretty`` / ``_total`` / ``_totalMethod`` are accepted and ignored.
+* A known parameter with an empty value (``family=``) is ignored, as FHIR R4 says
+  ("parameters with empty values are ignored"); an empty part of a list (``name=a,``) is
+  still an error. A string value with nothing left to search once normalized (a lone
+  combining accent) is an error too: as a prefix it would match every resource.
 
 Any other parameter, a modifier (``name:exact``) or a chain (``subject.name``) is rejected
-with :class:`InvalidSearch` naming it (the server answers 400).
+with :class:`InvalidSearch` naming it (the server answers 400). Integers (``_count``,
+``_cursor``) are ASCII digits (``'²'.isdigit()`` is true, but it is no number), at most
+:data:`MAX_CURSOR` (SQLite's largest integer).
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ MAX_COUNT = 1000
 IGNORED_PARAMETERS = ("_format", "_pretty", "_total", "_totalMethod")
 RESULT_PARAMETERS = ("_count", "_cursor", "_summary", *IGNORED_PARAMETERS)
 DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb")
+MAX_CURSOR = 2**63 - 1  # SQLite INTEGER: a larger cursor cannot name a row
 
 
 class InvalidSearch(ValueError):
@@ -63,6 +70,11 @@ class SearchRequest:
     @property
     def page_size(self) -> int:
         return 0 if self.summary_count else self.count
+
+    @property
+    def selective(self) -> bool:
+        """Whether any criterion restricts the matches (without one, everything matches)."""
+        return bool(self.criteria)
 
 
 def split_unescaped(text: str, separator: str, maxsplit: int = -1) -> list[str]:
@@ -146,16 +158,18 @@ def _criterion(param: SearchParam, raw: str) -> Criterion:
     if param.kind is Kind.TOKEN:
         return TokenCriterion(key, tuple(parse_token_list(raw, param.name)))
     if param.kind is Kind.STRING:
-        return StringCriterion(key, tuple(normalize_string(value) for value in _values(raw, param.name)))
+        prefixes = tuple(normalize_string(value) for value in _values(raw, param.name))
+        if not all(prefixes):
+            raise InvalidSearch(f"search parameter {param.name!r}: {raw!r} has no searchable characters")
+        return StringCriterion(key, prefixes)
     if param.kind is Kind.DATE:
         return DateCriterion(key, tuple(_date_comparison(value, param.name) for value in _values(raw, param.name)))
     return ReferenceCriterion(key, _reference_targets(raw, param))
 
 
-def _non_negative(name: str, raw: str, maximum: int | None = None) -> int:
-    if not raw.isdigit() or (maximum is not None and int(raw) > maximum):
-        bound = f"0..{maximum}" if maximum is not None else ">= 0"
-        raise InvalidSearch(f"{name} must be an integer {bound}, got {raw!r}")
+def _non_negative(name: str, raw: str, maximum: int) -> int:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > maximum:
+        raise InvalidSearch(f"{name} must be an integer 0..{maximum}, got {raw!r}")
     return int(raw)
 
 
@@ -164,10 +178,12 @@ def parse_search(resource_type: ResourceType, items: Iterable[tuple[str, str]]) 
     criteria: list[Criterion] = []
     count, after, summary_count = DEFAULT_COUNT, 0, False
     for name, raw in items:
+        if raw == "" and (name in RESULT_PARAMETERS or name == "_id" or name in resource_type.params):
+            continue  # FHIR: "parameters with empty values are ignored"
         if name == "_count":
             count = _non_negative("_count", raw, MAX_COUNT)
         elif name == "_cursor":
-            after = _non_negative("_cursor", raw)
+            after = _non_negative("_cursor", raw, MAX_CURSOR)
         elif name == "_summary":
             if raw not in ("count", "false"):
                 raise InvalidSearch(f"_summary={raw!r} is not supported (only 'count' and 'false')")

@@ -11,6 +11,7 @@ Endpoints:
   ``ehr`` being the last seen EHR state (``unknown`` | ``reachable`` | ``unreachable``).
 * ``GET /metrics`` -- Prometheus text: requests by route/method/status, latency, and
   ``labs_ehr_fetches_total{outcome}``.
+* ``GET /openapi.json`` -- the OpenAPI document, built from the same table as the routes.
 
 Errors (JSON ``{"error", "detail"}``; the HTML pages show the same as a page): 400
 ``invalid-patient-id`` (not a FHIR id: ``[A-Za-z0-9-.]{1,64}``); 404 ``patient-not-found``;
@@ -31,7 +32,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,9 +43,10 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
 
+from mock_services.common import openapi
 from mock_services.common.eventlog import log_event
+from mock_services.common.openapi import Json, Operation, error, path_param, prometheus_metrics, query, ref, response
 from mock_services.common.service import Metrics, ServiceMiddleware, http_exception_handler, json_error
 from mock_services.labs import pages
 from mock_services.labs.config import Config
@@ -128,6 +130,64 @@ class Portal:
         return shown
 
 
+_HTML = ("text/html",)
+_NULLABLE_STR: Json = {"type": "string", "nullable": True}
+_OBSERVATION_ROW: Json = {
+    "type": "object",
+    "required": ["id", "code", "display", "value", "unit", "reference_range", "flag", "status", "missing"],
+    "properties": {
+        "id": _NULLABLE_STR, "code": _NULLABLE_STR, "display": _NULLABLE_STR,
+        "value": {"nullable": True, "description": "valueQuantity.value or valueString, as the EHR holds it"},
+        "unit": _NULLABLE_STR,
+        "reference_range": {"type": "object", "nullable": True,
+                            "properties": {"low": {"nullable": True}, "high": {"nullable": True},
+                                           "text": {"nullable": True}}},
+        "flag": {"type": "string", "nullable": True, "enum": ["H", "L", "N", None]},
+        "status": _NULLABLE_STR,
+        "missing": {"type": "boolean", "description": "referenced by the report, not returned by the EHR"},
+    },
+}  # fmt: skip
+_RESULT_DOCUMENT: Json = {
+    "type": "object",
+    "required": ["id", "code", "display", "status", "issued", "effective", "encounter", "observations"],
+    "properties": {
+        "id": _NULLABLE_STR, "code": _NULLABLE_STR, "display": _NULLABLE_STR, "status": _NULLABLE_STR,
+        "issued": _NULLABLE_STR, "effective": _NULLABLE_STR, "encounter": _NULLABLE_STR,
+        "observations": {"type": "array", "items": ref("ObservationRow")},
+    },
+}  # fmt: skip
+DESCRIPTION = openapi.ApiDescription(
+    title="labs (lab results portal)",
+    version="1",
+    description="Lab results read from the EHR over FHIR; an EHR outage is a 503, never 'no results'.",
+    schemas={
+        "ObservationRow": _OBSERVATION_ROW,
+        "ResultDocument": _RESULT_DOCUMENT,
+        "Health": {
+            "type": "object",
+            "required": ["status", "name", "datacenter", "role", "ehr"],
+            "properties": {"status": {"enum": ["ok"]}, "name": {"type": "string"}, "datacenter": {"type": "string"},
+                           "role": {"enum": ["active"]}, "ehr": {"enum": ["unknown", "reachable", "unreachable"]}},
+        },
+    },
+)  # fmt: skip
+
+
+def _describe(html: bool) -> dict[int, Json]:
+    """The answers of a patient's pages: JSON errors for the API, HTML pages for people."""
+    if html:
+        page = {"type": "string"}
+        texts = {400: "not a patient id", 404: "no such patient", 502: "the EHR answered unexpectedly",
+                 503: "the EHR is unavailable (Retry-After)"}  # fmt: skip
+        return {status: response(text, page, media_types=_HTML) for status, text in texts.items()}
+    return {
+        400: error("invalid-patient-id"),
+        404: error("patient-not-found (or report-not-found)"),
+        502: error("ehr-bad-answer: the EHR answered, not as FHIR says"),
+        503: error("ehr-unavailable: results cannot be shown (this is not an empty result)"),
+    }
+
+
 def _valid_id(patient_id: str) -> bool:
     return FHIR_ID.fullmatch(patient_id) is not None and patient_id.strip(".") != ""
 
@@ -208,17 +268,30 @@ def create_app(config: Config, *, ehr_transport: httpx.AsyncBaseTransport | None
             await portal.client.aclose()
             log_event("stop")
 
-    endpoints: list[tuple[str, Callable[[Request], Awaitable[Response]]]] = [
-        ("/health", health),
-        ("/metrics", portal.metrics.endpoint),
-        ("/", index),
-        ("/patients", patient_form),
-        ("/patients/{patient_id}", patient_page),
-        ("/patients/{patient_id}/results", results),
-        ("/patients/{patient_id}/results/{report_id}", one_result),
-    ]
+    page = {"type": "string"}
+    patient = path_param("patient_id", {"type": "string"}, "a FHIR id ([A-Za-z0-9-.]{1,64})")
+    operations = [
+        Operation("GET", "/health", health, "liveness and the EHR as last seen", {200: response("ok", ref("Health"))}),
+        Operation("GET", "/metrics", portal.metrics.endpoint, "Prometheus metrics", {200: prometheus_metrics()}),
+        Operation("GET", "/", index, "the patient-id form (HTML)",
+                  {200: response("the form", page, media_types=_HTML)}),
+        Operation("GET", "/patients", patient_form, "the form's target: redirects to the patient's page",
+                  {303: response("to /patients/{id}", headers={"Location": {"type": "string"}}),
+                   400: response("not a patient id", page, media_types=_HTML)},
+                  [query("id", {"type": "string"}, "the patient id typed in")]),
+        Operation("GET", "/patients/{patient_id}", patient_page, "the patient's results page (HTML)",
+                  {200: response("the results, newest report first", page, media_types=_HTML), **_describe(True)},
+                  [patient]),
+        Operation("GET", "/patients/{patient_id}/results", results, "the patient's lab results (JSON)",
+                  {200: response("result documents, newest first ([] only when the EHR has none)",
+                                 {"type": "array", "items": ref("ResultDocument")}), **_describe(False)},
+                  [patient]),
+        Operation("GET", "/patients/{patient_id}/results/{report_id}", one_result, "one result document",
+                  {200: response("the result document", ref("ResultDocument")), **_describe(False)},
+                  [patient, path_param("report_id", {"type": "string"}, "a DiagnosticReport id")]),
+    ]  # fmt: skip
     app = Starlette(
-        routes=[Route(path, endpoint, methods=["GET"]) for path, endpoint in endpoints],
+        routes=DESCRIPTION.routes(operations),
         middleware=[
             Middleware(ServiceMiddleware, name=config.name, datacenter=config.datacenter, metrics=portal.metrics)
         ],

@@ -14,6 +14,11 @@ not return is listed as ``{"id", "missing": true}`` (the rest of its fields null
 the EHR's data shows instead of silently shrinking the report. ``flag`` is the Observation's
 interpretation (H/HH/HU -> H, L/LL/LU -> L, N -> N) when present, else computed from the
 value and the reference range, else null.
+
+The EHR checks only the elements it indexes and keeps the others as sent, so any element read
+here may be of another shape than FHIR says (a ``result`` that is a number, an ``issued`` that
+is ``true``...). Such an element is shown as absent (null) -- a ``result`` entry that is no
+reference as a missing row -- never an error: a results page that fails shows nothing at all.
 """
 
 from __future__ import annotations
@@ -25,25 +30,41 @@ from mock_services.labs.ehr_client import PatientLabData
 _FLAGS = {"H": "H", "HH": "H", "HU": "H", "L": "L", "LL": "L", "LU": "L", "N": "N"}
 
 
+def _text(value: Any) -> str | None:
+    """A string element, or None when it is absent or of another type."""
+    return value if isinstance(value, str) else None
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _number(value: Any) -> int | float | None:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def _first_coding(concept: Any) -> tuple[str | None, str | None]:
     """(code, display) of a CodeableConcept's first coding, display falling back to ``text``."""
-    if not isinstance(concept, dict):
-        return None, None
-    codings = concept.get("coding") or [{}]
-    coding = codings[0] if isinstance(codings[0], dict) else {}
-    return coding.get("code"), coding.get("display") or concept.get("text")
+    concept = _object(concept)
+    coding = _object((_list(concept.get("coding")) or [{}])[0])
+    return _text(coding.get("code")), _text(coding.get("display")) or _text(concept.get("text"))
 
 
 def _flag(observation: dict[str, Any], value: Any, low: Any, high: Any) -> str | None:
-    for concept in observation.get("interpretation") or []:
+    for concept in _list(observation.get("interpretation")):
         code, _ = _first_coding(concept)
         if code in _FLAGS:
             return _FLAGS[code]
-    if not isinstance(value, int | float):
+    value, low, high = _number(value), _number(low), _number(high)
+    if value is None:
         return None
-    if isinstance(low, int | float) and value < low:
+    if low is not None and value < low:
         return "L"
-    if isinstance(high, int | float) and value > high:
+    if high is not None and value > high:
         return "H"
     return "N" if low is not None or high is not None else None
 
@@ -51,56 +72,55 @@ def _flag(observation: dict[str, Any], value: Any, low: Any, high: Any) -> str |
 def observation_result(observation: dict[str, Any]) -> dict[str, Any]:
     """One Observation as a row of a result document."""
     code, display = _first_coding(observation.get("code"))
-    quantity = observation.get("valueQuantity") or {}
+    quantity = _object(observation.get("valueQuantity"))
     value = quantity.get("value", observation.get("valueString"))
-    unit = quantity.get("unit") or quantity.get("code")
+    unit = _text(quantity.get("unit")) or _text(quantity.get("code"))
     reference_range = None
-    ranges = observation.get("referenceRange") or []
+    low = high = None
+    ranges = _list(observation.get("referenceRange"))
     if ranges and isinstance(ranges[0], dict):
-        low = (ranges[0].get("low") or {}).get("value")
-        high = (ranges[0].get("high") or {}).get("value")
+        low = _object(ranges[0].get("low")).get("value")
+        high = _object(ranges[0].get("high")).get("value")
         reference_range = {"low": low, "high": high, "text": ranges[0].get("text")}
-    else:
-        low = high = None
     return {
-        "id": observation.get("id"),
+        "id": _text(observation.get("id")),
         "code": code,
         "display": display,
         "value": value,
         "unit": unit,
         "reference_range": reference_range,
         "flag": _flag(observation, value, low, high),
-        "status": observation.get("status"),
+        "status": _text(observation.get("status")),
         "missing": False,
     }
 
 
-def _missing(observation_id: str) -> dict[str, Any]:
+def _missing(observation_id: str | None) -> dict[str, Any]:
     empty = dict.fromkeys(("code", "display", "value", "unit", "reference_range", "flag", "status"))
     return {"id": observation_id, **empty, "missing": True}
 
 
 def lab_results(data: PatientLabData) -> list[dict[str, Any]]:
     """The patient's result documents, newest first (see the module docstring)."""
-    observations = {o.get("id"): o for o in data.observations}
+    observations = {o.get("id"): o for o in data.observations if isinstance(o.get("id"), str)}
     results = []
     for report in data.reports:
         code, display = _first_coding(report.get("code"))
         rows = []
-        for reference in report.get("result") or []:
-            target = (reference or {}).get("reference", "") if isinstance(reference, dict) else ""
-            observation_id = target.rsplit("/", 1)[-1]
-            found = observations.get(observation_id)
+        for reference in _list(report.get("result")):
+            target = _text(_object(reference).get("reference"))
+            observation_id = target.rsplit("/", 1)[-1] if target else None
+            found = observations.get(observation_id) if observation_id else None
             rows.append(observation_result(found) if found is not None else _missing(observation_id))
         results.append(
             {
-                "id": report.get("id"),
+                "id": _text(report.get("id")),
                 "code": code,
                 "display": display,
-                "status": report.get("status"),
-                "issued": report.get("issued"),
-                "effective": report.get("effectiveDateTime"),
-                "encounter": (report.get("encounter") or {}).get("reference"),
+                "status": _text(report.get("status")),
+                "issued": _text(report.get("issued")),
+                "effective": _text(report.get("effectiveDateTime")),
+                "encounter": _text(_object(report.get("encounter")).get("reference")),
                 "observations": rows,
             }
         )
@@ -111,12 +131,11 @@ def lab_results(data: PatientLabData) -> list[dict[str, Any]]:
 
 def patient_summary(patient: dict[str, Any]) -> dict[str, Any]:
     """Name, birth date and sex of a FHIR Patient, for page headers."""
-    names = patient.get("name") or [{}]
-    name = names[0] if isinstance(names[0], dict) else {}
-    given = " ".join(name.get("given") or [])
+    name = _object((_list(patient.get("name")) or [{}])[0])
+    given = " ".join(part for part in _list(name.get("given")) if isinstance(part, str))
     return {
-        "id": patient.get("id"),
-        "name": " ".join(part for part in (name.get("family"), given) if part) or name.get("text") or "",
-        "birth_date": patient.get("birthDate"),
-        "gender": patient.get("gender"),
+        "id": _text(patient.get("id")),
+        "name": " ".join(part for part in (_text(name.get("family")), given) if part) or _text(name.get("text")) or "",
+        "birth_date": _text(patient.get("birthDate")),
+        "gender": _text(patient.get("gender")),
     }

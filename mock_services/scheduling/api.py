@@ -14,24 +14,35 @@
   documents modified strictly after since, oldest first]}``; ``until`` is the time of the
   store's latest write, the ``since`` of the next poll (the degraded-mode schedule diff).
 
-Errors: ``{"error", "detail"}`` -- 400 (bad JSON, field named), 404, 409 (slot conflict), 412,
-413 (body over 1 MiB), 415 (a body that is not JSON), 428. Slot rules: :mod:`.validation`.
+Errors: ``{"error", "detail"}`` -- 400 (bad JSON, field named; strict JSON: no NaN, no lone
+surrogate, at most 100 deep -- :mod:`mock_services.common.jsonbody`), 404, 409 (slot
+conflict), 412, 413 (body over 1 MiB), 415 (a body that is not JSON), 428. Slot rules:
+:mod:`.validation`. :meth:`SchedulesApi.operations` is also the OpenAPI description of these
+endpoints (:mod:`mock_services.common.openapi`), so the document cannot drift from the routes.
 """
 
 from __future__ import annotations
 
-import json
 from email.utils import format_datetime
 from typing import Any
 
 from prometheus_client import Counter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
+from mock_services.common import jsonbody
+from mock_services.common.openapi import Json, Operation, error, header, json_body, path_param, query, ref, response
 from mock_services.common.service import Metrics, json_error
 from mock_services.scheduling.store import NotFound, Schedule, Store, VersionMismatch, format_time, parse_time
-from mock_services.scheduling.validation import ApiError, check_slots, if_match_version, list_filters, put_slots
+from mock_services.scheduling.validation import (
+    KINDS,
+    MAX_SLOTS,
+    ApiError,
+    check_slots,
+    if_match_version,
+    list_filters,
+    put_slots,
+)
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -58,9 +69,9 @@ async def _json_body(request: Request) -> Any:
         if len(body) > MAX_BODY_BYTES:
             raise ApiError(413, "body-too-large", f"the body is larger than {MAX_BODY_BYTES} bytes")
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ApiError(400, "invalid-json", f"the body is not valid JSON: {error}") from None
+        return jsonbody.loads(body)
+    except jsonbody.InvalidJson as invalid:
+        raise ApiError(400, "invalid-json", f"the body is not valid JSON: {invalid}") from None
 
 
 class SchedulesApi:
@@ -73,14 +84,38 @@ class SchedulesApi:
             registry=metrics.registry,
         )  # fmt: skip
 
-    def routes(self) -> list[Route]:
+    def operations(self) -> list[Operation]:
+        """The endpoints and their OpenAPI description."""
+        schedule_id = path_param("id", {"type": "string"}, "a schedule id")
+        if_match = header("If-Match", {"type": "string"}, 'W/"<version>", "<version>", <version> or *')
+        bad, missing = error("invalid body, header or parameter (named)"), error("no such schedule")
+        writes = {
+            400: bad, 404: missing, 409: error("slot conflict"), 412: error("If-Match is not the current version"),
+            413: error("body over 1 MiB"), 415: error("the body is not JSON"),
+        }  # fmt: skip
+        validators = {"ETag": {"type": "string"}, "Last-Modified": {"type": "string"}}
         return [
-            Route("/schedules", self._wrap(self.find), methods=["GET"]),
-            Route("/schedules/changes", self._wrap(self.changes), methods=["GET"]),
-            Route("/schedules/{id}", self._wrap(self.read), methods=["GET"]),
-            Route("/schedules/{id}", self._wrap(self.replace), methods=["PUT"]),
-            Route("/schedules/{id}/slots", self._wrap(self.append), methods=["POST"]),
-        ]
+            Operation("GET", "/schedules", self._wrap(self.find), "list schedules (summaries)",
+                      {200: response("summaries by date, kind, unit", {"type": "array", "items": ref("Summary")}),
+                       400: bad},
+                      [query("kind", {"type": "string", "enum": list(KINDS)}), query("unit", {"type": "string"}),
+                       query("date", {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"}, "YYYY-MM-DD")]),
+            Operation("GET", "/schedules/changes", self._wrap(self.changes), "schedules modified after since",
+                      {200: response("the changed documents and the next since", ref("Changes")), 400: bad},
+                      [query("since", {"type": "string", "format": "date-time"}, "ISO 8601", required=True,
+                             example="2024-08-03T00:00:00Z")]),
+            Operation("GET", "/schedules/{id}", self._wrap(self.read), "one schedule with its slots",
+                      {200: response("the schedule", ref("Schedule"), headers=validators),
+                       304: response("If-None-Match is the current ETag"), 404: missing},
+                      [schedule_id, header("If-None-Match", {"type": "string"})]),
+            Operation("PUT", "/schedules/{id}", self._wrap(self.replace), "replace the slots (If-Match required)",
+                      {200: response("the new version", ref("Schedule"), headers=validators), **writes,
+                       428: error("no If-Match")},
+                      [schedule_id, if_match], json_body(ref("Replacement"))),
+            Operation("POST", "/schedules/{id}/slots", self._wrap(self.append), "append one slot",
+                      {201: response("the new version", ref("Schedule"), headers=validators), **writes},
+                      [schedule_id, if_match], json_body(ref("Slot"))),
+        ]  # fmt: skip
 
     def _wrap(self, handler: Any) -> Any:
         async def endpoint(request: Request) -> Response:
@@ -152,3 +187,54 @@ class SchedulesApi:
         check_slots(schedule.kind, slots, new_index=len(slots) - 1)
         version = schedule.version if expected is None else expected
         return _document(self._write("append", schedule.id, slots, version), 201)
+
+
+_SLOT: Json = {
+    "type": "object",
+    "required": ["start", "end"],
+    "description": "start < end, at most 24 h; or/scanner slots may not overlap, staff shifts not repeat",
+    "properties": {
+        "start": {"type": "string", "format": "date-time"},
+        "end": {"type": "string", "format": "date-time"},
+        "patient": {"type": "string", "pattern": r"^Patient/[A-Za-z0-9\-.]{1,64}$"},
+        "procedure": {"type": "string"},
+        "shift": {"type": "string"},
+        "staff": {
+            "type": "array",
+            "items": {"type": "object", "required": ["name", "role"],
+                      "properties": {"name": {"type": "string"}, "role": {"type": "string"}}},
+        },
+    },
+    "additionalProperties": True,
+}  # fmt: skip
+_SUMMARY: Json = {
+    "id": {"type": "string"},
+    "kind": {"type": "string", "enum": list(KINDS)},
+    "unit": {"type": "string"},
+    "date": {"type": "string"},
+    "version": {"type": "integer", "minimum": 1},
+    "last_modified": {"type": "string"},
+    "slot_count": {"type": "integer", "minimum": 0},
+}
+SCHEMAS: dict[str, Json] = {
+    "Slot": _SLOT,
+    "Summary": {"type": "object", "required": list(_SUMMARY), "properties": _SUMMARY},
+    "Schedule": {
+        "type": "object",
+        "required": [*_SUMMARY, "slots"],
+        "properties": {**_SUMMARY, "slots": {"type": "array", "items": {"type": "object"}}},
+    },
+    "Replacement": {
+        "type": "object",
+        "required": ["slots"],
+        "description": "id, kind, unit and date may be repeated, unchanged; version & co are ignored",
+        "properties": {"slots": {"type": "array", "maxItems": MAX_SLOTS, "items": ref("Slot")},
+                       **{name: _SUMMARY[name] for name in ("id", "kind", "unit", "date")}},
+    },
+    "Changes": {
+        "type": "object",
+        "required": ["since", "until", "schedules"],
+        "properties": {"since": {"type": "string"}, "until": {"type": "string"},
+                       "schedules": {"type": "array", "items": ref("Schedule")}},
+    },
+}

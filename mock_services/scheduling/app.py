@@ -9,6 +9,7 @@ the changes clients made): that is logged, with what it was loaded from.
 * ``GET /health`` -- 200 ``{"status": "ok", "name", "datacenter", "role": "active", "schedules"}``.
 * ``GET /metrics`` -- Prometheus text: requests by route/method/status, latency histogram,
   ``schedule_writes_total{operation, outcome}``.
+* ``GET /openapi.json`` -- the OpenAPI document, from the same table as the routes.
 * The schedules API: :mod:`.api`. Every response carries ``X-Served-By`` and ``X-Datacenter``.
 """
 
@@ -24,16 +25,31 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
+from mock_services.common import openapi
 from mock_services.common.eventlog import log_event
+from mock_services.common.openapi import Operation, prometheus_metrics, ref, response
 from mock_services.common.service import Metrics, ServiceMiddleware, http_exception_handler
-from mock_services.scheduling.api import SchedulesApi
+from mock_services.scheduling.api import SCHEMAS, SchedulesApi
 from mock_services.scheduling.config import Config
 from mock_services.scheduling.store import Store
 from mock_services.synthetic import SyntheticConfig, generate
 
 PROGRESS_EVERY = 1000
+DESCRIPTION = openapi.ApiDescription(
+    title="scheduling (staff, OR and scanner schedules)",
+    version="1",
+    description="Versioned schedules with ETag / If-Match and a change feed; see mock_services.scheduling.",
+    schemas={
+        **SCHEMAS,
+        "Health": {
+            "type": "object",
+            "required": ["status", "name", "datacenter", "role", "schedules"],
+            "properties": {"status": {"enum": ["ok"]}, "name": {"type": "string"}, "datacenter": {"type": "string"},
+                           "role": {"enum": ["active"]}, "schedules": {"type": "integer", "minimum": 0}},
+        },
+    },
+)  # fmt: skip
 
 
 def _with_progress(schedules: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -91,12 +107,13 @@ def create_app(config: Config) -> Starlette:
             store.close()
             log_event("stop")
 
+    operations = [
+        Operation("GET", "/health", health, "liveness and how many schedules", {200: response("ok", ref("Health"))}),
+        Operation("GET", "/metrics", metrics.endpoint, "Prometheus metrics", {200: prometheus_metrics()}),
+        *api.operations(),
+    ]
     app = Starlette(
-        routes=[
-            Route("/health", health, methods=["GET"]),
-            Route("/metrics", metrics.endpoint, methods=["GET"]),
-            *api.routes(),
-        ],
+        routes=DESCRIPTION.routes(operations),
         middleware=[Middleware(ServiceMiddleware, name=config.name, datacenter=config.datacenter, metrics=metrics)],
         exception_handlers={HTTPException: http_exception_handler},
         lifespan=lifespan,

@@ -57,9 +57,13 @@ def format_time(moment: datetime) -> str:
 
 
 def parse_time(text: str) -> datetime:
-    """ISO 8601 (``Z``, an offset, or none = UTC) -> aware UTC datetime; ValueError if invalid."""
+    """ISO 8601 (``Z``, an offset, or none = UTC) -> aware UTC datetime; ValueError if invalid,
+    or if UTC cannot hold it (``0001-01-01T00:00:00+01:00`` is in year 0 in UTC)."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    try:
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{text!r} is outside the years 1-9999 once in UTC") from None
 
 
 @dataclass(frozen=True)

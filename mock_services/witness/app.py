@@ -8,17 +8,18 @@ Request bodies (JSON objects):
   (``held`` / ``stale-epoch``; ``holder`` and ``epoch`` are the current ones).
 * ``POST /lease/release`` -- ``{"cluster", "holder"}``; 200 ``released`` or 409 ``not-holder``.
 
-Malformed bodies get 400 ``{"error": "<what was wrong>"}``; unknown routes 404 and wrong
-methods 405 in the same shape. Metrics (own registry): ``witness_http_requests_total{route,
-method, status}``, ``witness_http_request_duration_seconds{route}``,
-``witness_lease_decisions_total{reason}``, ``witness_lease_epoch{cluster}``,
-``witness_lease_active{cluster, holder}``.
+Malformed bodies get 400 ``{"error": "<what was wrong>"}`` -- strict JSON
+(:mod:`mock_services.common.jsonbody`), names at most 200 characters, ``epoch`` a 64-bit
+integer (what SQLite stores); unknown routes 404 and wrong methods 405 in the same shape.
+``GET /openapi.json`` describes every route (built from the same table as the routes).
+Metrics (own registry): ``witness_http_requests_total{route, method, status}``,
+``witness_http_request_duration_seconds{route}``, ``witness_lease_decisions_total{reason}``,
+``witness_lease_epoch{cluster}``, ``witness_lease_active{cluster, holder}``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -30,13 +31,15 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mock_services.common import jsonbody, openapi
+from mock_services.common.openapi import Operation, json_body, path_param, prometheus_metrics, ref, response
 from mock_services.witness.leases import Decision, LeaseTable, logger
 
 MAX_TTL = 300.0
 MAX_NAME = 200
+MAX_EPOCH = 2**63 - 1  # SQLite INTEGER
 
 
 class BadRequest(ValueError):
@@ -62,8 +65,8 @@ def _name(body: dict[str, object], key: str) -> str:
 
 async def _body(request: Request) -> dict[str, object]:
     try:
-        body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError) as error:
+        body = jsonbody.loads(await request.body())
+    except jsonbody.InvalidJson as error:
         raise BadRequest(f"body is not JSON: {error}") from None
     if not isinstance(body, dict):
         raise BadRequest("body must be a JSON object")
@@ -125,6 +128,53 @@ class _LeaseCollector(Collector):
         yield active
 
 
+_NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME, "pattern": r"\S"}
+_LEASE_FIELDS = {
+    "cluster": {"type": "string"},
+    "holder": {"type": "string", "nullable": True, "description": "null once expired or released"},
+    "last_holder": {"type": "string", "nullable": True},
+    "epoch": {"type": "integer", "minimum": 0},
+    "expires_in": {"type": "number", "minimum": 0},
+}
+DESCRIPTION = openapi.ApiDescription(
+    title="witness (primary leases for fencing)",
+    version="1",
+    description="Grants one primary lease per cluster; see mock_services.witness.",
+    schemas={
+        "WitnessError": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+        "LeaseRequest": {
+            "type": "object",
+            "required": ["cluster", "holder", "epoch", "ttl"],
+            "properties": {
+                "cluster": _NAME,
+                "holder": _NAME,
+                "epoch": {"type": "integer", "minimum": 0, "maximum": MAX_EPOCH},
+                "ttl": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": MAX_TTL},
+            },
+        },
+        "ReleaseRequest": {"type": "object", "required": ["cluster", "holder"],
+                           "properties": {"cluster": _NAME, "holder": _NAME}},
+        "Lease": {"type": "object", "required": list(_LEASE_FIELDS), "properties": _LEASE_FIELDS},
+        "Decision": {
+            "type": "object",
+            "required": ["granted", "reason", "holder", "epoch"],
+            "properties": {
+                **_LEASE_FIELDS,
+                "granted": {"type": "boolean"},
+                "reason": {"type": "string",
+                           "enum": ["acquired", "renewed", "released", "held", "stale-epoch", "not-holder"]},
+            },
+        },
+        "Health": {
+            "type": "object",
+            "required": ["status", "name", "datacenter", "role", "leases"],
+            "properties": {"status": {"enum": ["ok"]}, "name": {"type": "string"}, "datacenter": {"type": "string"},
+                           "role": {"enum": ["witness"]}, "leases": {"type": "integer", "minimum": 0}},
+        },
+    },
+)  # fmt: skip
+
+
 def create_app(name: str, datacenter: str, table: LeaseTable) -> Starlette:
     """The witness app over ``table`` (closed at shutdown). ``app.state.table`` for tests."""
     registry = CollectorRegistry()
@@ -146,8 +196,8 @@ def create_app(name: str, datacenter: str, table: LeaseTable) -> Starlette:
             epoch = _field(body, "epoch", int)
             ttl = _field(body, "ttl", (int, float))
             assert isinstance(epoch, int) and isinstance(ttl, int | float)
-            if epoch < 0:
-                raise BadRequest(f"field 'epoch' must be >= 0, got {epoch}")
+            if not 0 <= epoch <= MAX_EPOCH:
+                raise BadRequest(f"field 'epoch' must be in 0..{MAX_EPOCH}, got {epoch}")
             if not 0 < ttl <= MAX_TTL:
                 raise BadRequest(f"field 'ttl' must be in (0, {MAX_TTL}] seconds, got {ttl}")
         except BadRequest as error:
@@ -193,15 +243,26 @@ def create_app(name: str, datacenter: str, table: LeaseTable) -> Starlette:
         finally:
             table.close()
 
+    error = openapi.error
+    bad = {400: error("malformed body (the field is named)", ref("WitnessError"))}
+    operations = [
+        Operation("POST", "/lease", lease, "acquire or renew a cluster's lease",
+                  {200: response("granted", ref("Decision")), 409: response("refused: held or stale-epoch",
+                   ref("Decision")), **bad}, body=json_body(ref("LeaseRequest"))),
+        Operation("POST", "/lease/release", release, "end the holder's lease now",
+                  {200: response("released", ref("Decision")), 409: response("not the holder", ref("Decision")),
+                   **bad}, body=json_body(ref("ReleaseRequest"))),
+        Operation("GET", "/lease/{cluster}", show, "one cluster's lease",
+                  {200: response("the lease", ref("Lease")), 404: error("no lease", ref("WitnessError"))},
+                  [path_param("cluster", {"type": "string"}, example="ehr")]),
+        Operation("GET", "/leases", show_all, "every lease",
+                  {200: response("leases by cluster", {"type": "object", "required": ["leases"],
+                   "properties": {"leases": {"type": "array", "items": ref("Lease")}}})}),
+        Operation("GET", "/health", health, "liveness", {200: response("ok", ref("Health"))}),
+        Operation("GET", "/metrics", metrics, "Prometheus metrics", {200: prometheus_metrics()}),
+    ]  # fmt: skip
     app = Starlette(
-        routes=[
-            Route("/lease", lease, methods=["POST"]),
-            Route("/lease/release", release, methods=["POST"]),
-            Route("/lease/{cluster}", show, methods=["GET"]),
-            Route("/leases", show_all, methods=["GET"]),
-            Route("/health", health, methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"]),
-        ],
+        routes=DESCRIPTION.routes(operations),
         middleware=[Middleware(_Middleware, name=name, datacenter=datacenter, requests=requests, latency=latency)],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,

@@ -296,6 +296,43 @@ async def test_schedules_fall_back_to_the_snapshot_and_diff_after_recovery(hospi
     assert change["removed"] == [] and change["current_version"] == change["snapshot_version"] + 1
 
 
+async def test_a_schedule_diff_before_any_snapshot_is_a_409_not_an_outage(hospital: InProcess) -> None:
+    """In normal mode with no snapshot yet (the first refresh failed: the EHR was not up when the
+    workstation started), the diff answered 503 downtime-snapshot-unavailable -- a 5xx that is no
+    outage, on a screen that merely has no baseline yet (the long fuzz campaign's find)."""
+    h = hospital
+    (h.config.state_dir / "snapshot.dat").unlink(missing_ok=True)
+    h.state.snapshots.load()  # as after a start whose first refresh failed
+    assert h.state.snapshots.current is None and not h.state.downtime
+
+    diff = await h.care.get(f"/wards/{WARD}/schedule/diff")
+
+    assert diff.status_code == 409, diff.text
+    assert diff.json()["error"] == "no-schedule-baseline" and "no snapshot" in diff.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"kind": "medication", "display": "Parac\\udce9tamol"}',  # a lone surrogate: the EHR's SQLite cannot store it
+        b'{"kind": "medication", "display": "x", "dose": NaN}',  # not JSON, and not answerable as JSON
+        b'{"kind": "medication", "display": "x", "extra": ' + b"[" * 20_000 + b"]" * 20_000 + b"}",  # RecursionError
+    ],
+)
+async def test_orders_json_loads_takes_but_nobody_can_store_are_400_and_not_recorded(
+    hospital: InProcess, body: bytes
+) -> None:
+    """Each was a 500 (in the EHR, the queue, or the answer); none is an order."""
+    params = {"patient": "p000001", "_summary": "count"}
+    before = (await hospital.ehr.get("/MedicationRequest", params=params)).json()["total"]
+    response = await hospital.care.post("/patients/p000001/orders", content=body,
+                                        headers={"Content-Type": "application/json"})  # fmt: skip
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid-json"
+    assert hospital.state.queue.depth() == 0
+    assert (await hospital.ehr.get("/MedicationRequest", params=params)).json()["total"] == before
+
+
 async def test_every_answer_is_stamped(hospital: InProcess) -> None:
     h = hospital
     await snapshot_now(h)

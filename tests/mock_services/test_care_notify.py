@@ -62,6 +62,55 @@ async def test_sink_stores_with_receive_time_lists_since_and_drops_duplicates(
     assert (await client.get("/health")).json()["stored"] == 2
 
 
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        (b'{"event": "downtime", "source": "care-1", "t": NaN}', "NaN"),  # stored, then its 201 was a 500
+        (b'{"event": "downtime", "source": "care-1", "size": 1e999}', "finite"),  # the same, as inf
+        (b'{"event": "downtime", "source": "\\udc80"}', "surrogate"),  # SQLite cannot store it: a 500
+        (b'{"event": "downtime", "source": "s", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nested"),
+    ],
+)
+async def test_sink_refuses_bodies_it_could_not_store_or_answer(
+    sink: tuple[httpx.AsyncClient, Starlette], body: bytes, named: str
+) -> None:
+    client, _ = sink
+    response = await client.post("/notifications", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid-json" and named in response.json()["detail"]
+    assert (await client.get("/notifications")).json()["notifications"] == []
+
+
+@pytest.mark.parametrize(("body", "field"), [({"id": 7}, "id"), ({"id": ""}, "id"), ({"reason": {}}, "reason")])
+async def test_sink_refuses_an_id_or_reason_that_is_not_a_string(
+    sink: tuple[httpx.AsyncClient, Starlette], body: dict[str, object], field: str
+) -> None:
+    """A numeric id was stored but never de-duplicated (a sender's retry counted twice); a reason
+    object was stored and then listed against the documented shape (the fuzz campaign's find)."""
+    client, _ = sink
+    response = await client.post("/notifications", json={"event": "downtime", "source": "care-1", **body})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid-notification" and field in response.json()["detail"]
+    assert (await client.get("/notifications")).json()["notifications"] == []
+
+
+@pytest.mark.parametrize("since", ["nan", "inf", "-inf", "1e999", "Infinity"])
+async def test_listing_refuses_a_since_that_is_no_time(sink: tuple[httpx.AsyncClient, Starlette], since: str) -> None:
+    """``float()`` takes them; the answer's ``until`` then was NaN or infinite, which JSON cannot carry: a 500."""
+    client, _ = sink
+    await client.post("/notifications", json={"event": "downtime", "source": "care-1"})
+    response = await client.get("/notifications", params={"since": since})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid-parameter" and "since" in response.json()["detail"]
+
+
+async def test_a_405_on_notifications_allows_both_get_and_post(sink: tuple[httpx.AsyncClient, Starlette]) -> None:
+    client, _ = sink
+    response = await client.put("/notifications", json={})
+    assert response.status_code == 405
+    assert {word.strip() for word in response.headers["allow"].split(",")} == {"GET", "HEAD", "POST"}
+
+
 async def test_sink_keeps_notifications_across_a_restart(tmp_path: Path) -> None:
     config = Config(name="notify", datacenter="witness", db_path=tmp_path / "n.sqlite")
     async for client in serve(create_app(config)):

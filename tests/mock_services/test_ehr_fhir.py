@@ -8,9 +8,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+import schemathesis
 
+from mock_services.common.openapi import documented_operations, route_table
 from mock_services.ehr.app import create_app
 from mock_services.ehr.config import ConfiguredRole
+from mock_services.ehr.resources import RESOURCE_TYPES
 from mock_services.ehr.testing import make_config, node_of, serving
 
 pytestmark = pytest.mark.anyio
@@ -202,6 +205,43 @@ async def test_unknown_route_and_wrong_method_are_operation_outcomes(primary: Cl
     assert "GET" in wrong_method.headers["allow"]
 
 
+# Every route and the methods it really accepts (HEAD comes with GET).
+ACCEPTED = {
+    "/Patient": {"GET", "HEAD", "POST"},
+    "/Observation": {"GET", "HEAD", "POST"},
+    "/Patient/abc": {"GET", "HEAD", "PUT"},
+    "/Encounter/abc": {"GET", "HEAD", "PUT"},
+    "/Patient/abc/_history/1": {"GET", "HEAD"},
+    "/health": {"GET", "HEAD"},
+    "/primary": {"GET", "HEAD"},
+    "/metrics": {"GET", "HEAD"},
+    "/metadata": {"GET", "HEAD"},
+    "/openapi.json": {"GET", "HEAD"},
+    "/_replication/status": {"GET", "HEAD"},
+    "/_replication/log": {"GET", "HEAD"},
+    "/_replication/discarded": {"GET", "HEAD"},
+    "/_replication/heartbeat": {"POST"},
+    "/_replication/append": {"POST"},
+}
+ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+@pytest.mark.parametrize("path", list(ACCEPTED))
+async def test_a_405_allow_header_lists_every_method_the_route_accepts(primary: Client, path: str) -> None:
+    """A 405 on /Patient said ``Allow: GET, HEAD``, leaving out POST (RFC 9110: Allow lists the
+    methods the target resource supports)."""
+    for method in ALL_METHODS:
+        response = await primary.request(method, path)
+        if method in ACCEPTED[path]:
+            assert response.status_code != 405, f"{method} {path} is refused"
+            continue
+        assert response.status_code == 405, f"{method} {path}: {response.status_code}"
+        allowed = {word.strip() for word in response.headers["allow"].split(",")}
+        assert allowed == ACCEPTED[path], f"{method} {path}: Allow {response.headers['allow']!r}"
+        if method != "HEAD":  # a HEAD answer has no body
+            _assert_outcome(response.json(), "not-supported", method)
+
+
 async def test_metadata_is_a_capability_statement(primary: Client) -> None:
     statement = (await primary.get("/metadata")).json()
     assert statement["resourceType"] == "CapabilityStatement"
@@ -232,6 +272,47 @@ async def test_replication_endpoints_reject_malformed_messages(primary: Client) 
     assert response.status_code == 400
     _assert_outcome(response.json(), "invalid", "'epoch'")
     assert (await primary.get("/_replication/log", params={"after": "x"})).status_code == 400
+
+
+async def test_replication_messages_refuse_what_json_loads_takes_but_is_not_json(standby: Client) -> None:
+    surrogate = b'{"name": "x", "epoch": 1, "prev_lsn": 0, "prev_epoch": 0, "entries": [{"lsn": 1, "epoch": 1, ' \
+        b'"resource_type": "Patient", "resource_id": "x", "version_id": "1", "last_updated": "t", "body": "\\udc00"}]}'
+    deep = b'{"name": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    for path, body in (("/_replication/append", surrogate), ("/_replication/heartbeat", deep)):
+        response = await standby.post(path, content=body)
+        assert response.status_code == 400, response.text
+        _assert_outcome(response.json(), "invalid")
+
+
+async def test_replication_messages_refuse_integers_past_64_bits(standby: Client) -> None:
+    """A heartbeat with epoch 2**70 was accepted: the epoch a standby then carried could never be
+    written into its SQLite log (every later write a 500). Protocol integers are 64-bit."""
+    epoch = (await standby.get("/health")).json()["epoch"]
+    heartbeat = await standby.post("/_replication/heartbeat", json={"name": "x", "epoch": 2**70, "lsn": 0})
+    entry = {"lsn": 2**64, "epoch": 1, "resource_type": "Patient", "resource_id": "x", "version_id": "1",
+             "last_updated": "2024-08-03T00:00:00Z", "body": "{}"}  # fmt: skip
+    append = await standby.post(
+        "/_replication/append", json={"name": "x", "epoch": 1, "prev_lsn": 0, "prev_epoch": 0, "entries": [entry]}
+    )
+
+    assert heartbeat.status_code == 400, heartbeat.text
+    _assert_outcome(heartbeat.json(), "invalid", "'epoch'", "64-bit")
+    assert append.status_code == 400, append.text
+    _assert_outcome(append.json(), "invalid", "'lsn'")
+    assert (await standby.get("/health")).json()["epoch"] == epoch
+
+
+@pytest.mark.parametrize("path", ["/_replication/log", "/_replication/discarded"])
+@pytest.mark.parametrize(
+    "params", [{"after": str(2**64)}, {"after": "\u00b2"}, {"limit": "\u00b9"}, {"after": "\u0661"}]
+)
+async def test_replication_pages_refuse_integers_sqlite_or_int_cannot_take(
+    primary: Client, path: str, params: dict[str, str]
+) -> None:
+    """Both were 500s: an offset past SQLite's 64-bit integers, and '²' (a digit to isdigit(), not to int())."""
+    response = await primary.get(path, params=params)
+    assert response.status_code == 400, response.text
+    _assert_outcome(response.json(), "invalid", next(iter(params)))
 
 
 async def test_unhandled_errors_are_500_operation_outcomes_with_identity_headers(
@@ -265,6 +346,39 @@ async def test_metrics_count_requests_by_route_template_and_expose_the_role(prim
     assert "ehr_epoch 1.0" in text and "ehr_lsn 1.0" in text
     assert "ehr_promotions_total 0.0" in text and "ehr_step_downs_total 0.0" in text
     assert 'ehr_info{datacenter="dc-a",fencing="off",name="ehr-primary",replication="sync"} 1.0' in text
+
+
+async def test_declared_response_schemas_describe_what_is_returned(primary: Client) -> None:
+    """/metadata's OpenAPI response schema only allowed the stored resource types, so the
+    CapabilityStatement it returns did not conform."""
+    schema = schemathesis.openapi.from_dict(json.loads((await primary.get("/openapi.json")).content))
+    created = await primary.post("/Patient", json=PATIENT)
+    answers = {
+        ("/metadata", "GET"): await primary.get("/metadata"),
+        ("/health", "GET"): await primary.get("/health"),
+        ("/primary", "GET"): await primary.get("/primary"),
+        ("/Patient", "GET"): await primary.get("/Patient", params={"family": "Lefèvre"}),
+        ("/Patient", "POST"): created,
+        ("/Patient/{id}", "GET"): await primary.get(f"/Patient/{created.json()['id']}"),
+        ("/_replication/status", "GET"): await primary.get("/_replication/status"),
+        ("/_replication/log", "GET"): await primary.get("/_replication/log"),
+    }
+    for (path, method), response in answers.items():
+        operation = schema[path][method]
+        assert response.status_code in (200, 201), f"{method} {path}: {response.text}"
+        operation.validate_response(response)  # raises naming the mismatch
+
+
+async def test_openapi_documents_every_route_and_routes_every_documented_operation(tmp_path: Path) -> None:
+    app = create_app(make_config(tmp_path, "ehr-a", ConfiguredRole.PRIMARY, peer=False))
+    async with serving(app) as client:
+        document = json.loads((await client.get("/openapi.json")).content)
+    routed = set()
+    for method, path in route_table(app.routes):  # the FHIR routes are generic in the resource type
+        names = RESOURCE_TYPES if "{resource_type}" in path else [""]
+        routed |= {(method, path.replace("{resource_type}", name)) for name in names}
+
+    assert routed == documented_operations(document)
 
 
 async def test_openapi_describes_every_resource(primary: Client) -> None:

@@ -128,6 +128,11 @@ async def test_search_bundle_entries_are_complete(ehr: Client) -> None:
         ("/Patient", {"_count": "5000"}, "_count must be an integer 0..1000"),
         ("/Patient", {"identifier": "|"}, "empty token"),
         ("/Patient", {"_cursor": "x"}, "_cursor"),
+        ("/Patient", {"_cursor": "32294167327281350967296"}, "_cursor"),  # was a 500: SQLite integer overflow
+        ("/Patient", {"_count": "\u00b2"}, "_count"),  # '²'.isdigit() but int('²') fails: was a 500
+        ("/Patient", {"_cursor": "\u0663"}, "_cursor"),  # an Arabic-Indic 3 is not an ASCII cursor
+        ("/Patient", {"name": "a,"}, "empty value"),  # an empty part of a list is still an error
+        ("/Patient", {"family": "\u0301"}, "'family'"),  # a lone accent: nothing left to search for
     ],
 )
 async def test_bad_searches_are_400_naming_the_parameter(
@@ -137,6 +142,19 @@ async def test_bad_searches_are_400_naming_the_parameter(
     assert response.status_code == 400
     issue = response.json()["issue"][0]
     assert issue["code"] == "invalid" and named in issue["diagnostics"]
+
+
+async def test_empty_search_values_are_ignored(ehr: Client) -> None:
+    """FHIR R4 search: "parameters with empty values are ignored"."""
+    everyone = await ids(ehr, "/Patient")
+    assert len(everyone) == 6
+    assert await ids(ehr, "/Patient", family="") == everyone
+    assert await ids(ehr, "/Patient", _id="", identifier="", birthdate="", gender="") == everyone
+    assert await ids(ehr, "/Patient", family="", gender="male") == ["p000002", "p000004", "p000006"]
+    assert await ids(ehr, "/Patient", _count="", _cursor="", _summary="") == everyone
+    assert await ids(ehr, "/Observation", patient="", category="laboratory", code="") == [
+        f"lab-{i}" for i in range(1, 7)
+    ]
 
 
 async def test_unknown_resource_type_is_404_not_supported(ehr: Client) -> None:

@@ -181,4 +181,6 @@ async def test_capability_statement_and_openapi_describe_the_type(ehr: Client) -
     assert set(openapi["paths"]["/ServiceRequest"]) == {"get", "post"}
     assert set(openapi["paths"]["/ServiceRequest/{id}"]) == {"get", "put"}
     assert "/ServiceRequest/{id}/_history/{vid}" in openapi["paths"]
-    assert "ServiceRequest" in openapi["components"]["schemas"]["Resource"]["properties"]["resourceType"]["enum"]
+    described_body = openapi["components"]["schemas"]["ServiceRequest"]
+    assert described_body["properties"]["resourceType"]["enum"] == ["ServiceRequest"]
+    assert {"resourceType", "subject"} <= set(described_body["required"])

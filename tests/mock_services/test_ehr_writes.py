@@ -194,3 +194,87 @@ async def test_conditional_create_by_identifier_works_for_clinical_resources(ehr
     assert retry.json()["id"] == first.json()["id"]
     found = await ehr.get("/Observation", params={"identifier": "MSG-1-1"})
     assert [e["resource"]["id"] for e in found.json()["entry"]] == [first.json()["id"]]
+
+
+@pytest.mark.parametrize(
+    "condition",
+    ["", "   ", "?", "_count=1", "_summary=count&_count=0", "family=", "family=&_count=1", "identifier=", "_id="],
+)
+async def test_conditional_create_without_criteria_is_400_and_never_returns_another_patient(
+    tmp_path: Path, condition: str
+) -> None:
+    """An If-None-Exist with no real criterion matches *every* Patient: with one stored, the
+    server answered 200 with that other patient and created nothing (a write acknowledged but not
+    stored, and a patient mix-up). It must be refused, saying why."""
+    config = make_config(tmp_path, "ehr-a", ConfiguredRole.PRIMARY, peer=False, patients=1)
+    async with serving(create_app(config, dataset=FakeDataset(1))) as ehr:
+        new_patient = {"resourceType": "Patient", "name": [{"family": "Nouvelle", "given": ["Arrivée"]}]}
+
+        response = await ehr.post("/Patient", json=new_patient, headers={"If-None-Exist": condition})
+
+        assert response.status_code == 400, response.text
+        assert "If-None-Exist" in _diagnostics(response) and "no search criteria" in _diagnostics(response)
+        assert (await ehr.get("/health")).json()["lsn"] == 0  # nothing written
+        assert (await ehr.get("/Patient", params={"family": "Nouvelle"})).json()["total"] == 0
+
+
+async def test_conditional_create_with_a_value_that_normalizes_to_nothing_is_400(ehr: Client) -> None:
+    """A lone combining accent is a non-empty value whose searchable form is empty: as a string
+    prefix it would match every name (the same 'criteria match everything' mix-up)."""
+    response = await ehr.post("/Patient", json=VALID["Patient"], headers={"If-None-Exist": "family=%CC%81"})
+    assert response.status_code == 400, response.text
+    assert "family" in _diagnostics(response)
+    search = await ehr.get("/Patient", params={"family": "\u0301"})
+    assert search.status_code == 400 and "family" in _diagnostics(search)
+
+
+async def test_conditional_create_ignores_empty_values_next_to_real_criteria(ehr: Client) -> None:
+    patient = {"resourceType": "Patient", "identifier": [{"system": "urn:downtime", "value": "DT-0042"}]}
+    condition = {"If-None-Exist": "identifier=urn:downtime|DT-0042&family=&_count=1"}
+
+    first = await ehr.post("/Patient", json=patient, headers=condition)
+    again = await ehr.post("/Patient", json=patient, headers=condition)
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+
+
+async def test_if_match_star_means_any_current_version(ehr: Client) -> None:
+    """RFC 9110: ``If-Match: *`` is true when a current representation exists, false when none does."""
+    created = (await ehr.post("/Patient", json=VALID["Patient"])).json()
+
+    updated = await ehr.put(f"/Patient/{created['id']}", json={**created, "gender": "male"}, headers={"If-Match": "*"})
+    absent = {**VALID["Patient"], "id": "never-was"}
+    missing = await ehr.put("/Patient/never-was", json=absent, headers={"If-Match": "*"})
+
+    assert updated.status_code == 200 and updated.json()["meta"]["versionId"] == "2"
+    assert missing.status_code == 412 and "no resource" in _diagnostics(missing)
+    assert (await ehr.get("/Patient/never-was")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "diagnostic"),
+    [
+        # json.loads takes a lone surrogate; SQLite (UTF-8) cannot store it: was a 500
+        ('{"resourceType": "Patient", "name": [{"family": "\\ud800"}]}', "surrogate"),
+        ('{"resourceType": "Patient", "\\udfff": 1}', "surrogate"),
+        # deeper than json.loads can recurse: a RecursionError, was a 500
+        ('{"resourceType": "Patient", "extension": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested"),
+        ('{"resourceType": "Patient", "extension": ' + "[" * 150 + "]" * 150 + "}", "nested"),
+        # not JSON (RFC 8259), and no JSON answer can carry them back
+        ('{"resourceType": "Patient", "extension": [{"valueDecimal": NaN}]}', "NaN"),
+        ('{"resourceType": "Patient", "extension": [{"valueDecimal": 1e400}]}', "finite"),
+    ],
+)
+async def test_bodies_json_loads_takes_but_no_store_can_keep_are_400(ehr: Client, body: str, diagnostic: str) -> None:
+    response = await ehr.post("/Patient", content=body.encode(), headers={"Content-Type": "application/fhir+json"})
+    assert response.status_code == 400, response.text
+    assert diagnostic in _diagnostics(response)
+    assert (await ehr.get("/health")).json()["lsn"] == 0
+
+
+async def test_a_valid_surrogate_pair_is_a_character_and_is_stored(ehr: Client) -> None:
+    body = '{"resourceType": "Patient", "name": [{"family": "\\ud83d\\ude00"}]}'
+    response = await ehr.post("/Patient", content=body.encode(), headers={"Content-Type": "application/fhir+json"})
+    assert response.status_code == 201, response.text
+    assert response.json()["name"][0]["family"] == "\U0001f600"

@@ -183,9 +183,39 @@ async def test_changes_since_returns_modified_schedules_and_a_watermark(client: 
 
 
 @pytest.mark.parametrize(("params", "fragment"), [({}, "since is required"), ({"since": "hier"}, "since"),
-                                                  ({"since": "2024-08-01", "kind": "or"}, "'kind'")])  # fmt: skip
+                                                  ({"since": "2024-08-01", "kind": "or"}, "'kind'"),
+                                                  # valid ISO 8601 that UTC cannot hold: was a 500 (OverflowError)
+                                                  ({"since": "0001-01-01T00:00:00+01:00"}, "since"),
+                                                  ({"since": "9999-12-31T23:59:59-01:00"}, "since")])  # fmt: skip
 async def test_changes_rejects_bad_parameters(client: Client, params: dict[str, str], fragment: str) -> None:
     assert_error(await client.get("/schedules/changes", params=params), 400, "invalid-parameter", fragment)
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b'{"start": "2024-08-05T10:00:00+02:00", "end": "2024-08-05T11:00:00+02:00", "cost": NaN}', "NaN"),
+        (b'{"start": "2024-08-05T10:00:00+02:00", "end": "2024-08-05T11:00:00+02:00", "cost": -1e999}', "finite"),
+        (b'{"start": "2024-08-05T10:00:00+02:00", "end": "2024-08-05T11:00:00+02:00", "procedure": "\\ud801"}',
+         "surrogate"),
+        (b'{"start": "2024-08-05T10:00:00+02:00", "x": ' + b"[" * 3000 + b"]" * 3000 + b"}", "nested"),
+    ],
+)
+async def test_bodies_no_store_or_answer_could_keep_are_400(client: Client, body: bytes, fragment: str) -> None:
+    """A NaN slot field was stored, then every answer carrying that schedule was a 500; a lone
+    surrogate failed in SQLite (a 500); deep nesting raised RecursionError (a 500)."""
+    before = (await client.get(f"/schedules/{OR_ID}")).json()
+    headers = {"Content-Type": "application/json"}
+    response = await client.post(f"/schedules/{OR_ID}/slots", content=body, headers=headers)
+    assert_error(response, 400, "invalid-json", fragment)
+    assert (await client.get(f"/schedules/{OR_ID}")).json() == before
+
+
+async def test_a_405_allow_header_names_every_method_of_the_path(client: Client) -> None:
+    for path, allowed in ((f"/schedules/{OR_ID}", {"GET", "HEAD", "PUT"}), (f"/schedules/{OR_ID}/slots", {"POST"})):
+        response = await client.delete(path)
+        assert_error(response, 405, "method-not-allowed")
+        assert {word.strip() for word in response.headers["allow"].split(",")} == allowed
 
 
 async def test_health_metrics_and_unknown_routes(client: Client) -> None:

@@ -103,6 +103,31 @@ async def test_http_api(anyio_backend: str) -> None:
     assert missing.status_code == 404 and missing.headers["x-served-by"] == "witness"
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        (b'{"cluster": "ehr", "holder": "ehr-a", "epoch": 9223372036854775808, "ttl": 2}', "'epoch'"),  # was a 500
+        (b'{"cluster": "ehr", "holder": "\\ud800", "epoch": 1, "ttl": 2}', "surrogate"),  # was a 500
+        (b'{"cluster": "ehr", "holder": "h", "epoch": 1, "ttl": 2, "x": ' + b"[" * 10_000 + b"]" * 10_000 + b"}",
+         "nested"),  # was a 500 (RecursionError)
+        (b'{"cluster": "ehr", "holder": "h", "epoch": 1, "ttl": NaN}', "NaN"),
+    ],
+)
+async def test_lease_requests_no_store_could_keep_are_400(anyio_backend: str, body: bytes, named: str) -> None:
+    app = create_app("witness", "site-c", LeaseTable())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w.test") as client:
+        response = await client.post("/lease", content=body)
+        release = await client.post("/lease/release", content=body.replace(b'"epoch"', b'"other"'))
+        leases = (await client.get("/leases")).json()
+
+    assert response.status_code == 400, response.text
+    assert named in response.json()["error"]
+    assert release.status_code in (400, 409), release.text
+    assert leases == {"leases": []}
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
