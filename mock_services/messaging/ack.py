@@ -11,13 +11,24 @@ Modes (decided by the received MSH-15 accept-ack type and MSH-16 application-ack
   MSH-16 asks for is **not** sent: this engine never originates messages back to a sender
   (documented limit); a commit ACK is all a sender of this engine gets.
 
-The ACK: MSH with sender and receiver swapped (MSH-3/4 <-> MSH-5/6) and the received
-separators, MSH-7 now (UTC), MSH-9 ``ACK^<trigger>^ACK``, a new MSH-10 (``ControlIds``),
-MSH-11 and MSH-12 copied (P and 2.5 when absent); MSA-1 code, MSA-2 = the received MSH-10,
-MSA-3 the first problem's text (versions before 2.7, which withdrew MSA-3); one ERR per
-issue (at most ``MAX_ERR``): from v2.5 ERR-2 location ``segment^sequence^field``, ERR-3
-``code^text^HL70357``, ERR-4 ``E``, ERR-8 the text; before v2.5, ERR-1
-``segment^sequence^field^code&text&HL70357``.
+The ACK copies as little as it can from a message that may be garbage, and nothing it has
+not checked, so that any HL7 parser reads it:
+
+* separators: the received ones when usable (:attr:`.hl7v2.Separators.usable`), else the
+  standard ``|^~\\&``; every field copied from the message is re-encoded for them;
+* MSH-3/4 <-> MSH-5/6 swapped (sender and receiver), MSH-7 now (UTC), a new MSH-10
+  (``ControlIds``);
+* MSH-9 ``ACK^<trigger>^ACK`` when MSH-9.2 is a trigger event code (three letters or
+  digits), else ``ACK``;
+* MSH-11 the received processing id when it is P, T or D, else P;
+* MSH-12 the received version (MSH-12.1 only) when it is a published one
+  (:data:`.validation.KNOWN_VERSIONS`), else the engine's own, :data:`DEFAULT_VERSION`;
+* MSA-1 the code, MSA-2 the received MSH-10 (as sent; blank when it was), MSA-3 the first
+  problem's text (versions before 2.7, which withdrew MSA-3); one ERR per issue (at most
+  ``MAX_ERR``): from v2.5 ERR-2 location ``segment^sequence^field``, ERR-3
+  ``code^text^HL70357``, ERR-4 ``E``, ERR-8 the text; before v2.5, ERR-1
+  ``segment^sequence^field^code&text&HL70357``. Texts are escaped, control characters
+  included (an 0x1C in an ERR text would end the MLLP frame).
 """
 
 from __future__ import annotations
@@ -31,12 +42,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from mock_services.messaging.hl7v2 import Segment
-from mock_services.messaging.validation import Issue
+from mock_services.messaging.hl7v2 import STANDARD, Segment
+from mock_services.messaging.validation import KNOWN_VERSIONS, PROCESSING_IDS, Issue
 
 MAX_ERR = 10
-DEFAULT_VERSION = "2.5"
+DEFAULT_VERSION = "2.5.1"
 _VERSION_NUMBERS = re.compile(r"\d+")
+_TRIGGER = re.compile(r"[A-Z0-9]{3}\Z")
 
 
 class Outcome(StrEnum):
@@ -105,7 +117,7 @@ class ControlIds:
 def version_tuple(version: str) -> tuple[int, ...]:
     """``"2.5.1"`` -> ``(2, 5, 1)``; unparseable -> the default version's tuple."""
     numbers = tuple(int(n) for n in _VERSION_NUMBERS.findall(version))
-    return numbers or (2, 5)
+    return numbers or (2, 5, 1)
 
 
 _last_stamp: tuple[int, str] = (0, "")
@@ -131,32 +143,39 @@ def build_ack(
     moment: datetime | None = None,
 ) -> str:
     """The ACK for the message whose MSH is ``header`` (segments joined by CR, no framing)."""
-    seps = header.separators
+    received = header.separators
+    seps = received if received.usable else STANDARD
     fs = seps.field
-    trigger = header.value(9, 2).strip()
-    processing = header.field(11) or "P"
-    version = header.field(12) or DEFAULT_VERSION
-    numbers = version_tuple(header.value(12, 1))
+
+    def copied(n: int) -> str:
+        return received.transcode(header.field(n), seps)
+
+    trigger = header.value(9, 2).strip().upper()
+    processing = header.value(11).strip().upper()
+    version = header.value(12).strip()
+    version = version if version in KNOWN_VERSIONS else DEFAULT_VERSION
+    numbers = version_tuple(version)
+    encoding = seps.encoding_characters if numbers >= (2, 7) else seps.encoding_characters[:4]
     enhanced_fields = ["NE", "NE"] if code.startswith("C") else []
     msh = fs.join(
         [
             "MSH",
-            seps.encoding_characters,
-            header.field(5),
-            header.field(6),
-            header.field(3),
-            header.field(4),
+            encoding,
+            copied(5),
+            copied(6),
+            copied(3),
+            copied(4),
             hl7_timestamp(moment),
             "",
-            seps.component.join(["ACK", trigger, "ACK"]) if trigger else "ACK",
+            seps.component.join(["ACK", trigger, "ACK"]) if _TRIGGER.match(trigger) else "ACK",
             control_id,
-            processing,
+            processing if processing and processing in PROCESSING_IDS else "P",
             version,
             *([""] * 2 if enhanced_fields else []),
             *enhanced_fields,
         ]
     )
-    msa = ["MSA", code, header.field(10)]
+    msa = ["MSA", code, copied(10)]
     if issues and numbers < (2, 7):
         msa.append(seps.escape_text(issues[0].text))
     segments = [msh, fs.join(msa)]

@@ -17,17 +17,25 @@ How (:class:`FhirDestination`, resources from :mod:`.fhir_mapping`):
   address, new identifiers) are merged into it and written with ``PUT /Patient/<id>`` and
   ``If-Match`` on the version read -- only if something changed, so a retry writes nothing.
 * *De-duplication* (``--dedup-key on``): every Observation, DiagnosticReport and Encounter is
-  POSTed with ``If-None-Exist: identifier=urn:hchaos:hl7:msh-10|<value>`` (its message-derived
-  identifier), so a retry after a lost response finds what the first attempt created. Off:
-  no condition -- a retry creates duplicates, on purpose.
+  POSTed with ``If-None-Exist: identifier=urn:hchaos:hl7:message-key|<key>`` (its message key:
+  a digest of MSH-3, MSH-10 and the resource's place in the message, see
+  :mod:`.fhir_mapping`), so a retry after a lost response -- or the other engine receiving
+  the sender's resend -- finds what the first attempt created, and nothing else. Off: no
+  condition -- a retry creates duplicates, on purpose.
 
 Any answer other than 200/201, a timeout or a connection error raises
 :class:`~.forwarder.DeliveryError`: the forwarder retries the whole message (what was
 already created is found again thanks to the conditions).
+
+*Before the ACK* (:func:`mapping_problem`): the listener maps every message it is about to
+queue here, dry (no HTTP, a placeholder subject), and answers AE instead of AA when that
+fails -- a message that cannot be mapped would otherwise be acknowledged and then retried
+for ever at the head of the queue.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import quote
 
@@ -47,6 +55,30 @@ _JSON = "application/fhir+json"
 def destination_for(message_type_text: str, destination_fhir: str | None) -> str:
     """The destination queue of a message type ('' = stored only)."""
     return FHIR_DESTINATION if destination_fhir and message_type_text in FORWARDED_TYPES else ""
+
+
+_PLACEHOLDER_SUBJECT: dict[str, object] = {"identifier": {"system": "urn:hchaos:dry-run", "value": "x"}}
+
+
+def mapping_problem(message: Message) -> str | None:
+    """Why ``message`` (valid, of a forwarded type) could not be turned into FHIR -- whatever
+    the destination would answer -- or None when it can. Pure: the same mapping functions as
+    delivery, with a placeholder subject, then JSON without NaN or infinity."""
+    code, trigger = message_type(message)
+    try:
+        resources: list[object] = []
+        if code == "ORU":
+            for lab in fhir_mapping.lab_reports(message, _PLACEHOLDER_SUBJECT, message.control_id):
+                resources += [lab.report, *lab.observations]
+        elif trigger == "A03":
+            resources.append(fhir_mapping.encounter(message, _PLACEHOLDER_SUBJECT, message.control_id))
+        else:
+            resources.append(fhir_mapping.patient(message))
+        resources.append(fhir_mapping.primary_identifier(message).token())
+        json.dumps(resources, allow_nan=False)
+    except Exception as error:  # any bug of the mapping: refused now rather than never delivered
+        return f"{type(error).__name__}: {error}"
+    return None
 
 
 class FhirDestination:
@@ -123,13 +155,13 @@ class FhirDestination:
             raise DeliveryError(f"PUT {reference}: HTTP {response.status_code} {response.text[:200]}")
 
     def _condition(self, resource: dict[str, object]) -> str | None:
-        """``system|value`` of the message-derived identifier when dedup is on, else None."""
+        """``system|value`` of the message key when dedup is on, else None."""
         if not self.dedup:
             return None
         identifiers = resource["identifier"]
         assert isinstance(identifiers, list)
-        dedup = next(i for i in identifiers if i["system"] == fhir_mapping.DEDUP_SYSTEM)
-        return f"{dedup['system']}|{dedup['value']}"
+        key = next(i for i in identifiers if i["system"] == fhir_mapping.MESSAGE_KEY_SYSTEM)
+        return f"{key['system']}|{key['value']}"
 
     def _post(self, resource: dict[str, object], condition: str | None) -> tuple[str, dict[str, Any] | None]:
         """POST ``resource`` (``If-None-Exist: identifier=<condition>`` unless None).

@@ -17,24 +17,44 @@ Identifiers. Patient identifiers come from PID-3 (CX): the system is the assigni
 authority's universal id (``urn:oid:`` for ISO, as is for URI, ``urn:uuid:`` for UUID), else
 ``urn:hchaos:hl7:assigning-authority:<namespace>``, else -- no authority at all -- the
 hospital's MRN system ``urn:oid:1.2.250.1.213.1.4.8`` (a single-hospital convention). The
-identifier of type MR (else the first) is *the* patient identifier. Every Observation,
-DiagnosticReport and Encounter carries a de-duplication identifier derived from the message
-(system :data:`DEDUP_SYSTEM`): value ``<MSH-10>`` for the first OBR's report and for an
-Encounter, ``<MSH-10>-R<k>`` for the k-th OBR's report (k >= 2), ``<MSH-10>-<n>`` for the
-n-th OBX of the message (1-based; equals OBX-1 in the usual one-OBR message).
+identifier of type MR (else the first) is *the* patient identifier; searched for as a FHIR
+token with ``\\ , | $`` escaped (:meth:`PatientIdentifier.token`), so ``A,B`` is not "A or B".
 
-Time stamps: HL7 ``YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ]``; without a zone, UTC is assumed.
+Every Observation, DiagnosticReport and Encounter carries two identifiers derived from the
+message, the readable one last:
+
+* system :data:`DEDUP_SYSTEM`, readable: value ``<MSH-10>`` for the first OBR's report and
+  for an Encounter, ``<MSH-10>-R<k>`` for the k-th OBR's report (k >= 2), ``<MSH-10>-<n>``
+  for the n-th OBX of the message (1-based; equals OBX-1 in the usual one-OBR message). What
+  people and the harness's read-back search by.
+* system :data:`MESSAGE_KEY_SYSTEM`: 32 hex digits of SHA-256 over (MSH-3, MSH-10, part) --
+  the conditional-create key (:func:`message_key`). The readable values are not one-to-one:
+  two senders may both send MSH-10 ``1`` (MSH-10 is unique per sending application, and the
+  engine stores both), and message ``X-R2``'s report would share the value of message
+  ``X``'s second report; creating on them would find the other message's resource and drop
+  this one. The key is exact for any MSH-3 and MSH-10, short, and needs no search escaping.
+
+Time stamps: HL7 ``YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ]``; without a zone, UTC is assumed. A
+stamp that is no real moment (month 13, 30 February, hour 25, zone +99:99, year 0) maps to
+nothing: the element is left out rather than sent invalid (the destination would refuse the
+resource, and the acknowledged message would never be delivered).
 """
 
 from __future__ import annotations
 
+import calendar
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from mock_services.messaging.hl7v2 import Message, Segment
+from mock_services.messaging.validation import MAX_NUMBER
 
 DEDUP_SYSTEM = "urn:hchaos:hl7:msh-10"
+MESSAGE_KEY_SYSTEM = "urn:hchaos:hl7:message-key"
 DEFAULT_PATIENT_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
 VISIT_NUMBER_SYSTEM = "urn:hchaos:hl7:visit-number"
 CODING_SYSTEMS = {
@@ -86,8 +106,8 @@ class PatientIdentifier:
     value: str
 
     def token(self) -> str:
-        """``system|value`` for a FHIR ``identifier`` search."""
-        return f"{self.system}|{self.value}"
+        """``system|value`` for a FHIR ``identifier`` search (search characters escaped)."""
+        return f"{search_escape(self.system)}|{search_escape(self.value)}"
 
     def to_fhir(self) -> dict[str, str]:
         return {"system": self.system, "value": self.value}
@@ -101,17 +121,43 @@ class LabReport:
     observations: list[dict[str, object]] = field(default_factory=list)
 
 
+def search_escape(text: str) -> str:
+    """``text`` for a FHIR search value: ``\\``, ``,``, ``|`` and ``$`` escaped with a backslash."""
+    return re.sub(r"([\\,|$])", r"\\\1", text)
+
+
 def dedup_identifier(value: str) -> dict[str, str]:
-    """The identifier a forwarded resource carries so that a retry cannot duplicate it."""
+    """The readable message-derived identifier (see the module docstring)."""
     return {"system": DEDUP_SYSTEM, "value": value}
 
 
+def message_key(message: Message, part: str) -> dict[str, str]:
+    """The conditional-create key of one resource made from ``message`` (see the module
+    docstring): ``part`` names the resource within the message (``R1``, ``O3``, ``E``)."""
+    key = json.dumps([message.header.field(3), message.control_id, part], ensure_ascii=False)
+    return {"system": MESSAGE_KEY_SYSTEM, "value": hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()[:32]}
+
+
+def _real_moment(year: str, month: str | None, day: str | None, hour: str | None, minute: str | None,
+                 second: str | None, zone: str | None) -> bool:
+    if int(year) < 1 or not 1 <= int(month or 1) <= 12:
+        return False
+    if not 1 <= int(day or 1) <= calendar.monthrange(int(year), int(month or 1))[1]:
+        return False
+    if int(hour or 0) > 23 or int(minute or 0) > 59 or int(second or 0) > 59:
+        return False
+    return not zone or (int(zone[1:3]) * 60 + int(zone[3:]) <= 14 * 60 and int(zone[3:]) <= 59)
+
+
 def fhir_datetime(ts: str, *, instant: bool = False) -> str | None:
-    """HL7 TS -> FHIR dateTime (or instant: always to the second, with a zone); None if unparseable."""
+    """HL7 TS -> FHIR dateTime (or instant: always to the second, with a zone); None if
+    unparseable or not a real moment (see the module docstring)."""
     match = _TIMESTAMP.match(ts.strip())
     if not match:
         return None
     year, month, day, hour, minute, second, fraction, zone = match.groups()
+    if not _real_moment(year, month, day, hour, minute, second, zone):
+        return None
     if instant or hour:
         offset = "Z" if not zone or zone in ("+0000", "-0000") else f"{zone[:3]}:{zone[3:]}"
         return (
@@ -121,18 +167,29 @@ def fhir_datetime(ts: str, *, instant: bool = False) -> str | None:
     return "-".join(part for part in (year, month, day) if part)
 
 
+def fhir_code(text: str) -> str:
+    """``text`` as a FHIR ``code``: no leading, trailing or doubled whitespace ('' if blank)."""
+    return " ".join(text.split())
+
+
+def uri_part(text: str) -> str:
+    """``text`` fit for a URI: whitespace, controls and non-ASCII percent-encoded."""
+    return quote(text, safe="!#$&'()*+,/:;=?@[]~%")
+
+
 def _system(name: str) -> str | None:
     name = name.strip()
     if not name:
         return None
-    return CODING_SYSTEMS.get(name.upper(), f"urn:hchaos:hl7:coding-system:{name}")
+    return CODING_SYSTEMS.get(name.upper(), f"urn:hchaos:hl7:coding-system:{quote(name, safe='')}")
 
 
 def codeable_concept(segment: Segment, position: int) -> dict[str, object]:
-    """A CE/CWE field (code^text^system, alternate in components 4-6) as a CodeableConcept."""
+    """A CE/CWE field (code^text^system, alternate in components 4-6) as a CodeableConcept
+    (a coding only for a non-blank code; ``coding`` left out when there is none)."""
     codings: list[dict[str, str]] = []
     for first in (1, 4):
-        code, display = segment.value(position, first), segment.value(position, first + 1)
+        code, display = fhir_code(segment.value(position, first)), segment.value(position, first + 1)
         if not code:
             continue
         coding = {"code": code}
@@ -142,7 +199,7 @@ def codeable_concept(segment: Segment, position: int) -> dict[str, object]:
         if display:
             coding["display"] = display
         codings.append(coding)
-    concept: dict[str, object] = {"coding": codings}
+    concept: dict[str, object] = {"coding": codings} if codings else {}
     text = segment.value(position, 2)
     if text:
         concept["text"] = text
@@ -160,13 +217,13 @@ def patient_identifiers(pid: Segment) -> list[PatientIdentifier]:
         universal = pid.value(3, 4, 2, repetition).strip()
         kind = pid.value(3, 4, 3, repetition).strip().upper()
         if universal and kind == "ISO":
-            system = f"urn:oid:{universal}"
+            system = f"urn:oid:{uri_part(universal)}"
         elif universal and kind == "UUID":
-            system = f"urn:uuid:{universal}"
+            system = f"urn:uuid:{uri_part(universal)}"
         elif universal:
-            system = universal
+            system = uri_part(universal)
         elif namespace:
-            system = f"urn:hchaos:hl7:assigning-authority:{namespace}"
+            system = f"urn:hchaos:hl7:assigning-authority:{quote(namespace, safe='')}"
         else:
             system = DEFAULT_PATIENT_SYSTEM
         is_mrn = pid.value(3, 5, repetition=repetition).strip().upper() == "MR"
@@ -244,7 +301,7 @@ def same_content(a: dict[str, Any], b: dict[str, Any]) -> bool:
 def encounter(message: Message, subject: dict[str, object], control_id: str) -> dict[str, object]:
     """ADT^A03 -> a finished Encounter."""
     pv1 = message.first("PV1")
-    identifiers = [dedup_identifier(control_id)]
+    identifiers = [message_key(message, "E"), dedup_identifier(control_id)]
     resource: dict[str, object] = {"resourceType": "Encounter", "status": "finished", "subject": subject}
     class_code = "IMP"
     if pv1 is not None:
@@ -277,18 +334,20 @@ def lab_reports(message: Message, subject: dict[str, object], control_id: str) -
             current = segment
             number = len(reports) + 1
             value = control_id if number == 1 else f"{control_id}-R{number}"
-            reports.append(LabReport(_report(segment, subject, value)))
+            identifiers = [message_key(message, f"R{number}"), dedup_identifier(value)]
+            reports.append(LabReport(_report(segment, subject, identifiers)))
         elif segment.name == "OBX" and current is not None:
             observation_number += 1
             value = f"{control_id}-{observation_number}"
-            reports[-1].observations.append(_observation(segment, current, subject, value))
+            identifiers = [message_key(message, f"O{observation_number}"), dedup_identifier(value)]
+            reports[-1].observations.append(_observation(segment, current, subject, identifiers))
     return reports
 
 
-def _report(obr: Segment, subject: dict[str, object], dedup_value: str) -> dict[str, object]:
+def _report(obr: Segment, subject: dict[str, object], identifiers: list[dict[str, str]]) -> dict[str, object]:
     report: dict[str, object] = {
         "resourceType": "DiagnosticReport",
-        "identifier": [dedup_identifier(dedup_value)],
+        "identifier": identifiers,
         "status": REPORT_STATUS.get(obr.value(25).strip().upper(), "final" if not obr.value(25) else "unknown"),
         "category": [{"coding": [{"system": REPORT_CATEGORY, "code": "LAB", "display": "Laboratory"}]}],
         "code": codeable_concept(obr, 4),
@@ -303,11 +362,13 @@ def _report(obr: Segment, subject: dict[str, object], dedup_value: str) -> dict[
     return report
 
 
-def _observation(obx: Segment, obr: Segment, subject: dict[str, object], dedup_value: str) -> dict[str, object]:
+def _observation(
+    obx: Segment, obr: Segment, subject: dict[str, object], identifiers: list[dict[str, str]]
+) -> dict[str, object]:
     status_code = obx.value(11).strip().upper()
     observation: dict[str, object] = {
         "resourceType": "Observation",
-        "identifier": [dedup_identifier(dedup_value)],
+        "identifier": identifiers,
         "status": OBSERVATION_STATUS.get(status_code, "final" if not status_code else "unknown"),
         "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "laboratory", "display": "Laboratory"}]}],
         "code": codeable_concept(obx, 3),
@@ -320,14 +381,14 @@ def _observation(obx: Segment, obr: Segment, subject: dict[str, object], dedup_v
     reference_range = _reference_range(obx.value(7), _unit(obx))
     if reference_range:
         observation["referenceRange"] = [reference_range]
-    flags = [obx.value(8, repetition=r).strip() for r in range(1, len(obx.repetitions(8)) + 1)]
+    flags = [fhir_code(obx.value(8, repetition=r)) for r in range(1, len(obx.repetitions(8)) + 1)]
     if any(flags):
         observation["interpretation"] = [{"coding": [{"system": INTERPRETATION, "code": f}]} for f in flags if f]
     return observation
 
 
 def _unit(obx: Segment) -> dict[str, object]:
-    code, text, system = obx.value(6, 1), obx.value(6, 2), obx.value(6, 3).strip().upper()
+    code, text, system = fhir_code(obx.value(6, 1)), obx.value(6, 2), obx.value(6, 3).strip().upper()
     if not code and not text:
         return {}
     unit: dict[str, object] = {"unit": text or code}
@@ -336,17 +397,21 @@ def _unit(obx: Segment) -> dict[str, object]:
     return unit
 
 
-def _number(text: str) -> int | float:
-    number = float(text)
-    return int(number) if number.is_integer() and "." not in text else number
+def _number(text: str) -> int | float | None:
+    """A decimal's JSON number: exact for an integer, None when too long to be a real value
+    (no infinity, no 5 000-digit int: neither can be sent, and the message would never be)."""
+    if len(text) > MAX_NUMBER:
+        return None
+    return float(text) if "." in text else int(text)
 
 
 def _value(obx: Segment) -> dict[str, object]:
     kind, raw = obx.value(2).strip().upper(), obx.value(5).strip()
     if not raw:
         return {}
-    if kind == "NM" and _DECIMAL.fullmatch(raw):
-        return {"valueQuantity": {"value": _number(raw), **_unit(obx)}}
+    number = _number(raw) if kind == "NM" and _DECIMAL.fullmatch(raw) else None
+    if number is not None:
+        return {"valueQuantity": {"value": number, **_unit(obx)}}
     if kind in ("CE", "CWE", "CNE"):
         return {"valueCodeableConcept": codeable_concept(obx, 5)}
     return {"valueString": raw}
@@ -359,9 +424,12 @@ def _reference_range(text: str, unit: dict[str, object]) -> dict[str, object]:
     result: dict[str, object] = {"text": text}
     match = _RANGE.match(text)
     if match:
-        result["low"] = {"value": _number(match.group(1)), **unit}
-        result["high"] = {"value": _number(match.group(4)), **unit}
+        low, high = _number(match.group(1)), _number(match.group(4))
+        if low is not None and high is not None:
+            result["low"] = {"value": low, **unit}
+            result["high"] = {"value": high, **unit}
     elif text[0] in "<>" and _DECIMAL.fullmatch(text[1:].strip().lstrip("=")):
-        bound = {"value": _number(text[1:].strip().lstrip("=")), **unit}
-        result["high" if text[0] == "<" else "low"] = bound
+        bound = _number(text[1:].strip().lstrip("="))
+        if bound is not None:
+            result["high" if text[0] == "<" else "low"] = {"value": bound, **unit}
     return result

@@ -15,9 +15,16 @@ tests). It reads what an interface engine needs and no more:
   and :meth:`Separators.unescape`; formatting escapes (``\\H\\``, ``\\N\\``, other ``\\.xx\\``)
   are dropped. :meth:`Separators.escape` encodes text for a field.
 
-Errors: :class:`Unreadable` when not even MSH-10 can be read (the engine then closes the
-connection); :class:`Malformed` when the header is readable but the rest is not (the engine
-answers AR with the problems, naming segment and field).
+* Separators must be *usable* (:attr:`Separators.usable`): printable ASCII, neither letters,
+  digits nor space, all different. Others (a tab, a control character, defaults that collide
+  with MSH-1) are a :class:`Problem` at MSH-1 or MSH-2: the message is still read, so that it
+  can be refused with an ACK -- written with the standard separators (:data:`STANDARD`),
+  copied fields re-encoded with :meth:`Separators.transcode`.
+
+Errors: :class:`Unreadable` only when there is no header to read -- no ``MSH``, or an MSH-1
+that cannot be a separator (a letter, a digit, CR, LF): the engine then closes the connection.
+A header without MSH-10 (or with a blank one) is readable: validation refuses it with an ACK.
+Lines that are not segments are :class:`Problem` entries of the message, not exceptions.
 """
 
 from __future__ import annotations
@@ -31,7 +38,11 @@ _DEFAULT_ENCODING = "^~\\&"
 
 
 class Unreadable(Exception):
-    """Not HL7 v2, or an MSH without a message control id (MSH-10)."""
+    """Not HL7 v2: no MSH header, or an MSH-1 that cannot be a field separator."""
+
+
+def _usable_delimiter(char: str) -> bool:
+    return "!" <= char <= "~" and not char.isalnum()
 
 
 @dataclass(frozen=True)
@@ -50,8 +61,17 @@ class Separators:
         """MSH-2 as it should be written back (e.g. in an ACK)."""
         return self.component + self.repetition + self.escape + self.subcomponent + self.truncation
 
+    @property
+    def usable(self) -> bool:
+        """Whether a standard parser can split a message with these: every delimiter printable
+        ASCII, not a letter, digit or space, and no two alike."""
+        chars = self.field + self.encoding_characters
+        return len(chars) >= 5 and len(set(chars)) == len(chars) and all(_usable_delimiter(c) for c in chars)
+
     def escape_text(self, text: str) -> str:
-        """``text`` encoded for use inside a component (delimiters as escape sequences)."""
+        """``text`` encoded for use inside a component: delimiters as escape sequences, line
+        breaks as ``\\.br\\``, other control characters as ``\\Xhh\\`` (raw, they would break
+        the message -- 0x0B and 0x1C even its MLLP frame)."""
         e = self.escape
         out = text.replace(e, f"{e}E{e}")
         for char, code in (
@@ -61,7 +81,25 @@ class Separators:
             (self.repetition, "R"),
         ):
             out = out.replace(char, f"{e}{code}{e}")
-        return out.replace("\r\n", f"{e}.br{e}").replace("\r", f"{e}.br{e}").replace("\n", f"{e}.br{e}")
+        out = out.replace("\r\n", f"{e}.br{e}").replace("\r", f"{e}.br{e}").replace("\n", f"{e}.br{e}")
+        if _CONTROL.search(out):
+            out = _CONTROL.sub(lambda m: f"{e}X{ord(m.group()):02X}{e}", out)
+        return out
+
+    def transcode(self, raw: str, target: Separators) -> str:
+        """``raw`` (a field in these separators) written in ``target``'s: the same repetitions,
+        components and subcomponents, each one's text unescaped and escaped again."""
+        if target == self:
+            return raw
+        return target.repetition.join(
+            target.component.join(
+                target.subcomponent.join(
+                    target.escape_text(self.unescape(sub)) for sub in component.split(self.subcomponent)
+                )
+                for component in repetition.split(self.component)
+            )
+            for repetition in raw.split(self.repetition)
+        )
 
     def unescape(self, text: str) -> str:
         """Decode the escape sequences of one (sub)component's text."""
@@ -93,6 +131,11 @@ class Separators:
             except ValueError:
                 return ""
         return ""  # \H\, \N\, \.sp\ ... : formatting, not content
+
+
+STANDARD = Separators()
+"""``|^~\\&``: what an ACK is written with when the message's separators are not usable."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _separators_from(encoding: str, field_separator: str) -> Separators:
@@ -206,14 +249,14 @@ class Message:
 
 
 def parse(text: str) -> Message:
-    """Parse one message; raises :class:`Unreadable` if MSH-10 cannot be read.
+    """Parse one message; raises :class:`Unreadable` if it has no readable MSH header.
 
-    Lines that are not segments (bad segment id) do not raise: they are skipped and listed
-    in ``Message.problems``, so the engine can reject the message *with an ACK* that names
-    them (the header, and so MSH-10, is readable).
+    Everything else is read, whatever it holds: lines that are not segments (bad segment id)
+    are skipped and listed in ``Message.problems``, as are unusable separators, so the engine
+    can refuse the message *with an ACK* that names them.
     """
     stripped = text.lstrip("\r\n \t")
-    if not stripped.startswith("MSH") or len(stripped) < 8:
+    if not stripped.startswith("MSH") or len(stripped) < 4:
         raise Unreadable("the message does not start with an MSH segment")
     field_separator = stripped[3]
     if field_separator.isalnum() or field_separator in "\r\n":
@@ -222,13 +265,18 @@ def parse(text: str) -> Message:
     msh = lines[0].split(field_separator)
     encoding = msh[1]
     header_fields = ("MSH", field_separator, *msh[1:])
-    if len(header_fields) <= 10 or not header_fields[10]:
-        raise Unreadable("MSH-10 (message control id) is missing")
     problems: list[Problem] = []
-    if not 1 <= len(encoding) <= 5 or len(set(encoding)) != len(encoding) or any(c.isalnum() for c in encoding):
+    if (
+        not 1 <= len(encoding) <= 5
+        or len(set(encoding)) != len(encoding)
+        or not all(_usable_delimiter(c) for c in encoding)
+    ):
         problems.append(Problem("MSH", 1, 2, f"invalid encoding characters {encoding!r} in MSH-2"))
         encoding = _DEFAULT_ENCODING
     separators = _separators_from(encoding, field_separator)
+    if not separators.usable:
+        text = f"field separator {field_separator!r} (MSH-1) unusable with encoding characters {encoding!r}"
+        problems.insert(0, Problem("MSH", 1, 1, text))
     segments = [Segment(header_fields, separators, 1)]
     counts: dict[str, int] = {"MSH": 1}
     for number, line in enumerate(lines[1:], start=2):

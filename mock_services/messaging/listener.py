@@ -4,16 +4,19 @@ One asyncio task per connection reads bytes, feeds them to a :class:`~.mllp.Fram
 handles its events in order, so ACKs leave in the order their messages arrived (a sender may
 pipeline). For each complete frame (:meth:`Listener.process`):
 
-1. decode (UTF-8, else Latin-1 -- always succeeds) and parse; a frame whose MSH-10 cannot be
-   read gets no answer and the connection is closed (there is nothing to acknowledge);
-2. validate (:mod:`.validation`) and choose the outcome and the ACK mode (:mod:`.ack`);
+1. decode (UTF-8, else Latin-1 -- always succeeds) and parse; a frame without a readable MSH
+   header gets no answer and the connection is closed (there is nothing to acknowledge); a
+   header without a usable MSH-10 is refused with an AR naming it (:mod:`.validation`);
+2. validate (:mod:`.validation`) and choose the outcome and the ACK mode (:mod:`.ack`); a
+   message to be forwarded is mapped to FHIR dry (:func:`.destination.mapping_problem`): if
+   that fails it is a content error (AE/CE, code 207), never an AA nobody can deliver;
 3. if accepted: store it and wait for the group commit -- the ACK is never sent before the
    message is durable (a duplicate MSH-10 from the same MSH-3 is found, not stored again, and
    acknowledged AA/CA again); if the store fails, the outcome is AR / CE (code 207);
 4. wait ``--ack-delay`` (experiments: a slow engine makes senders time out and resend), then
    write the ACK if the mode asks for one.
 
-Broken input: a frame cut short by a new start block is NAKed (AR, code 100) when its MSH-10
+Broken input: a frame cut short by a new start block is NAKed (AR, code 100) when its header
 is readable and the connection goes on; an oversized frame is NAKed (AR, code 104) when it
 can be, then the connection is closed, as it is after too much garbage or ``idle_timeout``
 seconds without a byte. An exception while handling a connection closes that connection only
@@ -33,7 +36,7 @@ from typing import Any
 from mock_services.messaging import mllp
 from mock_services.messaging.ack import AckPolicy, ControlIds, Outcome, build_ack, outcome_of
 from mock_services.messaging.config import Config
-from mock_services.messaging.destination import destination_for
+from mock_services.messaging.destination import destination_for, mapping_problem
 from mock_services.messaging.eventlog import log_event, logger
 from mock_services.messaging.hl7v2 import Message, Unreadable, parse
 from mock_services.messaging.metrics import Metrics
@@ -172,7 +175,7 @@ class Listener:
         return Reply(None, close=True)
 
     def _nak(self, payload: bytes, issue: Issue, event: str) -> bytes | None:
-        """An AR/CR naming ``issue`` for a broken frame, if its MSH-10 is readable."""
+        """An AR/CR naming ``issue`` for a broken frame, if its header is readable."""
         text, encoding = _decode(payload)
         try:
             message = parse(text)
@@ -201,8 +204,16 @@ class Listener:
         outcome = outcome_of(issues)
         code_and_trigger = message_type(message)
         kind = "^".join(code_and_trigger)
+        destination = destination_for(kind, self.config.destination_fhir) if outcome is Outcome.ACCEPTED else ""
+        if destination:
+            problem = mapping_problem(message)
+            if problem is not None:
+                self._throttle.log("unmappable", control_id=message.control_id, error=problem)
+                reason = f"cannot be forwarded: {problem}"
+                issues = [Issue(ErrorCode.APPLICATION_INTERNAL_ERROR, "error", "", 1, None, reason)]
+                outcome = Outcome.ERROR
         if outcome is Outcome.ACCEPTED:
-            outcome, issues = await self._store(message, kind, policy.code(Outcome.ACCEPTED), text)
+            outcome, issues = await self._store(message, kind, policy.code(Outcome.ACCEPTED), text, destination)
         code = policy.code(outcome)
         self._count(kind if code_and_trigger[0] in SUPPORTED_TYPES else "other", code)
         if self.config.ack_delay:
@@ -221,14 +232,16 @@ class Listener:
             child = self._counters[(label, code)] = self.metrics.messages.labels(label, code)
         child.inc()
 
-    async def _store(self, message: Message, kind: str, ack_code: str, text: str) -> tuple[Outcome, list[Issue]]:
+    async def _store(
+        self, message: Message, kind: str, ack_code: str, text: str, destination: str
+    ) -> tuple[Outcome, list[Issue]]:
         incoming = Incoming(
             control_id=message.control_id,
             sender=message.header.field(3),
             message_type=kind,
             raw=text,
             ack_code=ack_code,
-            destination=destination_for(kind, self.config.destination_fhir),
+            destination=destination,
             received_at=time.time(),
         )
         try:

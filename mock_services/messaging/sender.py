@@ -4,8 +4,9 @@ Pure blocking sockets and no threads, so it runs unchanged under gevent (the Loc
 persona) as well as in plain tests. One persistent connection at a time.
 
 :meth:`MllpSender.send` frames the message, sends it, and reads frames until the ACK whose
-MSA-2 is the message's MSH-10 (an ACK for another message -- a late one -- is skipped), all
-within ``timeout`` seconds per engine. Failover:
+MSA-2 is the message's MSH-10 as sent (compared as raw text: an MSH-10 with escape sequences
+or blank is matched too; an ACK for another message -- a late one -- is skipped), all within
+``timeout`` seconds per engine. Failover:
 
 * A failure on a connection that was *reused* (the engine may have closed an idle one) is
   retried once on a fresh connection to the same engine before counting as that engine's
@@ -29,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 
 from mock_services.messaging import mllp
-from mock_services.messaging.hl7v2 import Unreadable, parse
+from mock_services.messaging.hl7v2 import STANDARD, Unreadable, parse
 
 Address = tuple[str, int]
 
@@ -45,7 +46,8 @@ class MllpError(Exception):
 
 @dataclass(frozen=True)
 class Ack:
-    """One acknowledgment: MSA-1 ``code``, MSA-2 ``control_id``, MSA-3 / first ERR-8 ``text``,
+    """One acknowledgment: MSA-1 ``code``, MSA-2 ``control_id`` (raw, as the MSH-10 it echoes),
+    MSA-3 / first ERR-8 ``text``,
     ERR-3.1 ``error_codes``; ``endpoint`` ("primary" or "backup"), its ``address``, ``raw``
     text, and ``elapsed`` seconds (send to ACK, failover included)."""
 
@@ -76,7 +78,7 @@ def parse_ack(raw: str, endpoint: str = "", address: Address = ("", 0), elapsed:
     errors = message.all("ERR")
     text = msa.value(3) or next((e.value(8) for e in errors if e.value(8)), "")
     codes = tuple(e.value(3, 1) or e.value(1, 4, 1) for e in errors)
-    return Ack(msa.value(1), msa.value(2), text, codes, endpoint, address, raw, elapsed)
+    return Ack(msa.value(1), msa.field(2), text, codes, endpoint, address, raw, elapsed)
 
 
 class MllpSender:
@@ -122,14 +124,17 @@ class MllpSender:
         """Send one message and return its ACK (see the module docstring); raises MllpError."""
         started = time.monotonic()
         try:
-            control_id = parse(message).control_id
+            header = parse(message).header
         except Unreadable as error:
             raise ValueError(f"cannot send: {error}") from error
+        control_id = header.field(10)
+        # An engine answers a message whose separators it cannot use with standard ones.
+        echoes = {control_id, header.separators.transcode(control_id, STANDARD)}
         payload = mllp.frame(message.encode(self.encoding))
         errors: list[str] = []
         for endpoint in self._order():
             try:
-                raw = self._exchange(endpoint, payload, control_id)
+                raw = self._exchange(endpoint, payload, echoes)
             except (OSError, ValueError) as error:
                 errors.append(f"{endpoint} {self.endpoints[endpoint]}: {type(error).__name__}: {error}")
                 self.close()
@@ -154,17 +159,17 @@ class MllpSender:
             return ["backup", "primary"]
         return ["primary", "backup"]
 
-    def _exchange(self, endpoint: str, payload: bytes, control_id: str) -> str:
+    def _exchange(self, endpoint: str, payload: bytes, echoes: set[str]) -> str:
         reused = self._socket is not None and self._socket_endpoint == endpoint
         try:
-            return self._exchange_once(endpoint, payload, control_id)
+            return self._exchange_once(endpoint, payload, echoes)
         except ConnectionError:  # not TimeoutError: a silent engine must not cost two timeouts
             if not reused:
                 raise
             self.close()  # a kept-alive connection the engine closed: one fresh try, same engine
-            return self._exchange_once(endpoint, payload, control_id)
+            return self._exchange_once(endpoint, payload, echoes)
 
-    def _exchange_once(self, endpoint: str, payload: bytes, control_id: str) -> str:
+    def _exchange_once(self, endpoint: str, payload: bytes, echoes: set[str]) -> str:
         deadline = time.monotonic() + self.timeout
         if self._socket is None or self._socket_endpoint != endpoint:
             self.close()
@@ -177,7 +182,7 @@ class MllpSender:
         while True:
             raw = self._read_frame(sock, deadline)
             ack = parse_ack(raw)
-            if ack.control_id == control_id:
+            if ack.control_id in echoes:
                 return raw
 
     def _read_frame(self, sock: socket.socket, deadline: float) -> str:

@@ -6,9 +6,11 @@
   thread; yields an :class:`EngineHandle` with its MLLP address and HTTP URL.
 * :class:`FakeFhirReceiver` -- a small FHIR server recording every request, honouring
   ``If-None-Exist: identifier=system|value`` (0 matches -> 201, 1 -> 200 without creating),
-  answering ``GET /<type>?identifier=``, and failing on demand: ``fail_next(n, status)``,
-  ``lose_responses(n, seconds)`` (create, then stall the response past the client's timeout:
-  the lost-response case), ``reject(predicate)`` (a poison message: 422 for matching bodies).
+  answering ``GET /<type>?identifier=`` -- token lists read as FHIR reads them (``,`` for
+  "or", ``\\`` escaping ``, | $ \\``), so a client that does not escape is caught -- and failing
+  on demand: ``fail_next(n, status)``, ``lose_responses(n, seconds)`` (create, then stall the
+  response past the client's timeout: the lost-response case), ``reject(predicate)`` (a poison
+  message: 422 for matching bodies).
 * :class:`EngineProcess` -- ``python -m mock_services.messaging`` as a real process.
 * :func:`exchange` -- send raw bytes on one connection and collect the ACK frames.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -258,13 +261,21 @@ class FakeFhirReceiver:
             ]
         )
 
-    def _matches(self, kind: str, token: str) -> list[dict[str, Any]]:
-        system, _, value = token.partition("|") if "|" in token else ("", "", token)
+    def _matches(self, kind: str, tokens: str) -> list[dict[str, Any]]:
+        """Resources with an identifier matching any ``[system|]value`` of ``tokens``, read as
+        FHIR does: ``,`` separates alternatives, ``\\`` escapes ``, | $ \\``."""
+        wanted = []
+        for token in _split_unescaped(tokens, ","):
+            parts = _split_unescaped(token, "|", once=True)
+            system, value = (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
+            wanted.append((None if system is None else _unescape(system), _unescape(value)))
         return [
             r
             for r in self.resources.get(kind, [])
             if any(
-                i.get("value") == value and (not system or i.get("system") == system) for i in r.get("identifier", [])
+                i.get("value") == value and (system is None or i.get("system") == system)
+                for i in r.get("identifier", [])
+                for system, value in wanted
             )
         ]
 
@@ -320,6 +331,29 @@ class FakeFhirReceiver:
         self.resources.setdefault(kind, []).append(created)
         headers = {"Location": f"/{kind}/{created['id']}/_history/1"}
         return JSONResponse(created, 201, headers=headers), self._lose.pop(0) if self._lose else 0.0
+
+
+def _split_unescaped(text: str, separator: str, *, once: bool = False) -> list[str]:
+    """``text`` split on ``separator`` where no backslash escapes it (escapes kept)."""
+    parts: list[str] = []
+    current, index = "", 0
+    while index < len(text):
+        char = text[index]
+        if char == "\\" and index + 1 < len(text):
+            current += text[index : index + 2]
+            index += 2
+            continue
+        if char == separator and not (once and parts):
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+        index += 1
+    return [*parts, current]
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
 
 
 @contextmanager

@@ -13,10 +13,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import hl7
 import httpx
 import pytest
 
-from mock_services.messaging import samples
+from mock_services.messaging import fhir_mapping, samples
 from mock_services.messaging.hl7v2 import Message, parse
 from mock_services.messaging.listener import Listener
 from mock_services.messaging.metrics import Metrics
@@ -127,9 +128,24 @@ def test_truncated_frame_is_nacked_and_the_next_frame_is_answered(engine: Engine
 def test_unreadable_frame_closes_the_connection_without_ack(engine: EngineHandle) -> None:
     acks, closed = exchange(engine.mllp, [frame(b"hello, not HL7")], 1)
     assert acks == [] and closed
-    headless = samples.oru("x").replace("|x|P|", "||P|")  # MSH-10 empty
-    acks, closed = exchange(engine.mllp, [frame(headless.encode())], 1)
-    assert acks == [] and closed
+    acks, closed = exchange(engine.mllp, [frame(samples.oru("x").replace("MSH|", "MSHa", 1).encode())], 1)
+    assert acks == [] and closed  # an alphanumeric MSH-1: no field can be read
+
+
+def stored_ids(engine: EngineHandle) -> list[str]:
+    return [m["control_id"] for m in engine.get("/messages", limit=1000)["messages"]]
+
+
+@pytest.mark.parametrize("blank", ["", " ", "   ", "\t"])
+def test_blank_control_id_is_refused_with_ar_naming_msh_10(engine: EngineHandle, blank: str) -> None:
+    before = stored_ids(engine)
+    for number in range(3):  # three different results, each with that MSH-10
+        ack = send_one(engine.mllp, samples.oru(blank, mrn=f"BLANK{number}"))
+        assert msa(ack) == ("AR", blank)
+        assert errors(ack) == [("MSH^1^10", "101")]
+        err = hl7.parse(ack).segment("ERR")  # the independent parser reads it too
+        assert (str(err[2]), str(err[3][0][0]), str(err[4])) == ("MSH^1^10", "101", "E")
+    assert stored_ids(engine) == before  # never stored, so never a de-duplication key
 
 
 def test_idle_connection_is_closed(engine: EngineHandle) -> None:
@@ -156,6 +172,27 @@ def test_unsupported_type_or_version_gives_ar(engine: EngineHandle, old: str, ne
     ack = send_one(engine.mllp, samples.oru("AR-" + code).replace(old, new, 1))
     assert msa(ack) == ("AR", "AR-" + code)
     assert errors(ack) == [("MSH^1^" + ("12" if code == "203" else "9"), code)]
+    assert str(hl7.parse(ack).segment("MSH")[12]) == "2.5.1"  # the engine's version, not the one refused
+
+
+def test_control_characters_never_reach_an_ack(engine: EngineHandle) -> None:
+    # \X1C\ and \X0B\ decode to the MLLP block characters: echoed in an error text, they would end the frame
+    for number, mangled in enumerate(["Z\\X1C\\Z^R01", "Z\\X0B\\Z^R01", "ORU^R\\X1C\\1"]):
+        message = samples.oru(f"CTRL-{number}").replace("ORU^R01^ORU_R01", mangled, 1)
+        acks, closed = exchange(engine.mllp, [frame(message.encode())], 1)
+        assert len(acks) == 1 and not closed, acks
+        assert msa(acks[0]) == ("AR", f"CTRL-{number}") and errors(acks[0]), acks  # the whole ACK, ERR included
+        assert not any(ord(c) < 0x20 and c != "\r" for c in acks[0]), repr(acks[0])
+        assert str(hl7.parse(acks[0]).segment("MSA")[1]) == "AR"
+
+
+@pytest.mark.parametrize("separator", ["\t", " ", "\x01"])
+def test_unusable_field_separator_is_refused_with_a_standard_ack(engine: EngineHandle, separator: str) -> None:
+    message = "MSH" + separator + samples.oru("FS-1")[4:].replace("|", separator)
+    ack = send_one(engine.mllp, message)
+    assert ack.startswith("MSH|^~\\&|") and msa(ack) == ("AR", "FS-1")
+    assert errors(ack)[0] == ("MSH^1^1", "100")
+    assert "FS-1" not in stored_ids(engine)
 
 
 def test_unparseable_body_with_readable_header_gives_ar(engine: EngineHandle) -> None:
@@ -289,3 +326,26 @@ def test_message_is_stored_before_its_delayed_ack(tmp_path: Path) -> None:
             data = sock.recv(65536)
             assert time.monotonic() - started >= 0.4
         assert msa(data.strip(b"\x0b\x1c\r").decode()) == ("AA", "DELAY-1")
+
+
+def test_a_message_the_mapping_cannot_forward_is_not_acknowledged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whatever a future mapping bug raises, it must surface as AE at receipt, not as an AA
+    # followed by a message stuck at the head of the queue for ever.
+    def broken(obx: object) -> dict[str, object]:
+        raise ValueError("a mapping bug")
+
+    monkeypatch.setattr(fhir_mapping, "_value", broken)
+    store = Store(tmp_path / "map.sqlite")
+    try:
+        listener = Listener(engine_config(tmp_path, destination_fhir="http://127.0.0.1:9"), store, Metrics())
+        reply = asyncio.run(listener.process(samples.oru("MAP-1").encode()))
+        assert reply.ack is not None
+        ack = reply.ack[1:-2].decode()
+        assert msa(ack) == ("AE", "MAP-1") and [e[1] for e in errors(ack)] == ["207"]
+        assert "a mapping bug" in ack
+        assert asyncio.run(listener.process(samples.orm("MAP-2").encode())).ack is not None  # not forwarded: AA
+        assert [m.control_id for m in store.reader().list(None, 10)] == ["MAP-2"]
+    finally:
+        store.close()

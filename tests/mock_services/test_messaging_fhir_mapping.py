@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
@@ -20,12 +22,25 @@ def lab(text: str, control_id: str = "MSG1") -> list[fhir_mapping.LabReport]:
     return fhir_mapping.lab_reports(parse(text), SUBJECT, control_id)
 
 
+def readable(resource: dict[str, Any]) -> str:
+    """The value of the resource's ``urn:hchaos:hl7:msh-10`` identifier (its last one)."""
+    assert resource["identifier"][-1]["system"] == "urn:hchaos:hl7:msh-10"
+    value: str = resource["identifier"][-1]["value"]
+    return value
+
+
+def key(resource: dict[str, Any]) -> str:
+    [found] = [i["value"] for i in resource["identifier"] if i["system"] == fhir_mapping.MESSAGE_KEY_SYSTEM]
+    assert isinstance(found, str)
+    return found
+
+
 def test_oru_observations_fields() -> None:
     [report] = lab(samples.oru("MSG1"))
     glucose, potassium = report.observations
     Observation.model_validate(glucose)
-    assert glucose["identifier"] == [{"system": "urn:hchaos:hl7:msh-10", "value": "MSG1-1"}]
-    assert potassium["identifier"] == [{"system": "urn:hchaos:hl7:msh-10", "value": "MSG1-2"}]
+    assert readable(glucose) == "MSG1-1" and readable(potassium) == "MSG1-2"
+    assert glucose["identifier"][0]["system"] == fhir_mapping.MESSAGE_KEY_SYSTEM  # type: ignore[index]
     assert glucose["code"] == {
         "coding": [
             {"code": "2345-7", "system": "http://loinc.org", "display": "Glucose [Moles/volume] in Serum or Plasma"}
@@ -52,7 +67,7 @@ def test_oru_diagnostic_report_fields() -> None:
     [report] = lab(samples.oru("MSG1", report_status="P"))
     document = {**report.report, "result": [{"reference": "Observation/o1"}]}
     DiagnosticReport.model_validate(document)
-    assert document["identifier"] == [{"system": "urn:hchaos:hl7:msh-10", "value": "MSG1"}]
+    assert readable(document) == "MSG1"
     assert document["category"] == [
         {
             "coding": [
@@ -76,10 +91,7 @@ def test_several_obr_and_value_types() -> None:
         ]
     )
     reports = lab(base + "\r" + second, "M2")
-    assert [r.report["identifier"] for r in reports] == [
-        [{"system": "urn:hchaos:hl7:msh-10", "value": "M2"}],
-        [{"system": "urn:hchaos:hl7:msh-10", "value": "M2-R2"}],
-    ]
+    assert [readable(r.report) for r in reports] == ["M2", "M2-R2"]
     first = reports[0].observations[0]
     assert first["status"] == "corrected" and first["valueQuantity"] == {
         "value": 7,
@@ -91,7 +103,7 @@ def test_several_obr_and_value_types() -> None:
         {"text": "<10", "high": {"value": 10, "unit": "g/L", "system": "http://unitsofmeasure.org", "code": "g/L"}}
     ]
     text, coded, temperature = reports[1].observations
-    assert [o["identifier"][0]["value"] for o in reports[1].observations] == ["M2-2", "M2-3", "M2-4"]  # type: ignore[index]
+    assert [readable(o) for o in reports[1].observations] == ["M2-2", "M2-3", "M2-4"]
     assert text["valueString"] == "hemolysed sample"
     assert coded["valueCodeableConcept"]["coding"][0]["system"] == "http://snomed.info/sct"  # type: ignore[index]
     assert coded["status"] == "preliminary" and temperature["status"] == "cancelled"
@@ -138,6 +150,7 @@ def test_encounter_from_a03() -> None:
     assert resource["period"] == {"start": "2024-08-01T08:00:00Z", "end": "2024-08-03T10:00:00Z"}
     assert resource["class"] == {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"}
     assert resource["identifier"][-1] == {"system": "urn:hchaos:hl7:msh-10", "value": "D1"}  # type: ignore[index]
+    assert resource["identifier"][-2]["system"] == fhir_mapping.MESSAGE_KEY_SYSTEM  # type: ignore[index]
 
 
 @pytest.mark.parametrize(
@@ -176,3 +189,82 @@ def test_merge_patient_keeps_what_the_message_does_not_carry() -> None:
     assert [i["value"] for i in merged["identifier"]] == ["MRN1", "9"]
     assert not fhir_mapping.same_content(current, merged)
     assert fhir_mapping.same_content(merged, {**merged, "meta": {"versionId": "4"}})
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    ["20241399", "20240230", "20230229", "202408032500", "202408031060", "20240803101561", "202408031015+9999",
+     "202408031015+1260", "99999999999999", "00000000"],
+)
+def test_impossible_time_stamps_are_not_dates(stamp: str) -> None:
+    assert fhir_mapping.fhir_datetime(stamp) is None
+    assert fhir_mapping.fhir_datetime(stamp, instant=True) is None
+
+
+def test_leap_day_and_zones_are_dates() -> None:
+    assert fhir_mapping.fhir_datetime("20240229") == "2024-02-29"
+    assert fhir_mapping.fhir_datetime("20240803101530.1234+0200") == "2024-08-03T10:15:30.1234+02:00"
+    assert fhir_mapping.fhir_datetime("202408031015-1400") == "2024-08-03T10:15:00-14:00"
+
+
+def test_impossible_dates_are_left_out_of_the_resources() -> None:
+    text = samples.oru("D9").replace("20240803093000", "20241399", 1)  # OBR-7
+    text = text.replace("20240803101500", "20240230", 1)  # OBR-22
+    [report] = lab(text.replace("20240803093000", "99999999999999"))  # OBX-14
+    assert "effectiveDateTime" not in report.report and "issued" not in report.report
+    assert all("effectiveDateTime" not in o for o in report.observations)
+    DiagnosticReport.model_validate({**report.report, "result": []})
+    birth = samples.adt("A01", "D10").replace("19700101", "19701332")
+    assert "birthDate" not in fhir_mapping.patient(parse(birth))
+
+
+def test_patient_search_token_escapes_fhir_search_characters() -> None:
+    identifier = fhir_mapping.PatientIdentifier("urn:x,y", "A,B|C\\D$")
+    assert identifier.token() == "urn:x\\,y|A\\,B\\|C\\\\D\\$"
+
+
+def test_message_keys_are_one_to_one_where_readable_values_are_not() -> None:
+    [first] = lab(samples.oru("1", sending_application="LIS"), "1")
+    [other_sender] = lab(samples.oru("1", sending_application="POC"), "1")
+    [resent] = lab(samples.oru("1", sending_application="LIS", mrn="MRN00000009"), "1")  # same key, other content
+    assert readable(first.report) == readable(other_sender.report) == "1"
+    assert key(first.report) != key(other_sender.report)
+    assert key(first.report) == key(resent.report)  # a resend must find what the first copy created
+    keys = [key(first.report), *(key(o) for o in first.observations)]
+    assert len(set(keys)) == 3 and all(re.fullmatch("[0-9a-f]{32}", k) for k in keys)
+    lines = samples.oru("X").split("\r")
+    two_panels = "\r".join([*lines[:4], lines[2].replace("OBR|1|", "OBR|2|", 1), lines[4]])
+    second_report = lab(two_panels, "X")[1].report
+    [lookalike] = lab(samples.oru("X-R2"), "X-R2")
+    assert readable(second_report) == readable(lookalike.report) == "X-R2"
+    assert key(second_report) != key(lookalike.report)
+
+
+def test_numbers_are_exact_and_huge_ones_never_break_the_mapping() -> None:
+    big = samples.LabResult("1-1", "A", "99999999999999999999999", "g/L", "1-" + "9" * 5000)
+    [report] = lab(samples.oru("N1", results=[big]))
+    [observation] = report.observations
+    assert observation["valueQuantity"]["value"] == 99999999999999999999999  # type: ignore[index]
+    assert observation["referenceRange"] == [{"text": "1-" + "9" * 5000}]  # not a number JSON can carry
+    json.dumps(observation, allow_nan=False)
+
+
+def test_codes_and_uris_are_valid_fhir_whatever_their_whitespace() -> None:
+    # FHIR codes have no leading, trailing or doubled whitespace, URIs none at all: a strict
+    # server (HAPI) refuses the resource, and the acknowledged result would never be filed.
+    padded = samples.LabResult(" 2345-7\t", "Glucose", "5.4", "\t")
+    [report] = lab(samples.oru("W1", results=[padded]).replace("^LN|", "^L  N|", 1))
+    [observation] = report.observations
+    Observation.model_validate(observation)
+    coding: Any = observation["code"]
+    assert coding["coding"][0]["code"] == "2345-7" and " " not in coding["coding"][0]["system"]
+    assert "code" not in observation["valueQuantity"]  # type: ignore[operator]
+    blank_code = samples.LabResult("   ", "Glucose", "5.4", "mmol/L")
+    [report] = lab(samples.oru("W2", results=[blank_code]))
+    assert report.observations[0]["code"] == {"text": "Glucose"}
+    Observation.model_validate(report.observations[0])
+    message = parse(samples.adt("A01", "W3").replace("HCHAOS&1.2.250.1.213.1.4.8&ISO", "MY CLINIC", 1))
+    patient = fhir_mapping.patient(message)
+    Patient.model_validate(patient)
+    system = "urn:hchaos:hl7:assigning-authority:MY%20CLINIC"
+    assert patient["identifier"] == [{"system": system, "value": "MRN00000001"}]

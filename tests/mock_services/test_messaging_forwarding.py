@@ -20,6 +20,8 @@ from mock_services.messaging.testing import (
     wait_until,
 )
 
+DEDUP = "urn:hchaos:hl7:msh-10"
+KEY = "urn:hchaos:hl7:message-key"
 MRN_TOKEN = "urn:oid:1.2.250.1.213.1.4.8|MRN00000001"
 
 
@@ -65,12 +67,8 @@ def test_oru_becomes_observations_and_a_report(tmp_path: Path, receiver: tuple[F
             f"DiagnosticReport/{report['id']}",
         ]
         conditions = [r.headers.get("if-none-exist") for r in fake.posts()]
-        assert conditions == [
-            f"identifier={MRN_TOKEN}",
-            "identifier=urn:hchaos:hl7:msh-10|LAB-1-1",
-            "identifier=urn:hchaos:hl7:msh-10|LAB-1-2",
-            "identifier=urn:hchaos:hl7:msh-10|LAB-1",
-        ]
+        keys = [f"identifier={KEY}|{r['identifier'][0]['value']}" for r in [*observations, report]]
+        assert conditions == [f"identifier={MRN_TOKEN}", *keys]  # created on the message keys
 
 
 def test_adt_patient_conditional_create_encounter_and_orders_not_forwarded(
@@ -195,3 +193,81 @@ def test_destination_down_then_up(tmp_path: Path, receiver: tuple[FakeFhirReceiv
         wait_delivered(engine, ids)
         assert len(fake.of_type("DiagnosticReport")) == 5
         assert engine.get("/health")["queue_depth"] == 0
+
+
+def drained(engine: EngineHandle) -> None:
+    wait_until(lambda: engine.get("/health")["queue_depth"] == 0, 5, "forwarding queue drained")
+
+
+def report_ids(fake: FakeFhirReceiver) -> list[str]:
+    return sorted(
+        i["value"] for r in fake.of_type("DiagnosticReport") for i in r["identifier"] if i["system"] == DEDUP
+    )
+
+
+def test_blank_control_ids_are_neither_acknowledged_nor_forwarded(
+    tmp_path: Path, receiver: tuple[FakeFhirReceiver, str]
+) -> None:
+    fake, url = receiver
+    with running_engine(engine_config(tmp_path, destination_fhir=url)) as engine:
+        for number in range(3):  # three different results, MSH-10 made of spaces
+            assert "MSA|AR|   |" in send_one(engine.mllp, samples.oru("   ", mrn=f"MRN{number:08d}"))
+        send_one(engine.mllp, samples.oru("AFTER-BLANK"))
+        drained(engine)
+        assert report_ids(fake) == ["AFTER-BLANK"]
+        assert [m["control_id"] for m in engine.get("/messages")["messages"]] == ["AFTER-BLANK"]
+
+
+def test_control_ids_with_fhir_search_characters_are_delivered_separately(
+    tmp_path: Path, receiver: tuple[FakeFhirReceiver, str]
+) -> None:
+    # ',' ORs search values and '\' escapes: "A,B" must not find B's report, "C\E\" not "C\"
+    fake, url = receiver
+    ids = ["B", "A,B", "C$", "C\\E\\", "C\\", "D|x"]
+    with running_engine(engine_config(tmp_path, destination_fhir=url)) as engine:
+        for number, control_id in enumerate(ids):
+            message = samples.oru(control_id.replace("|", "\\F\\"), mrn=f"MRN{number:08d}")
+            assert "MSA|AA|" in send_one(engine.mllp, message)
+        drained(engine)
+        assert report_ids(fake) == sorted(i.replace("|", "\\F\\") for i in ids)
+
+
+def test_two_senders_may_use_the_same_control_id(tmp_path: Path, receiver: tuple[FakeFhirReceiver, str]) -> None:
+    # MSH-10 is unique per sending application: both results were acknowledged, both must arrive
+    fake, url = receiver
+    with running_engine(engine_config(tmp_path, destination_fhir=url)) as engine:
+        send_one(engine.mllp, samples.oru("1", mrn="MRN00000001", sending_application="LIS"))
+        send_one(engine.mllp, samples.oru("1", mrn="MRN00000002", sending_application="POC"))
+        send_one(engine.mllp, samples.oru("1", mrn="MRN00000001", sending_application="LIS"))  # a resend
+        drained(engine)
+        assert report_ids(fake) == ["1", "1"]
+        assert len(fake.of_type("Observation")) == 4
+
+
+def test_a_control_id_like_another_messages_second_report(
+    tmp_path: Path, receiver: tuple[FakeFhirReceiver, str]
+) -> None:
+    fake, url = receiver
+    lines = samples.oru("X").split("\r")  # MSH PID OBR OBX OBX
+    two_panels = "\r".join([*lines[:4], lines[2].replace("OBR|1|", "OBR|2|", 1), lines[4]])
+    with running_engine(engine_config(tmp_path, destination_fhir=url)) as engine:
+        send_one(engine.mllp, two_panels)  # reports "X" and "X-R2"
+        send_one(engine.mllp, samples.oru("X-R2", mrn="MRN00000002"))  # report "X-R2" too
+        drained(engine)
+        assert report_ids(fake) == ["X", "X-R2", "X-R2"]
+
+
+def test_patient_identifiers_with_search_characters_are_their_own_patients(
+    tmp_path: Path, receiver: tuple[FakeFhirReceiver, str]
+) -> None:
+    fake, url = receiver
+    with running_engine(engine_config(tmp_path, destination_fhir=url)) as engine:
+        send_one(engine.mllp, samples.adt("A01", "PA-1", mrn="B", family="BERNARD"))
+        send_one(engine.mllp, samples.adt("A01", "PA-2", mrn="A,B", family="ALAIN"))
+        send_one(engine.mllp, samples.oru("PA-3", mrn="A,B"))
+        drained(engine)
+        patients = {p["identifier"][0]["value"]: p for p in fake.of_type("Patient")}
+        assert sorted(patients) == ["A,B", "B"]
+        assert patients["B"]["name"][0]["family"] == "BERNARD"  # not merged with the other one
+        [report] = fake.of_type("DiagnosticReport")
+        assert report["subject"]["reference"] == f"Patient/{patients['A,B']['id']}"

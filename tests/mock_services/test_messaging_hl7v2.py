@@ -68,13 +68,51 @@ def test_value_unescapes() -> None:
     assert obx is not None and obx.value(5) == "5 ^ 10"
 
 
-@pytest.mark.parametrize(
-    "text",
-    ["", "garbage", "PID|1||X", "MSH|^~\\&|A|B|C|D|||ADT^A01", "MSH|^~\\&|A|B|C|D|||ADT^A01||P", "MSHa^~\\&|x"],
-)
-def test_unreadable_without_msh_10(text: str) -> None:
+@pytest.mark.parametrize("text", ["", "garbage", "PID|1||X", "MSHa^~\\&|x", "MSH", "MSH\r|x", "\r\nMSH"])
+def test_unreadable_without_an_msh_header(text: str) -> None:
     with pytest.raises(Unreadable):
         parse(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["MSH|^~\\&|A|B|C|D|||ADT^A01", "MSH|^~\\&|A|B|C|D|||ADT^A01||P", "MSH|", "MSH|^~\\&|A|B|C|D|||X|   |P"]
+)
+def test_a_header_without_a_control_id_is_readable(text: str) -> None:
+    # validation refuses it with an ACK naming MSH-10: the sender learns why
+    assert parse(text).control_id.strip() == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "position"),
+    [
+        ("MSH\t^~\\&\tA\tB\tC\tD\t\t\tADT^A01\tID1\tP\t2.5", 1),
+        ("MSH ^~\\& A B C D   ADT^A01 ID1 P 2.5", 1),
+        ("MSH\x01^~\\&\x01A", 1),
+        ("MSH~^~\\&~A", 1),  # MSH-2 is "^", completed with defaults that contain the field separator
+        ("MSH|^~\\\x02|A|B|C|D|||ADT^A01|ID1|P|2.5", 2),
+        ("MSH|^~\\é|A|B|C|D|||ADT^A01|ID1|P|2.5", 2),
+    ],
+)
+def test_unusable_separators_are_a_problem(text: str, position: int) -> None:
+    message = parse(text)
+    assert message.separators.usable is (position == 2)  # bad MSH-2: the defaults are used instead
+    assert position in [p.position for p in message.problems if p.segment == "MSH"]
+    assert parse(samples.oru("OK")).separators.usable
+
+
+def test_transcode_between_separators() -> None:
+    custom, standard = Separators("#", "*", "~", "!", "@"), Separators()
+    assert custom.transcode("LAB*1.2.3*ISO", standard) == "LAB^1.2.3^ISO"
+    assert custom.transcode("ID^9|x", standard) == "ID\\S\\9\\F\\x"  # literal there, delimiters here
+    assert custom.transcode("a!F!b~c@d", standard) == "a#b~c&d"  # !F! meant '#', a plain character here
+    assert standard.transcode("a\\F\\b", standard) == "a\\F\\b"
+
+
+def test_escape_text_escapes_control_characters() -> None:
+    seps = Separators()
+    escaped = seps.escape_text("a\x1cb\x0bc\x00\x7f\td")
+    assert escaped == "a\\X1C\\b\\X0B\\c\\X00\\\\X7F\\\\X09\\d"
+    assert seps.unescape(escaped) == "a\x1cb\x0bc\x00\x7f\td"
 
 
 def test_bad_lines_are_problems_not_exceptions() -> None:

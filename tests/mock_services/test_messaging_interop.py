@@ -72,3 +72,14 @@ def test_mllp_send_console_tool(engine: EngineHandle, tmp_path: Path) -> None:
     acks = [chunk for chunk in result.stdout.split(b"\x1c") if b"MSA" in chunk]
     assert [ack_fields(a)[1:] for a in acks] == [("AA", "CLI-ADT-1"), ("AA", "CLI-ORU-1")]
     assert [ack_fields(a)[0] for a in acks] == ["ACK^A01^ACK", "ACK^R01^ACK"]
+
+
+def test_mllp_client_reads_the_refusals_of_bad_headers(engine: EngineHandle) -> None:
+    host, port = engine.mllp
+    with hl7.client.MLLPClient(host, port) as client:
+        version = hl7.parse(client.send_message(samples.oru("HL7-V30", version="3.0")).decode().strip("\x0b\x1c\r"))
+        assert str(version.segment("MSH")[12]) == "2.5.1"  # not the "3.0" refused
+        assert (str(version.segment("MSA")[1]), str(version.segment("ERR")[3][0][0])) == ("AR", "203")
+        blank = hl7.parse(client.send_message(samples.oru("    ")).decode().strip("\x0b\x1c\r"))
+        assert str(blank.segment("MSA")[1]) == "AR"
+        assert (str(blank.segment("ERR")[2]), str(blank.segment("ERR")[3][0][0])) == ("MSH^1^10", "101")

@@ -77,3 +77,12 @@ def test_parse_ack_rejects_non_acks() -> None:
         parse_ack("MSH|^~\\&|A|B|C|D|||ADT^A01|1|P|2.5")
     with pytest.raises(ValueError):
         parse_ack("garbage")
+
+
+def test_control_ids_with_escapes_and_blank_ones_get_their_ack(backup: EngineHandle) -> None:
+    with MllpSender(backup.mllp, timeout=1) as sender:
+        escaped = sender.send(samples.oru("S\\F\\3"))  # MSH-10 with an escaped '|': MSA-2 carries it as sent
+        assert (escaped.code, escaped.control_id) == ("AA", "S\\F\\3")
+        for blank in ("   ", ""):
+            refused = sender.send(samples.oru(blank))
+            assert (refused.code, refused.control_id, refused.error_codes) == ("AR", blank, ("101",))
