@@ -2,7 +2,7 @@
 of the primary engine come back late (past the lab system's timeout), so the lab system,
 at least once, sends each result again to the backup engine -- and both engines store and
 forward it. Without de-duplication at the receiver the EHR holds duplicates, and the ledger
-lists them by MSH-10; with it (conditional creates on the MSH-10 identifier), none."""
+lists them by MSH-10; with it (conditional creates on the message key: a digest of MSH-3 and MSH-10), none."""
 
 from __future__ import annotations
 
