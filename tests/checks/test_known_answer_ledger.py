@@ -38,15 +38,15 @@ checks: [{{type: ledger, service: ehr}}]
 def _discarded_by_the_old_primary(monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
     """Capture, right before teardown, what ehr-a says it discarded at its resync."""
     captured: list[set[str]] = []
-    original = runner_module._read_back
+    original = runner_module.read_back_writes
 
-    def read_back_then_ask(backend, services, run_dir, timeline, obs):  # type: ignore[no-untyped-def]
-        original(backend, services, run_dir, timeline, obs)
+    def read_back_then_ask(backend, services, run_dir, timeline, obs, interruption):  # type: ignore[no-untyped-def]
+        original(backend, services, run_dir, timeline, obs, interruption)
         url = backend.endpoints.instance_urls["ehr-a"]
         entries = httpx.get(f"{url}/_replication/discarded", params={"limit": 1000}, timeout=5).json()["entries"]
         captured.append({f"{e['resource_type']}/{e['resource_id']}" for e in entries})
 
-    monkeypatch.setattr(runner_module, "_read_back", read_back_then_ask)
+    monkeypatch.setattr(runner_module, "read_back_writes", read_back_then_ask)
     return captured
 
 
