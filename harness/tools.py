@@ -1,10 +1,12 @@
-"""Locating the external tools the harness drives: toxiproxy-server, toxiproxy-cli, haproxy.
+"""Locating the external tools the harness drives: toxiproxy-server, toxiproxy-cli, haproxy;
+and Orthanc with its DICOMweb plugin (the real PACS the imaging mock is tested against).
 
 Lookup order, for every tool (the first place that has it wins, even at a wrong version, so
 the answer never depends on what happens to be further down the list):
 
 1. the environment variable (``HCHAOS_TOXIPROXY_SERVER``, ``HCHAOS_TOXIPROXY_CLI``,
-   ``HCHAOS_HAPROXY``): a path to the binary; if set, it must work -- we do not fall back;
+   ``HCHAOS_HAPROXY``, ``HCHAOS_ORTHANC``): a path to the binary; if set, it must work --
+   we do not fall back;
 2. the project tools dir, ``$HCHAOS_TOOLS_DIR/bin`` or ``<repo>/.tools/bin``, where
    ``scripts/install-tools.sh`` installs them;
 3. ``PATH``.
@@ -13,6 +15,12 @@ The version is read by running the binary (bounded by a timeout). toxiproxy-serv
 exactly :data:`TOXIPROXY_VERSION` (the API semantics the client relies on were verified on
 it) unless ``HCHAOS_ALLOW_ANY_TOXIPROXY=1``. Failures raise :class:`~harness.errors.ToolMissing`
 saying which tool, every place looked at, and what to do.
+
+Orthanc (the Debian package's ``Orthanc`` binary) counts as present only with its DICOMweb
+plugin, ``libOrthancDicomWeb.so``: ``$HCHAOS_ORTHANC_DICOMWEB`` if set (it must exist), else
+the first of ``<binary's prefix>/share/orthanc/plugins`` and the dirs of
+``$HCHAOS_ORTHANC_PLUGIN_DIRS`` (default ``/usr/share/orthanc/plugins
+/usr/local/share/orthanc/plugins``) that holds it.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from __future__ import annotations
 import itertools
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -96,6 +105,20 @@ _TOXIPROXY_CLI = _Tool("toxiproxy-cli", "HCHAOS_TOXIPROXY_CLI", "-version", _wor
 _HAPROXY = _Tool("haproxy", "HCHAOS_HAPROXY", "-v", _word_after_version,
                  f"{INSTALL_HINT} (it installs the Debian package haproxy), "
                  "or set HCHAOS_HAPROXY to an haproxy binary")
+
+
+def _last_word_version(output: str) -> str | None:
+    # "Orthanc 1.10.1" (the binary's argv[0], then the version), then the copyright lines.
+    words = output.splitlines()[0].split() if output.strip() else []
+    return words[-1] if words and re.fullmatch(r"\d+\.\d+\S*", words[-1]) else None
+
+
+_ORTHANC = _Tool("Orthanc", "HCHAOS_ORTHANC", "--version", _last_word_version,
+                 f"{INSTALL_HINT} (it installs the Debian packages orthanc and orthanc-dicomweb), "
+                 "or set HCHAOS_ORTHANC to an Orthanc binary")
+ORTHANC_DICOMWEB_PLUGIN = "libOrthancDicomWeb.so"
+"""The file name of Orthanc's DICOMweb plugin (Debian: /usr/share/orthanc/plugins/)."""
+_ORTHANC_PLUGIN_DIRS = "/usr/share/orthanc/plugins /usr/local/share/orthanc/plugins"
 
 
 def _locate(tool: _Tool) -> tuple[Path, str]:
@@ -183,6 +206,35 @@ def find_haproxy() -> ToolInfo:
     return _find(_HAPROXY)
 
 
+def find_orthanc_dicomweb(orthanc: Path | None = None) -> Path:
+    """Orthanc's DICOMweb plugin (see the module docstring for where it is looked for);
+    ``orthanc`` is the binary, whose install prefix is looked at first."""
+    override = os.environ.get("HCHAOS_ORTHANC_DICOMWEB")
+    if override:
+        path = Path(override).expanduser()
+        if not path.is_file():
+            raise ToolMissing(f"Orthanc's DICOMweb plugin: HCHAOS_ORTHANC_DICOMWEB={override} does not exist",
+                              hint=f"fix or unset HCHAOS_ORTHANC_DICOMWEB; or {_ORTHANC.install_hint}")
+        return path
+    dirs = [Path(d) for d in os.environ.get("HCHAOS_ORTHANC_PLUGIN_DIRS", _ORTHANC_PLUGIN_DIRS).split()]
+    if orthanc is not None:
+        dirs.insert(0, orthanc.resolve().parent.parent / "share" / "orthanc" / "plugins")
+    for directory in dict.fromkeys(dirs):
+        if (directory / ORTHANC_DICOMWEB_PLUGIN).is_file():
+            return directory / ORTHANC_DICOMWEB_PLUGIN
+    raise ToolMissing(f"Orthanc's DICOMweb plugin ({ORTHANC_DICOMWEB_PLUGIN}) not found; looked in: "
+                      + ", ".join(str(d) for d in dict.fromkeys(dirs)),
+                      hint=f"{_ORTHANC.install_hint}; or set HCHAOS_ORTHANC_DICOMWEB to the plugin")
+
+
+def find_orthanc() -> ToolInfo:
+    """The Orthanc binary (any version; ``version`` is e.g. ``"1.10.1"``), present only
+    together with its DICOMweb plugin: ``ToolMissing`` when either is missing."""
+    info = _find(_ORTHANC)
+    find_orthanc_dicomweb(info.path)
+    return info
+
+
 def python_info() -> ToolInfo:
     """The Python running the harness."""
     return ToolInfo("python", Path(sys.executable), platform.python_version(), "sys.executable")
@@ -190,12 +242,13 @@ def python_info() -> ToolInfo:
 
 def survey() -> list[ToolInfo | ToolProblem]:
     """Every tool, found or not, in a fixed order (python, toxiproxy-server, toxiproxy-cli,
-    haproxy), for ``hchaos doctor``. Never raises ``ToolMissing``; runs each binary once."""
+    haproxy, Orthanc), for ``hchaos doctor``. Never raises ``ToolMissing``; runs each binary once."""
     results: list[ToolInfo | ToolProblem] = [python_info()]
     finders: list[tuple[str, Callable[[], ToolInfo]]] = [
         (_TOXIPROXY_SERVER.name, find_toxiproxy_server),
         (_TOXIPROXY_CLI.name, find_toxiproxy_cli),
         (_HAPROXY.name, find_haproxy),
+        (_ORTHANC.name, find_orthanc),
     ]
     for name, find in finders:
         try:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the external tools the harness drives: Toxiproxy (server + CLI) and HAProxy.
+# Install the external tools the harness drives: Toxiproxy (server + CLI) and HAProxy; and
+# Orthanc with its DICOMweb plugin, the real PACS the imaging mock is compared with in tests.
 #
 # Usage:
 #   scripts/install-tools.sh           install what is missing, then report every tool
@@ -17,8 +18,16 @@
 #   * Exit codes follow the harness's: 0 all good, 2 bad usage, 3 a tool is missing, wrong
 #     or could not be installed (with a message saying what to do).
 #   * A haproxy installed in /usr/sbin but not on PATH is symlinked into the tools dir.
-#   * Mainly for tests: HCHAOS_SBIN_DIRS (default "/usr/sbin /usr/local/sbin") and
-#     HCHAOS_APT_LISTS_DIR (default /var/lib/apt/lists) say where to look for those.
+#   * Orthanc comes from the Debian packages `orthanc` and `orthanc-dicomweb` when the
+#     Orthanc binary or its DICOMweb plugin is missing; like haproxy, an Orthanc in an sbin
+#     dir is symlinked into the tools dir. HCHAOS_ORTHANC (the binary) and
+#     HCHAOS_ORTHANC_DICOMWEB (the plugin, libOrthancDicomWeb.so) are verified, never replaced.
+#     The package's own system service is disabled again if this script installed it: tests
+#     start their own Orthanc on a free loopback port.
+#   * Mainly for tests: HCHAOS_SBIN_DIRS (default "/usr/sbin /usr/local/sbin"),
+#     HCHAOS_ORTHANC_PLUGIN_DIRS (default "/usr/share/orthanc/plugins
+#     /usr/local/share/orthanc/plugins") and HCHAOS_APT_LISTS_DIR (default
+#     /var/lib/apt/lists) say where to look for those.
 
 set -euo pipefail
 
@@ -31,6 +40,7 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS_DIR="${HCHAOS_TOOLS_DIR:-$REPO_ROOT/.tools}"
 BIN_DIR="$TOOLS_DIR/bin"
 SBIN_DIRS="${HCHAOS_SBIN_DIRS-/usr/sbin /usr/local/sbin}"
+ORTHANC_PLUGIN_DIRS="${HCHAOS_ORTHANC_PLUGIN_DIRS-/usr/share/orthanc/plugins /usr/local/share/orthanc/plugins}"
 APT_LISTS_DIR="${HCHAOS_APT_LISTS_DIR:-/var/lib/apt/lists}"
 
 CHECK_ONLY=0
@@ -38,7 +48,7 @@ case "${1:-}" in
     "") ;;
     --check) CHECK_ONLY=1 ;;
     -h|--help)
-        sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -256,9 +266,169 @@ ensure_haproxy() {
     report haproxy "$version" "$path" "installed"
 }
 
+# -- Orthanc + DICOMweb plugin (a real PACS for the imaging mock's side-by-side tests) --------
+
+readonly ORTHANC_DICOMWEB_PLUGIN="libOrthancDicomWeb.so"
+
+orthanc_help() {
+    err "install Orthanc and its DICOMweb plugin yourself, e.g. 'sudo apt-get install -y orthanc"
+    err "orthanc-dicomweb' (Debian/Ubuntu); or point at existing files with"
+    err "HCHAOS_ORTHANC=/path/to/Orthanc and HCHAOS_ORTHANC_DICOMWEB=/path/to/$ORTHANC_DICOMWEB_PLUGIN."
+}
+
+# Print Orthanc's version ("1.10.1"), or nothing if it does not run. `Orthanc --version`
+# prints "<argv0> 1.10.1" and then its copyright: the version is the last word of line 1.
+orthanc_version_of() {
+    local out
+    out="$(timeout 10 "$1" --version 2>/dev/null)" || return 0
+    out="${out%%$'\n'*}"
+    awk '$NF ~ /^[0-9]+\.[0-9]/ {print $NF}' <<<"$out"
+}
+
+# The DICOMweb plugin: HCHAOS_ORTHANC_DICOMWEB if set (it must exist), else the first plugin
+# dir holding it; prints nothing when there is none.
+orthanc_plugin() {
+    local dir
+    if [[ -n "${HCHAOS_ORTHANC_DICOMWEB:-}" ]]; then
+        [[ -f "$HCHAOS_ORTHANC_DICOMWEB" ]] && echo "$HCHAOS_ORTHANC_DICOMWEB"
+        return 0
+    fi
+    for dir in $ORTHANC_PLUGIN_DIRS; do
+        if [[ -f "$dir/$ORTHANC_DICOMWEB_PLUGIN" ]]; then echo "$dir/$ORTHANC_DICOMWEB_PLUGIN"; return 0; fi
+    done
+}
+
+# First system sbin dir holding a working Orthanc, or nothing (Debian puts it in /usr/sbin).
+orthanc_in_sbin() {
+    local dir
+    for dir in $SBIN_DIRS; do
+        if [[ -x "$dir/Orthanc" && -n "$(orthanc_version_of "$dir/Orthanc")" ]]; then
+            echo "$dir/Orthanc"; return
+        fi
+    done
+}
+
+# apt_install HELP_FUNCTION PACKAGE... -- install Debian packages the way HAProxy's branch
+# does (root or password-less sudo; `apt-get update` first only when there are no package
+# lists, otherwise only after a failed install). On failure: the help, then exit 3.
+apt_install() {
+    local help="$1" sudo=0
+    shift
+    if ! command -v apt-get >/dev/null 2>&1; then
+        err "$* not installed and apt-get is not available to install them."
+        "$help"; exit "$EXIT_INFRA"
+    fi
+    if [[ "$(id -u)" -ne 0 ]]; then
+        if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+            sudo=1
+        else
+            err "installing $* needs root (and sudo is unavailable)."
+            "$help"; exit "$EXIT_INFRA"
+        fi
+    fi
+    local -a apt=(env DEBIAN_FRONTEND=noninteractive apt-get)
+    if (( sudo )); then apt=(sudo -n "${apt[@]}"); fi
+    echo "installing the Debian package(s) $* ..." >&2
+    if ! compgen -G "$APT_LISTS_DIR/*_Packages*" >/dev/null; then
+        "${apt[@]}" update >&2 || true  # the install below reports the real failure
+    fi
+    if ! "${apt[@]}" install -y --no-install-recommends "$@" >&2; then
+        echo "apt-get install failed; running apt-get update and retrying ..." >&2
+        if ! "${apt[@]}" update >&2 || ! "${apt[@]}" install -y --no-install-recommends "$@" >&2; then
+            err "apt-get could not install $* (see output above)."
+            "$help"; exit "$EXIT_INFRA"
+        fi
+    fi
+    APT_INSTALLED_WITH_SUDO="$sudo"
+}
+
+# The Debian package enables and starts a system Orthanc (ports 4242 and 8042) on machines
+# running systemd. Nothing here uses it, so a service this script brought in is switched off
+# again: installing a test tool must not leave a PACS listening.
+disable_orthanc_service() {
+    [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1 || return 0
+    local -a systemctl=(systemctl)
+    if (( ${APT_INSTALLED_WITH_SUDO:-0} )); then systemctl=(sudo -n systemctl); fi
+    if "${systemctl[@]}" disable --now orthanc.service >/dev/null 2>&1; then
+        echo "disabled the orthanc system service the package started (tests run their own)" >&2
+    fi
+}
+
+# report_orthanc PATH SOURCE-STATUS: the one line, after checking the plugin is there too.
+report_orthanc() {
+    local path="$1" status="$2" version plugin
+    version="$(orthanc_version_of "$path")"
+    plugin="$(orthanc_plugin)"
+    if [[ -z "$plugin" ]]; then
+        if [[ -n "${HCHAOS_ORTHANC_DICOMWEB:-}" ]]; then
+            err "HCHAOS_ORTHANC_DICOMWEB=$HCHAOS_ORTHANC_DICOMWEB does not exist."
+        else
+            err "Orthanc's DICOMweb plugin ($ORTHANC_DICOMWEB_PLUGIN) is in none of: $ORTHANC_PLUGIN_DIRS."
+        fi
+        FAILED=1; report Orthanc "$version" "$path" "NO DICOMWEB PLUGIN"; return
+    fi
+    report Orthanc "$version" "$path" "$status"
+}
+
+ensure_orthanc() {
+    local path version candidate
+    if [[ -n "${HCHAOS_ORTHANC:-}" ]]; then
+        path="$HCHAOS_ORTHANC"
+        if [[ -z "$(orthanc_version_of "$path")" ]]; then
+            err "HCHAOS_ORTHANC=$path does not run ('$path --version' failed)."
+            FAILED=1; report Orthanc "-" "$path" "MISSING (from HCHAOS_ORTHANC)"; return
+        fi
+        report_orthanc "$path" "already present (from HCHAOS_ORTHANC)"; return
+    fi
+
+    # Same order as harness/tools.py: the project tools dir, then PATH, then (to link) sbin.
+    path=""
+    for candidate in "$BIN_DIR/Orthanc" "$(command -v Orthanc 2>/dev/null || true)"; do
+        if [[ -n "$candidate" && -x "$candidate" && -n "$(orthanc_version_of "$candidate")" ]]; then
+            path="$candidate"; break
+        fi
+    done
+    local linked=""
+    if [[ -z "$path" ]]; then
+        path="$(orthanc_in_sbin)"
+        if [[ -n "$path" ]] && (( CHECK_ONLY )); then
+            err "Orthanc is installed at $path but not on PATH: run scripts/install-tools.sh" \
+                "to link it into $BIN_DIR, or set HCHAOS_ORTHANC=$path."
+            FAILED=1; report Orthanc "$(orthanc_version_of "$path")" "$path" "NOT ON PATH"; return
+        fi
+        if [[ -n "$path" ]]; then
+            mkdir -p "$BIN_DIR"; ln -sfn "$path" "$BIN_DIR/Orthanc"
+            linked=" (linked to $path)"; path="$BIN_DIR/Orthanc"
+        fi
+    fi
+    if [[ -n "$path" && ( -n "$(orthanc_plugin)" || -n "${HCHAOS_ORTHANC_DICOMWEB:-}" ) ]]; then
+        report_orthanc "$path" "already present$linked"; return
+    fi
+    if (( CHECK_ONLY )); then
+        if [[ -n "$path" ]]; then report_orthanc "$path" "already present"; return; fi
+        FAILED=1; report Orthanc "-" "-" "MISSING"; return
+    fi
+
+    # The binary or the plugin is missing: both packages (apt leaves an installed one alone).
+    apt_install orthanc_help orthanc orthanc-dicomweb
+    disable_orthanc_service
+    path="$(command -v Orthanc 2>/dev/null || true)"
+    if [[ -z "$path" ]]; then
+        path="$(orthanc_in_sbin)"
+        if [[ -n "$path" ]]; then mkdir -p "$BIN_DIR"; ln -sfn "$path" "$BIN_DIR/Orthanc"; fi
+    fi
+    version="${path:+$(orthanc_version_of "$path")}"
+    if [[ -z "$version" ]]; then
+        err "installed the orthanc package but 'Orthanc --version' does not run."
+        FAILED=1; report Orthanc "-" "${path:--}" "FAILED"; return
+    fi
+    report_orthanc "$path" "installed"
+}
+
 ensure_toxiproxy server toxiproxy-server HCHAOS_TOXIPROXY_SERVER
 ensure_toxiproxy cli toxiproxy-cli HCHAOS_TOXIPROXY_CLI
 ensure_haproxy
+ensure_orthanc
 
 if (( FAILED )); then
     if (( CHECK_ONLY )); then

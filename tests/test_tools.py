@@ -20,6 +20,8 @@ from harness.tools import (
     ToolInfo,
     ToolProblem,
     find_haproxy,
+    find_orthanc,
+    find_orthanc_dicomweb,
     find_toxiproxy_cli,
     find_toxiproxy_server,
     survey,
@@ -28,7 +30,8 @@ from harness.tools import (
 
 REPO = Path(__file__).resolve().parent.parent
 ENV_VARS = ("HCHAOS_TOXIPROXY_SERVER", "HCHAOS_TOXIPROXY_CLI", "HCHAOS_HAPROXY",
-            "HCHAOS_TOOLS_DIR", "HCHAOS_ALLOW_ANY_TOXIPROXY")
+            "HCHAOS_TOOLS_DIR", "HCHAOS_ALLOW_ANY_TOXIPROXY", "HCHAOS_ORTHANC",
+            "HCHAOS_ORTHANC_DICOMWEB", "HCHAOS_ORTHANC_PLUGIN_DIRS")
 
 MakeTool = Callable[..., Path]
 
@@ -49,15 +52,19 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     """Empty tools dir and PATH under tmp_path; no HCHAOS_* overrides."""
     for var in ENV_VARS:
         monkeypatch.delenv(var, raising=False)
-    dirs = {"tools": tmp_path / "tools", "path": tmp_path / "path", "env": tmp_path / "env"}
+    dirs = {"tools": tmp_path / "tools", "path": tmp_path / "path", "env": tmp_path / "env",
+            "plugins": tmp_path / "plugins"}
     for d in dirs.values():
         d.mkdir()
     monkeypatch.setenv("HCHAOS_TOOLS_DIR", str(dirs["tools"]))
     monkeypatch.setenv("PATH", str(dirs["path"]))
+    monkeypatch.setenv("HCHAOS_ORTHANC_PLUGIN_DIRS", str(dirs["plugins"]))  # not this machine's
     return dirs
 
 
 SERVER_OK = "toxiproxy-server version 2.12.0"
+ORTHANC_OK = "Orthanc 1.10.1"
+PLUGIN = "libOrthancDicomWeb.so"
 
 
 # -- lookup order ----------------------------------------------------------------------------
@@ -184,12 +191,53 @@ def test_survey_reports_every_tool_found_or_not(sandbox: dict[str, Path]) -> Non
     write_tool(sandbox["tools"] / "bin", "toxiproxy-server", "toxiproxy-server version 2.0.0")
     report = survey()
     assert [item.name for item in report] == \
-        ["python", "toxiproxy-server", "toxiproxy-cli", "haproxy"]
-    python, server, cli, haproxy = report
+        ["python", "toxiproxy-server", "toxiproxy-cli", "haproxy", "Orthanc"]
+    python, server, cli, haproxy, orthanc = report
     assert isinstance(python, ToolInfo) and python.path.name.startswith("python")
     assert isinstance(server, ToolProblem) and "expected 2.12.0" in server.message
     assert isinstance(cli, ToolProblem) and "not found" in cli.message and cli.hint
     assert isinstance(haproxy, ToolInfo) and haproxy.version == "2.6.12-1+deb12u4"
+    assert isinstance(orthanc, ToolProblem) and "Orthanc not found" in orthanc.message
+    assert orthanc.hint is not None and "orthanc-dicomweb" in orthanc.hint
+
+
+# -- Orthanc and its DICOMweb plugin ---------------------------------------------------------
+
+
+def test_orthanc_version_and_plugin_next_to_the_binary(sandbox: dict[str, Path]) -> None:
+    prefix = sandbox["env"] / "usr"
+    binary = write_tool(prefix / "sbin", "Orthanc", ORTHANC_OK)
+    write_tool(prefix / "share" / "orthanc" / "plugins", PLUGIN, "")
+    (sandbox["path"] / "Orthanc").symlink_to(binary)  # the plugin is found through the link
+    found = find_orthanc()
+    assert (found.name, found.version, found.source) == ("Orthanc", "1.10.1", "PATH")
+    assert find_orthanc_dicomweb(found.path) == prefix / "share" / "orthanc" / "plugins" / PLUGIN
+
+
+def test_orthanc_without_its_dicomweb_plugin_is_missing(sandbox: dict[str, Path]) -> None:
+    write_tool(sandbox["path"], "Orthanc", ORTHANC_OK)
+    with pytest.raises(ToolMissing) as caught:
+        find_orthanc()
+    assert PLUGIN in caught.value.message and str(sandbox["plugins"]) in caught.value.message
+    assert caught.value.hint is not None and "HCHAOS_ORTHANC_DICOMWEB" in caught.value.hint
+    write_tool(sandbox["plugins"], PLUGIN, "")
+    assert find_orthanc().version == "1.10.1"
+
+
+def test_orthanc_overrides_must_exist(sandbox: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HCHAOS_ORTHANC", str(write_tool(sandbox["env"], "orth", ORTHANC_OK)))
+    monkeypatch.setenv("HCHAOS_ORTHANC_DICOMWEB", str(sandbox["env"] / "nope.so"))
+    with pytest.raises(ToolMissing, match=r"HCHAOS_ORTHANC_DICOMWEB=.*nope\.so does not exist"):
+        find_orthanc()
+    monkeypatch.setenv("HCHAOS_ORTHANC_DICOMWEB", str(write_tool(sandbox["env"], "dw.so", "")))
+    assert find_orthanc().source == "env HCHAOS_ORTHANC"
+
+
+def test_orthanc_that_prints_no_version_is_reported(sandbox: dict[str, Path]) -> None:
+    write_tool(sandbox["path"], "Orthanc", "Orthanc: cannot open configuration", exit_code=255)
+    write_tool(sandbox["plugins"], PLUGIN, "")
+    with pytest.raises(ToolMissing, match="expected a version line"):
+        find_orthanc()
 
 
 @pytest.mark.integration
@@ -198,6 +246,8 @@ def test_installed_tools_are_found() -> None:
     assert find_toxiproxy_server().version == "2.12.0"
     assert find_toxiproxy_cli().version == "2.12.0"
     assert find_haproxy().version
+    orthanc = find_orthanc()  # the imaging mock's side-by-side tests need it
+    assert orthanc.version and find_orthanc_dicomweb(orthanc.path).name == PLUGIN
 
 
 # -- scripts/install-tools.sh (reporting paths; no network) -----------------------------------
@@ -216,6 +266,8 @@ def overrides(tmp_path: Path) -> dict[str, str]:
         "HCHAOS_TOXIPROXY_SERVER": str(write_tool(tmp_path, "srv", SERVER_OK)),
         "HCHAOS_TOXIPROXY_CLI": str(write_tool(tmp_path, "cli", "toxiproxy-cli version 2.12.0")),
         "HCHAOS_HAPROXY": str(write_tool(tmp_path, "hap", "HAProxy version 2.6.12-1+deb12u4 x")),
+        "HCHAOS_ORTHANC": str(write_tool(tmp_path, "orthanc", ORTHANC_OK)),
+        "HCHAOS_ORTHANC_DICOMWEB": str(write_tool(tmp_path, PLUGIN, "")),
     }
 
 
@@ -225,14 +277,15 @@ def test_script_verifies_overrides_without_installing(overrides: dict[str, str],
     done = run_script(*args, env=overrides)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert len(lines) == 3
-    for line, name, var in zip(lines, ("toxiproxy-server", "toxiproxy-cli", "haproxy"),
+    assert len(lines) == 4
+    for line, name, var in zip(lines, ("toxiproxy-server", "toxiproxy-cli", "haproxy", "Orthanc"),
                                ("HCHAOS_TOXIPROXY_SERVER", "HCHAOS_TOXIPROXY_CLI",
-                                "HCHAOS_HAPROXY"), strict=True):
+                                "HCHAOS_HAPROXY", "HCHAOS_ORTHANC"), strict=True):
         fields = line.split()
         assert (fields[0], fields[2]) == (name, overrides[var])
         assert line.endswith(f"already present (from {var})")
     assert "2.6.12-1+deb12u4" in lines[2]
+    assert lines[3].split()[1] == "1.10.1"
     assert not Path(overrides["HCHAOS_TOOLS_DIR"]).exists()  # nothing was built
 
 
@@ -354,7 +407,7 @@ def test_script_without_go_says_so(shim: tuple[Path, dict[str, str]],
     assert "'go' is not on PATH" in done.stderr
     assert "HCHAOS_TOXIPROXY_SERVER" in done.stderr
     assert [ln.split()[0] for ln in done.stdout.splitlines()] == \
-        ["toxiproxy-server", "toxiproxy-cli", "haproxy"]
+        ["toxiproxy-server", "toxiproxy-cli", "haproxy", "Orthanc"]
     assert "FAILED" in done.stdout.splitlines()[0]
 
 
@@ -401,3 +454,104 @@ def test_script_links_an_sbin_haproxy_that_is_not_on_path(
     monkeypatch.setenv("PATH", str(tmp_path / "empty-path"))
     found = find_haproxy()
     assert (found.path, found.source) == (link, f"project tools dir ({link.parent})")
+
+
+# -- install-tools.sh's Orthanc branch, sandboxed like HAProxy's ------------------------------
+
+
+@pytest.fixture
+def orthanc_shim(shim: tuple[Path, dict[str, str]], overrides: dict[str, str],
+                 tmp_path: Path) -> tuple[Path, dict[str, str], Path]:
+    """The sandboxed PATH with every other tool overridden and no Orthanc anywhere; returns
+    (bin dir, env, the plugin dir the script looks in)."""
+    bin_dir, env = shim
+    env = {k: v for k, v in env.items() if not k.startswith("HCHAOS_ORTHANC")}
+    env["HCHAOS_HAPROXY"] = overrides["HCHAOS_HAPROXY"]
+    plugins = tmp_path / "orthanc-plugins"
+    plugins.mkdir()
+    env["HCHAOS_ORTHANC_PLUGIN_DIRS"] = str(plugins)
+    return bin_dir, env, plugins
+
+
+def orthanc_line(done: subprocess.CompletedProcess[str]) -> str:
+    [line] = [ln for ln in done.stdout.splitlines() if ln.startswith("Orthanc")]
+    return line
+
+
+def fake_orthanc_apt(bin_dir: Path, plugins: Path) -> Path:
+    """Fake apt-get whose "install" drops an Orthanc on PATH and the plugin in ``plugins``."""
+    log = bin_dir / "apt.log"
+    write_tool(bin_dir, "apt-get", "", body=f"""
+echo "$DEBIAN_FRONTEND $*" >> {log}
+case "$1" in
+  install) printf '#!/bin/sh\\necho "Orthanc 1.10.1"\\n' > {bin_dir}/Orthanc; chmod +x {bin_dir}/Orthanc
+           touch {plugins}/{PLUGIN} ;;
+esac
+""")
+    return log
+
+
+def test_script_check_reports_a_missing_orthanc(orthanc_shim: tuple[Path, dict[str, str], Path]) -> None:
+    _, env, _ = orthanc_shim
+    done = run_sandboxed(env, "--check")
+    assert done.returncode == 3
+    assert orthanc_line(done).split()[1:] == ["-", "-", "MISSING"]
+
+
+def test_script_installs_orthanc_and_its_plugin_then_leaves_them_alone(
+        orthanc_shim: tuple[Path, dict[str, str], Path]) -> None:
+    bin_dir, env, plugins = orthanc_shim
+    write_tool(bin_dir, "id", "0")
+    log = fake_orthanc_apt(bin_dir, plugins)
+    done = run_sandboxed(env)
+    assert done.returncode == 0, done.stderr
+    assert log.read_text().splitlines() == [
+        "noninteractive install -y --no-install-recommends orthanc orthanc-dicomweb"]
+    line = orthanc_line(done)
+    assert line.split()[1:3] == ["1.10.1", str(bin_dir / "Orthanc")] and line.endswith("installed")
+    again = run_sandboxed(env)  # idempotent: present now, apt not called again
+    assert again.returncode == 0 and orthanc_line(again).endswith("already present")
+    assert len(log.read_text().splitlines()) == 1
+    assert run_sandboxed(env, "--check").returncode == 0
+
+
+def test_script_installs_the_missing_plugin_of_an_orthanc_on_path(
+        orthanc_shim: tuple[Path, dict[str, str], Path]) -> None:
+    bin_dir, env, plugins = orthanc_shim
+    write_tool(bin_dir, "Orthanc", ORTHANC_OK)
+    check = run_sandboxed(env, "--check")
+    assert check.returncode == 3 and orthanc_line(check).endswith("NO DICOMWEB PLUGIN")
+    assert PLUGIN in check.stderr
+    write_tool(bin_dir, "id", "0")
+    log = fake_orthanc_apt(bin_dir, plugins)
+    done = run_sandboxed(env)
+    assert done.returncode == 0, done.stderr
+    assert "orthanc-dicomweb" in log.read_text() and (plugins / PLUGIN).is_file()
+
+
+def test_script_links_an_sbin_orthanc_that_is_not_on_path(
+        orthanc_shim: tuple[Path, dict[str, str], Path], tmp_path: Path) -> None:
+    _, env, plugins = orthanc_shim
+    sbin = tmp_path / "sbin"
+    installed = write_tool(sbin, "Orthanc", ORTHANC_OK)
+    write_tool(plugins, PLUGIN, "")
+    env["HCHAOS_SBIN_DIRS"] = str(sbin)
+    before = run_sandboxed(env, "--check")
+    assert before.returncode == 3 and orthanc_line(before).endswith("NOT ON PATH")
+    assert f"HCHAOS_ORTHANC={installed}" in before.stderr
+    done = run_sandboxed(env)
+    assert done.returncode == 0, done.stderr
+    link = Path(env["HCHAOS_TOOLS_DIR"]) / "bin" / "Orthanc"
+    assert link.resolve() == installed.resolve()
+    assert orthanc_line(done).endswith(f"already present (linked to {installed})")
+
+
+def test_script_not_root_without_sudo_cannot_install_orthanc(
+        orthanc_shim: tuple[Path, dict[str, str], Path]) -> None:
+    bin_dir, env, _ = orthanc_shim
+    write_tool(bin_dir, "id", "1000")
+    write_tool(bin_dir, "apt-get", "", body=f"touch {bin_dir}/apt-was-called\nexit 1\n")
+    done = run_sandboxed(env)
+    assert done.returncode == 3
+    assert "needs root" in done.stderr and "HCHAOS_ORTHANC" in done.stderr
+    assert not (bin_dir / "apt-was-called").exists()

@@ -5,9 +5,11 @@ Run with ``python -m mock_services.imaging`` (flags in :mod:`.__main__`). Module
 concept each: ``config`` (settings), ``store`` (Part 10 files + SQLite index + outbox, crash
 recovery), ``part10`` (what the index keeps; STOW validation), ``render`` (synthetic Part 10
 files), ``seed`` (the synthetic studies), ``qido`` + ``qido_api`` (search), ``wado``
-(retrieve), ``stow`` (store; replication intake), ``replication`` (the archive's shipper),
+(retrieve, metadata, bulk data, frames), ``rendering`` + ``wado_rendered`` (rendered
+images), ``stow`` (store; replication intake), ``replication`` (the archive's shipper),
 ``multipart`` + ``mediatypes`` (wire formats), ``dicomjson`` (the DICOM JSON model),
-``responses`` (errors, negotiation), ``metrics``, ``service`` (shared state), ``app``
+``responses`` (errors, negotiation), ``api`` (the OpenAPI description: routes and
+``GET /openapi.json`` from one table), ``metrics``, ``service`` (shared state), ``app``
 (wiring, /health, /writable, /metrics), ``eventlog``, ``testing`` (helpers for tests).
 
 Roles and replication
@@ -41,9 +43,15 @@ Seed data (``--seed N --patients N``): both instances index the same synthetic s
 start-up (rows only, seconds for 10 000 patients); each file is rendered deterministically
 on first access, so both serve identical bytes and nothing seeded is ever shipped.
 
+Compared with a real PACS: the behaviour was measured side by side with Orthanc 1.10 + its
+DICOMweb plugin (tests/mock_services/test_imaging_vs_orthanc.py). Where Orthanc deviates from
+PS3.18 the mock follows the standard; where servers legitimately differ, the mock's choice is
+an option: ``--qido-empty-status`` (200 ``[]`` like Orthanc, the default, or the 204 of
+PS3.18 8.3.4.4.1).
+
 Deviations from PS3.18, deliberate: no transcoding (a ``transfer-syntax`` other than ``*``
 or the stored one is a 406); no XML (``application/dicom+xml``) and no JSON+bulk-data STOW
-(415); metadata leaves Pixel Data out instead of giving a BulkDataURI; PatientName matching
-is case-insensitive; a search that uses an attribute we cannot match is a 400 instead of
-being ignored.
+(415); no thumbnails; a rendered study or series is its first image (as Orthanc), not every
+instance; person-name matching is case-insensitive; a request without ``Accept`` is served
+the default media type (PS3.18 8.7.5 says 406; every common client sends an Accept).
 """

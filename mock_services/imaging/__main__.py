@@ -5,7 +5,7 @@ Usage (the harness launches exactly this)::
     python -m mock_services.imaging --name pacs-a --datacenter dc-a --role archive \\
         --host 127.0.0.1 --port 18040 --storage /path/pacs-a \\
         --replica-url http://127.0.0.1:18041 --replication-interval 0.2 --peer-timeout 2 \\
-        --seed 2024 --patients 10000
+        --seed 2024 --patients 10000 --qido-empty-status 200
 
 Seed data is loaded before the port opens (progress on stderr), so once ``/health`` answers
 the instance is ready. Exit status: 0 after SIGTERM/SIGINT (uvicorn drains for at most
@@ -24,7 +24,7 @@ from types import FrameType
 
 import uvicorn
 
-from mock_services.imaging.config import Config, Role
+from mock_services.imaging.config import QIDO_EMPTY_STATUSES, Config, Role
 from mock_services.imaging.eventlog import log_event, setup_logging
 
 SHUTDOWN_GRACE = 2  # uvicorn takes whole seconds
@@ -87,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--peer-timeout", type=_positive_seconds, default=2.0, help="each call to the replica (s)")
     parser.add_argument("--seed", type=int, default=2024, help="synthetic data seed")
     parser.add_argument("--patients", type=_count, default=0, help="synthetic patients (0 = no seed studies)")
+    parser.add_argument(
+        "--qido-empty-status",
+        type=int,
+        choices=QIDO_EMPTY_STATUSES,
+        default=200,
+        help="answer to a QIDO-RS search that matches nothing: 200 with [] (Orthanc; the default)"
+        " or 204 No Content (PS3.18 8.3.4.4.1)",
+    )
     return parser
 
 
@@ -107,6 +115,7 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
             peer_timeout=args.peer_timeout,
             seed=args.seed,
             patients=args.patients,
+            qido_empty_status=args.qido_empty_status,
         )
     except ValueError as error:
         parser.error(str(error))  # exits with status 2

@@ -32,21 +32,23 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mock_services.common.openapi import Operation, prometheus_metrics, response
+from mock_services.imaging import api
 from mock_services.imaging.config import Config
 from mock_services.imaging.dicomjson import dumps
 from mock_services.imaging.eventlog import log_event, logger
 from mock_services.imaging.metrics import CONTENT_TYPE_LATEST, Metrics
-from mock_services.imaging.qido_api import qido_routes
+from mock_services.imaging.qido_api import qido_operations
 from mock_services.imaging.replication import Shipper
 from mock_services.imaging.responses import Problem, error_response
 from mock_services.imaging.seed import load_synthetic
 from mock_services.imaging.service import Service
 from mock_services.imaging.store import Store
-from mock_services.imaging.stow import stow_routes
-from mock_services.imaging.wado import wado_routes
+from mock_services.imaging.stow import stow_operations
+from mock_services.imaging.wado import wado_operations
+from mock_services.imaging.wado_rendered import rendered_operations
 
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a STOW of a few hundred small images; nothing legit here is bigger
 
@@ -171,14 +173,19 @@ def create_app(config: Config, *, replica_transport: httpx.AsyncBaseTransport | 
             store.close()
             log_event("stop", role=config.role.value)
 
-    routes = [
-        Route("/health", health, methods=["GET"]),
-        Route("/writable", writable, methods=["GET"]),
-        Route("/metrics", metrics_endpoint, methods=["GET"]),
-        *qido_routes(service),
-        *wado_routes(service),
-        *stow_routes(service),
-    ]
+    health_document = {"type": "object", "required": ["status", "name", "role", "writable"]}
+    operations = [
+        Operation("GET", "/health", health, "liveness, role, counts and replication state",
+                  {200: response("the instance's state", health_document)}),
+        Operation("GET", "/writable", writable, "a front door's health check for STOW: 200 only on the archive",
+                  {200: response("the archive", {"type": "object"}), 503: api.error("a read-only replica")}),
+        Operation("GET", "/metrics", metrics_endpoint, "Prometheus metrics", {200: prometheus_metrics()}),
+        *qido_operations(service),
+        *wado_operations(service),
+        *rendered_operations(service),
+        *stow_operations(service),
+    ]  # fmt: skip
+    routes = api.DESCRIPTION.routes(operations)
     app = Starlette(
         routes=routes,
         middleware=[Middleware(ServiceMiddleware, service=service, max_body=MAX_BODY_BYTES)],

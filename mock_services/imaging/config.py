@@ -22,6 +22,10 @@ class Role(StrEnum):
     REPLICA = "replica"
 
 
+QIDO_EMPTY_STATUSES = (200, 204)
+"""What a QIDO-RS search that matches nothing may answer (``--qido-empty-status``)."""
+
+
 @dataclass(frozen=True)
 class Config:
     """One imaging instance's settings. Durations are float seconds.
@@ -32,7 +36,11 @@ class Config:
     * ``replica_url`` is ``None`` or an ``http(s)://`` URL (normalised without a trailing
       slash), and only an archive may have one;
     * ``replication_interval`` and ``peer_timeout`` are > 0;
-    * ``patients`` is >= 0 (0 = no synthetic data); ``seed`` any int.
+    * ``patients`` is >= 0 (0 = no synthetic data); ``seed`` any int;
+    * ``qido_empty_status`` is 200 or 204: the answer to a search that matches nothing. Real
+      servers differ here and clients notice: PS3.18 8.3.4.4.1 (2019 and later editions) says
+      204 No Content; Orthanc 1.10 with its DICOMweb plugin answers 200 with ``[]``. The
+      default is what Orthanc does; an experiment can choose 204.
     """
 
     name: str
@@ -46,6 +54,7 @@ class Config:
     peer_timeout: float = 2.0
     seed: int = 2024
     patients: int = 0
+    qido_empty_status: int = 200
 
     def __post_init__(self) -> None:
         if not self.name.strip():
@@ -67,3 +76,5 @@ class Config:
                 raise ValueError(f"{field.replace('_', '-')} must be > 0 seconds, got {value}")
         if self.patients < 0:
             raise ValueError(f"patients must be >= 0, got {self.patients}")
+        if self.qido_empty_status not in QIDO_EMPTY_STATUSES:
+            raise ValueError(f"qido-empty-status must be 200 or 204, got {self.qido_empty_status}")

@@ -10,11 +10,12 @@ dicomweb-client compares the Content-Type header to that exact string).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from io import BytesIO
 from typing import Any
 
 import pydicom
+from pydicom.datadict import dictionary_VR
 
 DICOM_JSON = "application/dicom+json"
 
@@ -88,9 +89,38 @@ def failed_uids(document: JsonDataset) -> list[tuple[str, int]]:
     return result
 
 
-def metadata(part10: bytes) -> JsonDataset:
-    """The DICOM JSON of a Part 10 file without its File Meta and without Pixel Data (the
-    WADO-RS metadata representation; other binary values up to 1 KB are InlineBinary)."""
-    ds = pydicom.dcmread(BytesIO(part10), stop_before_pixels=True)
-    document: JsonDataset = ds.to_json_dict(bulk_data_threshold=1024, bulk_data_element_handler=None)
+def _to_json(ds: pydicom.Dataset) -> JsonDataset:
+    """``ds`` as DICOM JSON, element by element: a value that has no JSON form for its VR (an
+    IS that is no number, in a file STOW accepted because only its index attributes must be
+    readable) becomes the attribute without a value, instead of failing the whole document."""
+    document: JsonDataset = {}
+    for elem in ds:
+        try:
+            document[f"{elem.tag:08X}"] = elem.to_json_dict(bulk_data_element_handler=None, bulk_data_threshold=1024)
+        except (ValueError, TypeError, OverflowError, AttributeError, KeyError, IndexError):
+            document[f"{elem.tag:08X}"] = {"vr": elem.VR}
     return document
+
+
+BULK_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)
+"""Float Pixel Data, Double Float Pixel Data, Pixel Data: sent as Bulkdata, never inline."""
+
+
+def metadata(part10: bytes, bulk_uri: Callable[[int], str]) -> JsonDataset:
+    """The DICOM JSON of a Part 10 file without its File Meta (the WADO-RS metadata
+    representation). Pixel data elements (:data:`BULK_TAGS`) carry a ``BulkDataURI`` --
+    ``bulk_uri(tag)`` -- instead of their value (PS3.18 10.4.1.1.2, F.2.6); other binary
+    values stay InlineBinary."""
+    # defer_size: large values are read only if used, so the pixel data is never loaded.
+    ds = pydicom.dcmread(BytesIO(part10), defer_size=4096)
+    bulk: dict[int, str] = {}
+    for tag in BULK_TAGS:
+        raw = ds.get_item(tag, keep_deferred=True)
+        if raw is not None:
+            vr = raw.VR or ("OW" if tag == 0x7FE00010 else dictionary_VR(tag))
+            bulk[tag] = "OW" if vr == "OB or OW" else vr
+            del ds[tag]
+    document = _to_json(ds)
+    for tag, vr in bulk.items():
+        document[f"{tag:08X}"] = {"vr": vr, "BulkDataURI": bulk_uri(tag)}
+    return dict(sorted(document.items()))

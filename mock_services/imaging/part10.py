@@ -6,7 +6,8 @@ attributes, the UIDs that place it in its study and series, and its pixel geomet
 :class:`InvalidInstance` with the PS3.18 Annex I Failure Reason to report:
 
 * ``0xC000`` (cannot understand) -- not a Part 10 file (no ``DICM`` at byte 128), or
-  pydicom cannot parse it, or its File Meta lacks the Transfer Syntax UID;
+  pydicom cannot parse it, or its File Meta lacks the Transfer Syntax UID or names a UID
+  that is not a transfer syntax;
 * ``0xA900`` (data set does not match SOP class) -- a required UID (SOP Class, SOP
   Instance, Study Instance, Series Instance) missing or not a valid UID, File Meta UIDs that
   contradict the data set, or native pixel data shorter than Rows x Columns x Samples x
@@ -26,8 +27,10 @@ from io import BytesIO
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
 from pydicom.uid import UID
 
+_MAX_IS = 2**31 - 1
 _UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$")
 
 
@@ -79,6 +82,14 @@ class InstanceAttrs:
     columns: int | None
     bits_allocated: int | None
     frames: int | None
+    # QIDO-RS attributes of PS3.18 Tables 10.6.3-3/4/5 that modalities often leave out.
+    referring_physician: str = ""
+    study_id: str = ""
+    timezone: str = ""  # Timezone Offset From UTC, e.g. "+0200"
+    pps_start_date: str = ""
+    pps_start_time: str = ""
+    # Request Attributes Sequence: (Scheduled Procedure Step ID, Requested Procedure ID) per item.
+    request_attributes: tuple[tuple[str, str], ...] = ()
 
 
 def is_valid_uid(value: str) -> bool:
@@ -100,9 +111,23 @@ def _integer(ds: Dataset, keyword: str) -> int | None:
     # Number is no reason to refuse an image a modality produced.
     text = _text(ds, keyword)
     try:
-        return int(float(text)) if text else None
-    except ValueError:
+        number = int(float(text)) if text else None
+    except (ValueError, OverflowError):  # not a number; "inf"
         return None
+    # IS and US values fit in 32 bits (PS3.5 6.2); a larger one is as unreadable as "abc"
+    # (and beyond 64 bits the index could not even hold it).
+    return number if number is not None and abs(number) <= _MAX_IS else None
+
+
+def _request_attributes(ds: Dataset) -> tuple[tuple[str, str], ...]:
+    items = ds.get("RequestAttributesSequence")
+    if not isinstance(items, Sequence):  # absent, or not encoded as a sequence: not known
+        return ()
+    return tuple(
+        (_text(item, "ScheduledProcedureStepID"), _text(item, "RequestedProcedureID"))
+        for item in items
+        if isinstance(item, Dataset)
+    )
 
 
 def _required_uid(ds: Dataset, keyword: str, sop_class: str | None, sop_uid: str | None) -> str:
@@ -146,11 +171,15 @@ def parse_part10(data: bytes) -> InstanceAttrs:
         # Convert every element now (sequences included): a garbled or truncated data set
         # must fail here, not when a client later reads what we acknowledged.
         ds.walk(lambda _ds, _elem: None)
+        ds.file_meta.walk(lambda _ds, _elem: None)  # a garbled File Meta too (a VR of "UY")
     except Exception as error:  # pydicom raises many types for many kinds of garbage
         raise InvalidInstance(FailureReason.CANNOT_UNDERSTAND, f"unreadable DICOM: {error}") from None
     transfer_syntax = _text(ds.file_meta, "TransferSyntaxUID")
     if not transfer_syntax:
         raise InvalidInstance(FailureReason.CANNOT_UNDERSTAND, "File Meta Information has no Transfer Syntax UID")
+    if not UID(transfer_syntax).is_transfer_syntax:
+        # Neither we nor a client could decode it (and pydicom's UID helpers raise on it).
+        raise InvalidInstance(FailureReason.CANNOT_UNDERSTAND, f"{transfer_syntax[:80]!r} is not a transfer syntax")
     raw_class, raw_sop = _text(ds, "SOPClassUID") or None, _text(ds, "SOPInstanceUID") or None
     sop_class = _required_uid(ds, "SOPClassUID", raw_class, raw_sop)
     sop_uid = _required_uid(ds, "SOPInstanceUID", sop_class, raw_sop)
@@ -187,6 +216,12 @@ def parse_part10(data: bytes) -> InstanceAttrs:
         columns=_integer(ds, "Columns"),
         bits_allocated=_integer(ds, "BitsAllocated"),
         frames=_integer(ds, "NumberOfFrames") or (1 if "PixelData" in ds else None),
+        referring_physician=_text(ds, "ReferringPhysicianName"),
+        study_id=_text(ds, "StudyID"),
+        timezone=_text(ds, "TimezoneOffsetFromUTC"),
+        pps_start_date=_text(ds, "PerformedProcedureStepStartDate"),
+        pps_start_time=_text(ds, "PerformedProcedureStepStartTime"),
+        request_attributes=_request_attributes(ds),
     )
     _check_pixel_length(ds, attrs, _integer(ds, "SamplesPerPixel") or 1)
     return attrs

@@ -62,7 +62,7 @@ def build_dataset(attrs: InstanceAttrs) -> Dataset:
     ds.AccessionNumber = attrs.accession
     ds.Modality = attrs.modality
     ds.Manufacturer = MANUFACTURER
-    ds.ReferringPhysicianName = ""
+    ds.ReferringPhysicianName = attrs.referring_physician
     ds.StudyDescription = attrs.study_description
     ds.SeriesDescription = attrs.series_description
     ds.PatientName = attrs.patient_name
@@ -71,7 +71,22 @@ def build_dataset(attrs: InstanceAttrs) -> Dataset:
     ds.PatientSex = attrs.sex
     ds.StudyInstanceUID = attrs.study_uid
     ds.SeriesInstanceUID = attrs.series_uid
-    ds.StudyID = ""
+    ds.StudyID = attrs.study_id
+    # Conditional attributes only when known, so that seed files stay byte-for-byte as before.
+    if attrs.timezone:
+        ds.TimezoneOffsetFromUTC = attrs.timezone
+    if attrs.pps_start_date:
+        ds.PerformedProcedureStepStartDate = attrs.pps_start_date
+    if attrs.pps_start_time:
+        ds.PerformedProcedureStepStartTime = attrs.pps_start_time
+    if attrs.request_attributes:
+        items = []
+        for sps_id, rp_id in attrs.request_attributes:
+            item = Dataset()
+            item.ScheduledProcedureStepID = sps_id
+            item.RequestedProcedureID = rp_id
+            items.append(item)
+        ds.RequestAttributesSequence = items
     ds.SeriesNumber = attrs.series_number if attrs.series_number is not None else ""
     ds.InstanceNumber = attrs.instance_number if attrs.instance_number is not None else ""
     ds.SamplesPerPixel = 1

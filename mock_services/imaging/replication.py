@@ -9,7 +9,8 @@ Contract:
   :data:`BATCH_INSTANCES` instances / :data:`BATCH_BYTES` bytes, as a ``multipart/related;
   type="application/dicom"`` POST to the replica's ``/_replication/instances`` (the replica's
   STOW path, open only to replication). It removes entries only after the replica answered
-  with a Store Instances Response (200, 202 or 409): shipped entries are stored there (or
+  with a Store Instances Response (200, 202, 409, or a 400 listing every part as failed):
+  shipped entries are stored there (or
   were already: storage is idempotent per SOP Instance UID, so a batch re-sent after a lost
   answer is harmless); entries the replica *refused* are dropped with a ``replication-
   rejected`` warning naming them (they could never succeed, and must not block the queue).
@@ -90,8 +91,12 @@ class Shipper:
                     progressed = False
                 if progressed:
                     continue  # more may be queued: no sleep between full batches
+                # asyncio.timeout, not wait_for: wait_for runs the wait in a task of its own,
+                # and cancelling the shipper while that task was finishing hung the shutdown
+                # (the archive's lifespan waited for the shipper forever).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.config.replication_interval)
+                    async with asyncio.timeout(self.config.replication_interval):
+                        await self._wake.wait()
                 self._wake.clear()
 
     def _batch(self) -> tuple[list[int], list[bytes]]:
@@ -125,13 +130,18 @@ class Shipper:
         except httpx.HTTPError as error:
             self._failed(f"{type(error).__name__}: {error}")
             return False
-        if response.status_code not in (200, 202, 409):
+        if response.status_code not in (200, 202, 400, 409):
             self._failed(f"HTTP {response.status_code}: {response.text[:200]}")
             return False
         try:
             rejected = failed_uids(response.json())
         except (ValueError, AttributeError, TypeError, KeyError) as error:
             self._failed(f"unreadable store response ({error})")
+            return False
+        # A 400 answers for the batch only when it is a Store Instances Response listing every
+        # part as failed (none was readable); any other 400 says nothing about the instances.
+        if response.status_code == 400 and len(rejected) != len(seqs):
+            self._failed(f"HTTP 400: {response.text[:200]}")
             return False
         self.store.outbox_remove(seqs)
         accepted = len(seqs) - len(rejected)

@@ -12,6 +12,9 @@ frozen instance's index read-only):
   as received (UIDs are validated before they become file names).
 * ``tmp/<SOPInstanceUID>.part`` -- files being written.
 
+An index written by an older version gains the columns added since (``ALTER TABLE``, empty
+values: "not known") when it is opened.
+
 Storing a batch (:meth:`Store.store_batch`), in this order:
 
 1. write each new file to ``tmp/<sop>.part``;
@@ -40,6 +43,7 @@ event loop, tests may call it from other threads.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -65,7 +69,10 @@ CREATE TABLE IF NOT EXISTS studies (
     study_date TEXT NOT NULL,
     study_time TEXT NOT NULL,
     accession TEXT NOT NULL,
-    description TEXT NOT NULL
+    description TEXT NOT NULL,
+    referring_physician TEXT NOT NULL DEFAULT '',
+    study_id TEXT NOT NULL DEFAULT '',
+    timezone TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS studies_patient ON studies (patient_id);
 CREATE INDEX IF NOT EXISTS studies_accession ON studies (accession);
@@ -75,7 +82,10 @@ CREATE TABLE IF NOT EXISTS series (
     study_uid TEXT NOT NULL,
     modality TEXT NOT NULL,
     series_number INTEGER,
-    description TEXT NOT NULL
+    description TEXT NOT NULL,
+    pps_start_date TEXT NOT NULL DEFAULT '',
+    pps_start_time TEXT NOT NULL DEFAULT '',
+    request_attributes TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS series_study ON series (study_uid);
 CREATE TABLE IF NOT EXISTS instances (
@@ -103,13 +113,20 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 """
 
+# Columns added after the first release (ALTER TABLE on an older index, see Store._migrate).
+_ADDED_COLUMNS = {
+    "studies": ("referring_physician", "study_id", "timezone"),
+    "series": ("pps_start_date", "pps_start_time", "request_attributes"),
+}
+
 # Every column a StoredInstance needs, from the three tables.
 _INSTANCE_SELECT = """
 SELECT i.sop_uid, i.series_uid, i.study_uid, i.sop_class_uid, i.transfer_syntax, i.instance_number,
        i.n_rows, i.n_columns, i.bits_allocated, i.frames, i.path, i.size, i.source,
        se.modality, se.series_number, se.description AS series_description,
+       se.pps_start_date, se.pps_start_time, se.request_attributes,
        st.patient_id, st.patient_name, st.birth_date, st.sex, st.study_date, st.study_time, st.accession,
-       st.description AS study_description
+       st.description AS study_description, st.referring_physician, st.study_id, st.timezone
 FROM instances i
 JOIN series se ON se.series_uid = i.series_uid
 JOIN studies st ON st.study_uid = i.study_uid
@@ -182,8 +199,25 @@ def _to_instance(row: sqlite3.Row) -> StoredInstance:
         columns=row["n_columns"],
         bits_allocated=row["bits_allocated"],
         frames=row["frames"],
+        referring_physician=row["referring_physician"],
+        study_id=row["study_id"],
+        timezone=row["timezone"],
+        pps_start_date=row["pps_start_date"],
+        pps_start_time=row["pps_start_time"],
+        request_attributes=tuple((str(a), str(b)) for a, b in json.loads(row["request_attributes"])),
     )
     return StoredInstance(attrs, row["path"], row["size"], Source(row["source"]))
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Add the columns an index written by an older version lacks (empty for its rows:
+    "not known", which is what QIDO-RS then says)."""
+    for table, columns in _ADDED_COLUMNS.items():
+        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        for column in columns:
+            if column not in present:
+                default = "'[]'" if column == "request_attributes" else "''"
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL DEFAULT {default}")
 
 
 class Store:
@@ -205,6 +239,7 @@ class Store:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
+        _migrate(db)
         store = cls(root, db)
         store._recover()
         return store
@@ -312,6 +347,12 @@ class Store:
                 tmp.unlink(missing_ok=True)
             log_event("store-failed", instances=len(pending), error=error)
             return [(index, attrs, f"not stored: {error}") for index, attrs, _ in pending]
+        except BaseException:
+            # Anything else is a bug, and says so (a 500); but the batch must still leave
+            # nothing behind: the transaction rolled back, so no file may stay either.
+            for tmp in written:
+                tmp.unlink(missing_ok=True)
+            raise
         for _, attrs, _ in pending:
             os.replace(self._tmp / f"{attrs.sop_uid}.part", self.root / relative_path(attrs))
         return [(index, attrs, None) for index, attrs, _ in pending]
@@ -321,19 +362,28 @@ class Store:
     ) -> None:
         """INSERT the rows of ``batch`` (studies and series only if new). Inside a transaction."""
         self._db.executemany(
-            "INSERT OR IGNORE INTO studies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO studies (study_uid, patient_id, patient_name, birth_date, sex, study_date,"
+            " study_time, accession, description, referring_physician, study_id, timezone)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (a.study_uid, a.patient_id, a.patient_name, a.birth_date, a.sex, a.study_date, a.study_time,
-                 a.accession, a.study_description)
+                 a.accession, a.study_description, a.referring_physician, a.study_id, a.timezone)
                 for a in batch
             ],
         )
         self._db.executemany(
-            "INSERT OR IGNORE INTO series VALUES (?, ?, ?, ?, ?)",
-            [(a.series_uid, a.study_uid, a.modality, a.series_number, a.series_description) for a in batch],
+            "INSERT OR IGNORE INTO series (series_uid, study_uid, modality, series_number, description,"
+            " pps_start_date, pps_start_time, request_attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (a.series_uid, a.study_uid, a.modality, a.series_number, a.series_description, a.pps_start_date,
+                 a.pps_start_time, json.dumps([list(item) for item in a.request_attributes]))
+                for a in batch
+            ],
         )
         self._db.executemany(
-            "INSERT OR IGNORE INTO instances VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO instances (sop_uid, series_uid, study_uid, sop_class_uid, transfer_syntax,"
+            " instance_number, n_rows, n_columns, bits_allocated, frames, path, size, source, stored_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (a.sop_uid, a.series_uid, a.study_uid, a.sop_class_uid, a.transfer_syntax, a.instance_number,
                  a.rows, a.columns, a.bits_allocated, a.frames, relative_path(a), size, source.value, now)

@@ -3,10 +3,14 @@
 ``POST /studies`` and ``POST /studies/{study}`` take ``multipart/related;
 type="application/dicom"``, one Part 10 file per part. Answers (PS3.18 Table 10.5.3-1):
 
-* 200 -- every instance stored; 202 -- some stored, some failed; 409 -- none stored
-  (each failure in the Failed SOP Sequence with its Failure Reason, see :mod:`.part10`;
-  an instance outside the URL's study fails with ``A901``). Body: the Store Instances
-  Response Module as ``application/dicom+json`` (:func:`.dicomjson.store_response`).
+* 200 -- every instance stored; 202 -- some stored, some failed; none stored: 400 when no
+  part was readable DICOM (every failure ``C000``: "bad syntax"), else 409 (each failure in
+  the Failed SOP Sequence with its Failure Reason, see :mod:`.part10`; an instance outside
+  the URL's study fails with ``A901``). Body: the Store Instances Response Module as
+  ``application/dicom+json`` (:func:`.dicomjson.store_response`): Retrieve URL always (type
+  2: empty when the instances stored span several studies or none), the Failed and
+  Referenced SOP Sequences only when they have items (type 1C: PS3.5 7.4.4 says a 1C
+  element whose condition is not met is not included -- Orthanc sends them empty).
 * 400 -- a body that is not a readable multipart message, or has no parts; 415 -- another
   Content-Type, or parts of another type (``application/dicom+json`` + bulk data STOW is
   not supported); 406 -- an Accept that excludes DICOM JSON.
@@ -32,9 +36,9 @@ from collections.abc import Awaitable, Callable
 import anyio
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from mock_services.imaging import multipart
+from mock_services.common.openapi import Operation
+from mock_services.imaging import api, multipart
 from mock_services.imaging.config import Role
 from mock_services.imaging.dicomjson import store_response
 from mock_services.imaging.mediatypes import MediaTypeError, parse_media_type
@@ -127,8 +131,17 @@ async def store_request(service: Service, request: Request, source: Source) -> R
     studies = {r.attrs.study_uid for r in results if r.outcome is not Outcome.FAILED}
     study = url_study or (studies.pop() if len(studies) == 1 else None)
     study_url = f"{base}/studies/{study}" if study else None
-    status = 200 if not failed else 202 if stored else 409
-    return json_response(store_response(stored, failed, study_url), status=status)
+    return json_response(store_response(stored, failed, study_url), status=_status(stored, failed))
+
+
+def _status(stored: list[tuple[str, str, str]], failed: list[tuple[str | None, str | None, int]]) -> int:
+    """PS3.18 Table 10.5.3-1: 200 all stored; 202 some; none stored: 400 when no part was
+    readable DICOM ("bad syntax"), else 409 (a conflict, or a mixture of reasons)."""
+    if not failed:
+        return 200
+    if stored:
+        return 202
+    return 400 if all(reason == FailureReason.CANNOT_UNDERSTAND for _, _, reason in failed) else 409
 
 
 def _client_stow(service: Service) -> Callable[[Request], Awaitable[Response]]:
@@ -153,10 +166,32 @@ def _replication_intake(service: Service) -> Callable[[Request], Awaitable[Respo
     return handler
 
 
-def stow_routes(service: Service) -> list[Route]:
+_BODY = {
+    "required": True,
+    "description": 'multipart/related; type="application/dicom"; boundary=...: one Part 10 file per part',
+    "content": {"multipart/related": {"schema": api.BINARY}},
+}
+_ANSWERS = {
+    200: api.store_response("every instance stored (or already stored, identical)"),
+    202: api.store_response("some instances stored, the others in the Failed SOP Sequence"),
+    400: api.store_response("an unreadable multipart body (an error), or no part was readable DICOM (a Store "
+                            "Instances Response listing each)", or_error=True),
+    406: api.NOT_ACCEPTABLE,
+    409: api.store_response("no instance stored: each failure in the Failed SOP Sequence"),
+    413: api.error("a request body over the size limit"),
+    415: api.error('a Content-Type other than multipart/related; type="application/dicom"'),
+}
+
+
+def stow_operations(service: Service) -> list[Operation]:
     stow = _client_stow(service)
+    client = {**_ANSWERS, 503: api.error("a read-only replica: store on the archive (Retry-After)")}
+    intake = {**_ANSWERS, 403: api.error("an archive: it takes no replication traffic")}
+    tags = ("STOW-RS",)
     return [
-        Route("/studies", stow, methods=["POST"]),
-        Route("/studies/{study}", stow, methods=["POST"]),
-        Route(REPLICATION_PATH, _replication_intake(service), methods=["POST"]),
+        Operation("POST", "/studies", stow, "STOW-RS: store instances", client, body=_BODY, tags=tags),
+        Operation("POST", "/studies/{study}", stow, "STOW-RS: store instances of one study", client,
+                  parameters=[api.STUDY], body=_BODY, tags=tags),
+        Operation("POST", REPLICATION_PATH, _replication_intake(service), "replication intake (replica only)",
+                  intake, body=_BODY, tags=("replication",)),
     ]

@@ -3,7 +3,8 @@
 * :func:`make_attrs` / :func:`make_part10` / :func:`make_dataset` -- a valid, small DICOM
   instance with fresh UIDs (or the ones given), as attributes, Part 10 bytes, or a pydicom
   ``FileDataset`` (with preamble, so ``dcmwrite`` -- and so dicomweb-client's
-  ``store_instances`` -- writes it as Part 10).
+  ``store_instances`` -- writes it as Part 10); :func:`make_rich_dataset` adds the
+  conditional QIDO attributes, :func:`part10_of` writes a data set back to bytes.
 * :func:`stow_body` / :func:`split_multipart` -- request bodies and response parsing.
 * :func:`make_config`, :func:`serving`, :func:`running_pair` -- in-process instances over
   httpx's ASGI transport; the pair's archive ships to its replica through a :class:`Link`
@@ -31,7 +32,7 @@ from typing import Any
 import anyio
 import httpx
 import pydicom
-from pydicom.dataset import FileDataset
+from pydicom.dataset import Dataset, FileDataset
 from pydicom.uid import generate_uid
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -86,6 +87,29 @@ def make_dataset(**overrides: Any) -> FileDataset:
     ds = pydicom.dcmread(BytesIO(make_part10(**overrides)))
     assert isinstance(ds, FileDataset)
     return ds
+
+
+def make_rich_dataset(**overrides: Any) -> FileDataset:
+    """:func:`make_dataset` with every conditional QIDO-RS attribute a modality may write
+    (PS3.18 Tables 10.6.3-3/4): Referring Physician, Study ID, Performed Procedure Step
+    Start Date/Time, a Request Attributes Sequence item (``SPS-7`` / ``RP-9``)."""
+    ds = make_dataset(**overrides)
+    ds.ReferringPhysicianName = "HOUSE^Gregory"
+    ds.StudyID = "S-42"
+    ds.PerformedProcedureStepStartDate = "20240803"
+    ds.PerformedProcedureStepStartTime = "101200"
+    item = Dataset()
+    item.ScheduledProcedureStepID = "SPS-7"
+    item.RequestedProcedureID = "RP-9"
+    ds.RequestAttributesSequence = [item]
+    return ds
+
+
+def part10_of(ds: Dataset) -> bytes:
+    """``ds`` (with its File Meta) written as a Part 10 file."""
+    buffer = BytesIO()
+    pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
+    return buffer.getvalue()
 
 
 def stow_body(files: Sequence[bytes]) -> tuple[bytes, dict[str, str]]:

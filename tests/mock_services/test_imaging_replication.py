@@ -7,11 +7,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from pydicom.uid import generate_uid
 
-from mock_services.imaging.part10 import parse_part10
+from mock_services.imaging import multipart
+from mock_services.imaging import stow as stow_module
+from mock_services.imaging.part10 import FailureReason, InvalidInstance, parse_part10
 from mock_services.imaging.store import Source
 from mock_services.imaging.testing import eventually, make_part10, running_pair, split_multipart, stow_body
 
@@ -36,7 +39,7 @@ async def stow(client: httpx.AsyncClient, files: list[bytes]) -> httpx.Response:
 
 async def has(client: httpx.AsyncClient, sop_uid: str) -> bool:
     response = await client.get("/instances", params={"SOPInstanceUID": sop_uid})
-    return response.status_code == 200
+    return response.status_code == 200 and response.json() != []  # no match: 200 with []
 
 
 async def health(client: httpx.AsyncClient) -> dict[str, Any]:
@@ -131,3 +134,54 @@ async def test_seed_data_is_on_both_and_not_shipped(tmp_path: Path) -> None:
         assert archive["instances"] == replica["instances"] > 0
         assert archive["replication"]["backlog"] == 0
         assert replica["replication"]["received_total"] == 0
+
+
+async def test_an_error_inside_a_running_pair_still_shuts_both_down(tmp_path: Path) -> None:
+    # Regression: cancelling the shipper just after a STOW woke it hung the archive's
+    # lifespan forever (asyncio.wait_for's inner task), so one failing assertion in a test
+    # -- or a SIGTERM right after a store -- never finished. The bound turns a hang into a
+    # failure; a clean shutdown takes well under a second.
+    with anyio.move_on_after(20) as bound:
+        with pytest.raises(RuntimeError, match="inside the pair"):
+            async with running_pair(tmp_path) as pair:
+                assert (await stow(pair.archive, [make_part10()])).status_code == 200
+                raise RuntimeError("inside the pair")
+    assert not bound.cancel_called, "the pair did not shut down: its shutdown had to be cancelled"
+
+
+async def test_a_batch_the_replica_cannot_read_at_all_is_dropped_not_retried_forever(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A STOW whose every part is unreadable is a 400 (PS3.18 Table 10.5.3-1, "bad syntax")
+    # carrying a Store Instances Response that lists each failure: an answer, like a 409.
+    async with running_pair(tmp_path) as pair:
+        pair.link.cut = True
+        assert (await stow(pair.archive, [make_part10()])).status_code == 200
+
+        def unreadable(data: bytes) -> Any:
+            raise InvalidInstance(FailureReason.CANNOT_UNDERSTAND, "replica cannot read this (test)")
+
+        monkeypatch.setattr(stow_module, "parse_part10", unreadable)
+        pair.link.cut = False
+        await drained(pair.archive)
+        assert "event=replication-rejected count=1" in caplog.text
+
+
+async def test_a_replica_error_that_names_no_instance_keeps_the_batch_queued(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with running_pair(tmp_path) as pair:
+        pair.link.cut = True
+        assert (await stow(pair.archive, [make_part10()])).status_code == 200
+
+        def broken(body: bytes, boundary: str) -> Any:
+            raise multipart.MultipartError("cannot split (test)")
+
+        monkeypatch.setattr(stow_module.multipart, "decode", broken)  # a 400 error, no store response
+        pair.link.cut = False
+
+        async def failed_once() -> bool:
+            return "HTTP 400" in str((await health(pair.archive))["replication"]["last_error"])
+
+        await eventually(failed_once, ARRIVAL, "the shipper saw the replica's 400")
+        assert pair.archive_service.store.backlog() == 1  # still queued: nothing was answered for it

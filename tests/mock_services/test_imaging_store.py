@@ -89,6 +89,21 @@ def test_a_failed_commit_leaves_no_file_and_no_row(store: Store, monkeypatch: py
     assert [p for p in store.root.rglob("*.dcm")] + list((store.root / "tmp").iterdir()) == []
 
 
+def test_any_failure_of_the_commit_leaves_no_temporary_file(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Regression (fuzz campaign): an error other than OSError / sqlite3.Error (an
+    # OverflowError binding a 20-digit Instance Number) escaped the cleanup, leaving
+    # tmp/<sop>.part files behind -- a half-written store until the next restart.
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OverflowError("Python int too large to convert to SQLite INTEGER (test)")
+
+    monkeypatch.setattr(store, "_insert", broken)
+    with pytest.raises(OverflowError):
+        store.store_batch([item(), item()], Source.STOW, queue_for_replica=True)
+    monkeypatch.undo()
+    assert store.counts()["instances"] == 0
+    assert [p for p in store.root.rglob("*.dcm")] + list((store.root / "tmp").iterdir()) == []
+
+
 def test_duplicates(store: Store) -> None:
     attrs, data = item()
     store.store_batch([(attrs, data)], Source.STOW, queue_for_replica=True)
@@ -153,3 +168,33 @@ def test_outbox_is_first_in_first_out(store: Store) -> None:
     assert [sop for _, sop in entries] == [a.sop_uid for batch in batches for a, _ in batch]
     store.outbox_remove([seq for seq, _ in entries[:2]])
     assert [sop for _, sop in store.outbox_peek(10)] == [batches[1][1][0].sop_uid]
+
+
+def test_an_index_of_the_previous_version_gains_the_new_columns(tmp_path: Path) -> None:
+    # Storage written before issue 10 (no referring physician, study ID, time zone, PPS start,
+    # request attributes): opened, it gains the columns, and its rows read as "not known".
+    root = tmp_path / "pacs"
+    root.mkdir()
+    attrs = make_attrs()
+    with sqlite3.connect(root / "index.sqlite") as db:
+        db.executescript("""
+            CREATE TABLE studies (study_uid TEXT PRIMARY KEY, patient_id TEXT NOT NULL, patient_name TEXT NOT NULL,
+                birth_date TEXT NOT NULL, sex TEXT NOT NULL, study_date TEXT NOT NULL, study_time TEXT NOT NULL,
+                accession TEXT NOT NULL, description TEXT NOT NULL);
+            CREATE TABLE series (series_uid TEXT PRIMARY KEY, study_uid TEXT NOT NULL, modality TEXT NOT NULL,
+                series_number INTEGER, description TEXT NOT NULL);
+        """)
+        db.execute("INSERT INTO studies VALUES (?, 'P1', 'A^B', '', '', '20240101', '', 'ACC', 'old')",
+                   (attrs.study_uid,))
+        db.execute("INSERT INTO series VALUES (?, ?, 'CT', 1, 'old')", (attrs.series_uid, attrs.study_uid))
+    store = Store.open(root)
+    try:
+        data = render_part10(attrs)
+        (result,) = store.store_batch([(parse_part10(data), data)], Source.STOW, queue_for_replica=False)
+        assert result.outcome is Outcome.STORED
+        found = store.get(attrs.sop_uid)
+        assert found is not None
+        assert (found.attrs.study_id, found.attrs.timezone, found.attrs.request_attributes) == ("", "", ())
+        assert found.attrs.patient_id == "P1"  # the study row of the old index is kept
+    finally:
+        store.close()

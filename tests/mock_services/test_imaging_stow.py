@@ -131,15 +131,74 @@ def _truncated_pixels() -> bytes:
     ids=["garbage-after-DICM", "no-preamble", "no-sop-uid", "no-study-uid", "invalid-uid", "truncated"],
 )
 @pytest.mark.filterwarnings("ignore:Invalid value for VR UI")
-def test_invalid_dicom_is_409_and_the_archive_untouched(client: TestClient, payload: Any, reason: int) -> None:
+def test_invalid_dicom_is_refused_and_the_archive_untouched(client: TestClient, payload: Any, reason: int) -> None:
     before = client.get("/health").json()
     status, document = stow(client, [payload()])
-    assert status == 409
+    # PS3.18 Table 10.5.3-1: 400 when nothing was stored "due to bad syntax" (no part was
+    # readable DICOM), 409 when the request was well formed but the instances conflict.
+    assert status == (400 if reason == FailureReason.CANNOT_UNDERSTAND else 409)
     assert reasons(document) == [reason]
     after = client.get("/health").json()
     assert (after["instances"], after["studies"], after["replication"]["backlog"]) == (0, 0, 0)
     assert before["instances"] == 0
     assert files_on_disk(client) == []
+
+
+@pytest.mark.parametrize("value", ["1e30", "99999999999999999999", "-9223372036854775809"])
+@pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom: not a valid IS value
+def test_numbers_beyond_64_bits_are_stored_without_being_indexed(client: TestClient, value: str) -> None:
+    # Regression (fuzz campaign): an Instance or Series Number beyond SQLite's 64 bits was a 500
+    # and left a temporary file behind. Such a number is not a valid IS (32 bits), so the index
+    # does not hold it -- as for any unreadable non-critical number -- and the image is kept.
+    ds = pydicom.dcmread(BytesIO(make_part10()))
+    ds["InstanceNumber"].value = value
+    ds["SeriesNumber"].value = value
+    buffer = BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    status, document = stow(client, [buffer.getvalue()])
+    assert status == 200, document
+    found = client.get("/instances", params={"SOPInstanceUID": ds.SOPInstanceUID},
+                       headers={"accept": "application/dicom+json"}).json()
+    assert len(found) == 1 and "Value" not in found[0]["00200013"]  # type 2: present, empty
+    assert [p.name for p in files_on_disk(client) if p.suffix == ".part"] == []
+
+
+@pytest.mark.parametrize("syntax", ["9.9.999.99999.9.9.9", "1.2.840.10008.1.2.4"])
+def test_a_transfer_syntax_nobody_knows_is_refused_not_a_500(client: TestClient, syntax: str) -> None:
+    # Regression (fuzz campaign): pydicom's UID.is_compressed raises for a UID that is no
+    # transfer syntax, and that was a 500. Such a file cannot be understood: C000.
+    data = make_part10().replace(b"1.2.840.10008.1.2.1\0", syntax.encode() + b"\0", 1)
+    status, document = stow(client, [data])
+    assert (status, reasons(document)) == (400, [FailureReason.CANNOT_UNDERSTAND])
+    assert files_on_disk(client) == []
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom: invalid IS value
+def test_an_accepted_instance_with_an_unreadable_number_still_has_metadata(client: TestClient) -> None:
+    # Regression (fuzz campaign): an IS value that is no number ("a ") is kept -- a modality's
+    # sloppy Instance Number is no reason to refuse its image -- but DICOM JSON wants IS as a
+    # number, and the instance's metadata was a 500. It is now the attribute without a value.
+    data = make_part10(instance_number=1)
+    header = b"\x20\x00\x13\x00IS\x02\x00"
+    assert data.count(header + b"1 ") == 1
+    data = data.replace(header + b"1 ", header + b"a ")
+    status, document = stow(client, [data])
+    assert status == 200, document
+    url = items(document, STORED)[0]["00081190"]["Value"][0]
+    response = client.get(f"{url}/metadata", headers={"accept": "application/dicom+json"})
+    assert response.status_code == 200, response.text
+    (dataset,) = response.json()
+    assert dataset["00200013"] == {"vr": "IS"}
+    assert dataset["00100020"]["Value"] == ["TEST0001"]  # the rest is all there
+
+
+def test_a_garbled_file_meta_is_refused_not_a_500(client: TestClient) -> None:
+    # Regression (fuzz campaign): a flipped bit made Media Storage SOP Class UID's VR "UY";
+    # the data set was checked element by element, the File Meta was not, and reading it
+    # later raised pydicom's NotImplementedError: a 500.
+    data = make_part10().replace(b"\x02\x00\x02\x00UI", b"\x02\x00\x02\x00UY", 1)
+    status, document = stow(client, [data])
+    assert (status, reasons(document)) == (400, [FailureReason.CANNOT_UNDERSTAND])
 
 
 def test_short_pixel_data_is_refused(client: TestClient) -> None:
