@@ -43,6 +43,7 @@ class ImagingOptions:
     """The imaging archive's asynchronous replication to its replica."""
 
     replication_interval: float = 0.2
+    qido_empty_status: int = 200
 
 
 @dataclass(frozen=True)

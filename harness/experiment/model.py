@@ -112,6 +112,10 @@ class ImagingConfig(FrozenModel):
 
     replication_interval: PositiveDuration = 0.2
     """How often the archive ships new images to the replica in dc-b."""
+    qido_empty_status: Literal[200, 204] = 200
+    """What a QIDO-RS search that matches nothing answers: ``200`` with ``[]`` (what Orthanc
+    and most clients expect) or ``204`` No Content (what PS3.18 8.3.4.4.1 says). Real servers
+    differ here, so an experiment can test a client against either."""
 
 
 class CareConfig(FrozenModel):

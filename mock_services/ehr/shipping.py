@@ -122,8 +122,12 @@ class Shipper:
             remaining = deadline - self._clock()
             if self._failures != failures_before or remaining <= 0:
                 break
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+            # that lands as the wait completes (CPython gh-86296), and the imaging archive's
+            # shutdown hung for ever on that very pattern.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await self._changed.wait()
         if self._config.sync_strict:
             return WriteOutcome.NOT_CONFIRMED
         self._set_in_sync(False, f"write at lsn {lsn} not confirmed by the standby")
@@ -148,8 +152,9 @@ class Shipper:
         await self._ship(peer)
         if self._closed:
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), max(0.0, self._next_heartbeat - self._clock()))
+        with contextlib.suppress(TimeoutError):  # asyncio.timeout, not wait_for: see acknowledge()
+            async with asyncio.timeout(max(0.0, self._next_heartbeat - self._clock())):
+                await self._wake.wait()
         self._wake.clear()
 
     async def _send_heartbeat(self, peer: PeerClient) -> None:

@@ -23,6 +23,9 @@ from mock_services.care.app import create_app as create_care
 from mock_services.care.config import Config as CareConfig
 from mock_services.common import openapi
 from mock_services.common.openapi import Operation, documented_operations, route_table
+from mock_services.imaging.app import create_app as create_imaging
+from mock_services.imaging.config import Config as ImagingConfig
+from mock_services.imaging.config import Role as ImagingRole
 from mock_services.labs.app import create_app as create_labs
 from mock_services.labs.config import Config as LabsConfig
 from mock_services.notify.app import create_app as create_notify
@@ -42,6 +45,8 @@ APPS: dict[str, Callable[[Path], Starlette]] = {
     "care": lambda d: create_care(CareConfig(name="care-1", state_dir=d / "care")),
     "notify": lambda d: create_notify(NotifyConfig(name="notify", datacenter="witness")),
     "witness": lambda d: create_witness("witness", "witness", LeaseTable()),
+    "imaging": lambda d: create_imaging(ImagingConfig(name="pacs-a", datacenter="dc-a", role=ImagingRole.ARCHIVE,
+                                                      storage=d / "dicom", patients=0)),
 }
 
 

@@ -82,7 +82,8 @@ def _messaging(ctx: LaunchContext) -> list[str]:
 
 def _imaging(ctx: LaunchContext) -> list[str]:
     argv = [*ctx.common(), "--role", ctx.instance.role, "--port", str(ctx.port()), "--storage", ctx.path("-dicom"),
-            "--replication-interval", str(ctx.options.imaging.replication_interval), *ctx.data_flags()]
+            "--replication-interval", str(ctx.options.imaging.replication_interval),
+            "--qido-empty-status", str(ctx.options.imaging.qido_empty_status), *ctx.data_flags()]
     for link in ctx.outgoing("replication"):
         argv += ["--replica-url", ctx.link_url(link)]
     return argv
