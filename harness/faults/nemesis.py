@@ -12,11 +12,15 @@ Contracts:
 * ``heal_all`` heals every active fault, newest first, and keeps going past errors (it is
   what the runner calls in ``finally``); it returns the errors instead of raising.
 
-Why heals get a long timeout and a retry: Toxiproxy 2.12.0 can take several seconds to
-remove a latency or bandwidth toxic when a client disconnects at the same moment (upstream
-issue #558: ``RemoveToxic`` holds the proxy's lock while flushing held data with a 5 s write
-timeout per chunk). Giving up after the usual 2 s would leave the fault in place; waiting,
-and retrying once (a repeated removal is a no-op), heals it.
+How a toxic is healed (:mod:`harness.faults.toxic_heal`): Toxiproxy 2.12.0 can take 10 to 30 s
+to remove a latency or bandwidth toxic when clients disconnect at that moment (upstream issue
+#558: ``RemoveToxic`` flushes held data under the proxy's lock, 5 s per chunk, and new
+connections through the proxy wait meanwhile). So such a toxic is first made inert
+(``toxicity: 0``: answered in milliseconds, the moment the fault stopped acting, which the heal
+record's ``ended`` carries) and removed half a second later. Other toxics and disabled links
+are undone directly, with a retry if Toxiproxy did not answer in time (a repeated removal or
+enable is a no-op). A heal that cannot make a toxic inert (a client of the proxy stopped
+reading: Toxiproxy is then wedged) raises and leaves the plan active, so clean-up reports it.
 """
 
 from __future__ import annotations
@@ -30,13 +34,18 @@ from typing import Literal
 import httpx
 
 from harness.backends.base import Backend, Endpoints
+from harness.errors import InfrastructureError
 from harness.faults.journal import Action, Journal
 from harness.faults.plan import FaultPlan
+from harness.faults.toxic_heal import DATA_TOXICS, ToxicHeal, heal_data_toxic
 from harness.timeline import FaultRecord, TimelineWriter
 from harness.toxiproxy import ToxiproxyClient, ToxiproxyFleet, ToxiproxyUnreachable
 
-HEAL_TIMEOUT = 20.0
-"""Seconds a heal request may take (see the module docstring)."""
+HEAL_TIMEOUT = 10.0
+"""Seconds a heal request may take (a bandwidth toxic's own interrupt can take 5 s)."""
+
+POLL_TIMEOUT = 1.0
+"""Seconds a look at a proxy's toxics may take while a heal waits for Toxiproxy's lock."""
 
 SLOW_HEAL = 2.0
 """A heal slower than this is reported as an event."""
@@ -49,6 +58,12 @@ def _retry_once(call: Callable[[], object]) -> object:
         return call()
     except ToxiproxyUnreachable:
         return call()
+
+
+def _answered_at(call: Callable[[], object]) -> float:
+    """Run ``call`` (retried once, :func:`_retry_once`); the wall-clock time it was answered."""
+    _retry_once(call)
+    return time.time()
 
 
 class Nemesis:
@@ -66,6 +81,7 @@ class Nemesis:
         self._on_event = on_event or (lambda _msg: None)
         self._client = ToxiproxyClient(endpoints.toxiproxy_url, transport=transport)
         self._heal_client = ToxiproxyClient(endpoints.toxiproxy_url, timeout=HEAL_TIMEOUT, transport=transport)
+        self._poll_client = ToxiproxyClient(endpoints.toxiproxy_url, timeout=POLL_TIMEOUT, transport=transport)
         self._fleet = ToxiproxyFleet([self._client])
         self._lock = threading.RLock()
         self._active: dict[str, FaultPlan] = {}
@@ -79,7 +95,8 @@ class Nemesis:
     def journal_actions(self, plan: FaultPlan) -> list[Action]:
         server = self._endpoints.toxiproxy_url
         actions: list[Action] = [
-            {"kind": "toxic", "server": server, "proxy": t.link, "toxic": t.toxic_name} for t in plan.toxics]
+            {"kind": "toxic", "server": server, "proxy": t.link, "toxic": t.toxic_name, "type": t.toxic.type}
+            for t in plan.toxics]
         actions += [{"kind": "proxy-disabled", "server": server, "proxy": link} for link in plan.disabled_links]
         actions += [{"kind": "site-killed", "site": site} for site in plan.powered_off_sites]
         return actions
@@ -114,23 +131,39 @@ class Nemesis:
         with self._lock:
             wall_start = time.time()
             client = self._heal_client
-            calls: list[Callable[[], object]] = [
-                partial(_retry_once, partial(client.remove_toxic, t.link, t.toxic_name, missing_ok=True))
-                for t in plan.toxics]
-            calls += [partial(_retry_once, partial(client.enable, link)) for link in plan.disabled_links]
-            started = time.perf_counter()
-            self._fleet.run_concurrently(calls)
-            if (seconds := time.perf_counter() - started) > SLOW_HEAL:
-                self._on_event(f"{plan.label}: Toxiproxy took {seconds:.1f}s to heal the links "
-                               "(a client disconnected mid-removal; Toxiproxy issue #558)")
+            calls: list[Callable[[], ToxicHeal | float]] = [
+                partial(heal_data_toxic, client, t.link, t.toxic_name, poller=self._poll_client)
+                for t in plan.toxics if t.toxic.type in DATA_TOXICS]
+            calls += [partial(_answered_at, partial(client.remove_toxic, t.link, t.toxic_name, missing_ok=True))
+                      for t in plan.toxics if t.toxic.type not in DATA_TOXICS]
+            calls += [partial(_answered_at, partial(client.enable, link)) for link in plan.disabled_links]
+            effective: list[float] = []
+            wedged: list[str] = []
+            for outcome in self._fleet.run_concurrently(calls):
+                if isinstance(outcome, float):
+                    effective.append(outcome)
+                    continue
+                if outcome.problem is not None:
+                    self._on_event(f"[yellow]{plan.label}: {outcome.problem}")
+                if outcome.inert_at is None:
+                    wedged.append(outcome.problem or "a toxic could not be made inert")
+                else:
+                    effective.append(outcome.inert_at)
+            if wedged:
+                raise InfrastructureError(f"{plan.label} is not healed: {'; '.join(wedged)}",
+                                          hint="restart toxiproxy-server (hchaos rollback once the run ended)")
+            ended = max(effective, default=time.time())
+            if ended - wall_start > SLOW_HEAL:
+                self._on_event(f"{plan.label}: Toxiproxy took {ended - wall_start:.1f}s to heal the links")
             for site in plan.powered_off_sites:
                 if site in self._powered_off and restart_sites:
                     restarted = self._backend.restart_site(site)
                     self._powered_off.discard(site)
                     self._on_event(f"{plan.label}: power back in {site}: restarted {', '.join(restarted)}")
+                    ended = time.time()
             self._active.pop(plan.label, None)
             self._journal.fault_healed(plan.label)
-            self._record("heal", plan, wall_start)
+            self._record("heal", plan, wall_start, ended)
 
     def heal_all(self, *, restart_sites: bool = True) -> list[str]:
         """Heal every active fault (newest first). Returns error messages, never raises.
@@ -147,11 +180,14 @@ class Nemesis:
         self._fleet.close()
         self._client.close()
         self._heal_client.close()
+        self._poll_client.close()
 
-    def _record(self, action: Literal["inject", "heal"], plan: FaultPlan, started: float) -> None:
+    def _record(self, action: Literal["inject", "heal"], plan: FaultPlan, started: float,
+                ended: float | None = None) -> None:
         """Timeline record stamped with when the action started and when it had taken effect
-        (now: every request of it has been answered). A fault's window runs from its inject's
-        start (failover time is measured from there) to its heal's end (recovery from there)."""
+        (``ended``; default now: every request of it has been answered). A fault's window runs
+        from its inject's start (failover time is measured from there) to its heal's end
+        (recovery from there)."""
         if self._timeline is not None:
-            self._timeline.append(FaultRecord(started, action, plan.label, plan.fault_type,
-                                              plan.target, plan.duration, ended=time.time()))
+            self._timeline.append(FaultRecord(started, action, plan.label, plan.fault_type, plan.target,
+                                              plan.duration, ended=time.time() if ended is None else ended))

@@ -25,6 +25,7 @@ from pathlib import Path
 from harness.errors import InvalidInput
 from harness.faults.journal import JOURNAL_FILE, Journal, is_same_process, replay_journal
 from harness.faults.run_tag import kill_tagged, of_run
+from harness.faults.toxic_heal import DATA_TOXICS, heal_data_toxic
 from harness.toxiproxy import ToxiproxyClient, ToxiproxyError, ToxiproxyNotFound, ToxiproxyUnreachable
 
 
@@ -114,7 +115,15 @@ def rollback_run(run_dir: Path, *, force: bool = False, timeout: float = 20.0,
                 client = clients.setdefault(server, ToxiproxyClient(server, timeout=timeout))
                 what = f"{action['proxy']}/{action.get('toxic', '')}" if kind == "toxic" else action["proxy"]
                 try:
-                    if kind == "toxic":
+                    if kind == "toxic" and action.get("type") in DATA_TOXICS:
+                        present = any(t.name == action["toxic"] for t in client.toxics(action["proxy"]))
+                        heal = heal_data_toxic(client, action["proxy"], action["toxic"])
+                        if heal.problem is not None:
+                            told = result.errors if heal.inert_at is None else result.notes
+                            told.append(f"{fault}: {heal.problem}")
+                        if heal.inert_at is not None:
+                            (result.toxics_removed if present else result.toxics_absent).append(what)
+                    elif kind == "toxic":
                         removed = client.remove_toxic(action["proxy"], action["toxic"], missing_ok=True)
                         (result.toxics_removed if removed else result.toxics_absent).append(what)
                     elif client.proxy(action["proxy"]).enabled:
