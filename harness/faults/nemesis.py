@@ -155,12 +155,13 @@ class Nemesis:
             ended = max(effective, default=time.time())
             if ended - wall_start > SLOW_HEAL:
                 self._on_event(f"{plan.label}: Toxiproxy took {ended - wall_start:.1f}s to heal the links")
+            # The power is back when the links are: the processes' boot (restart_site waits until
+            # they are ready) is the system recovering, which the checks measure -- not the fault.
             for site in plan.powered_off_sites:
                 if site in self._powered_off and restart_sites:
                     restarted = self._backend.restart_site(site)
                     self._powered_off.discard(site)
                     self._on_event(f"{plan.label}: power back in {site}: restarted {', '.join(restarted)}")
-                    ended = time.time()
             self._active.pop(plan.label, None)
             self._journal.fault_healed(plan.label)
             self._record("heal", plan, wall_start, ended)
