@@ -9,7 +9,10 @@ Operations (weights from the experiment's ``probe.mix``):
 
 * ``create`` -- ``POST /Patient`` with a unique identifier; ok on 201
 * ``read``   -- ``GET /Patient/{id}`` of a patient this prober created and saw acknowledged;
-  ok on 200 (a 404 for an acknowledged write is an error: possibly lost data)
+  ok on 200 (a 404 for an acknowledged write is an error: possibly lost data). The patients
+  read are a uniform sample of every acknowledged create (reservoir sampling): at most
+  :data:`CREATED_KEPT` are kept, so a soak's memory does not grow with its creates (~220
+  bytes each); the ledger check reads every write back from the timeline, not from here.
 * ``search`` -- ``GET /Patient?identifier=...`` of the same; ok on 200 with a Bundle
 
 Locust replaces this for load in a later issue; the prober stays for cheap smoke runs.
@@ -30,6 +33,7 @@ from harness.probe.stats import LiveStats
 from harness.timeline import RequestRecord, RequestTap, TimelineWriter
 
 IDENTIFIER_SYSTEM = "urn:hchaos:probe"
+CREATED_KEPT = 10_000
 OPERATIONS = ("read", "create", "search")
 
 
@@ -56,7 +60,8 @@ class Prober:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._random = random.Random(config.seed)
-        self._created: list[tuple[str, str]] = []  # (resource id, identifier value), acknowledged
+        self._created: list[tuple[str, str]] = []  # (resource id, identifier value), acknowledged: a sample
+        self._acknowledged = 0  # creates acknowledged so far (the sample is drawn from them all)
         self._created_lock = threading.Lock()
         self._sequence = 0
         workers = max(4, int(config.rate * config.timeout * 1.5) + 2)
@@ -134,8 +139,7 @@ class Prober:
                 resource_id = str(body.get("id"))
                 version = str(body.get("meta", {}).get("versionId", ""))
                 accepted_by = body.get("meta", {}).get("source")
-                with self._created_lock:
-                    self._created.append((resource_id, identifier))
+                self._remember(resource_id, identifier)
             elif ok and operation == "search":
                 ok = response.json().get("resourceType") == "Bundle"
                 error = None if ok else "bad-body"
@@ -158,6 +162,15 @@ class Prober:
         self.stats.add(start_wall, duration, ok, served_by)
         if self._tap is not None:
             self._tap(self.config.service, start_wall, duration, ok)
+
+    def _remember(self, resource_id: str, identifier: str) -> None:
+        """Keep an acknowledged create in the bounded uniform sample (Algorithm R)."""
+        with self._created_lock:
+            self._acknowledged += 1
+            if len(self._created) < CREATED_KEPT:
+                self._created.append((resource_id, identifier))
+            elif (slot := self._random.randrange(self._acknowledged)) < CREATED_KEPT:
+                self._created[slot] = (resource_id, identifier)
 
     def _next_identifier(self) -> str:
         with self._created_lock:

@@ -36,12 +36,14 @@ class LiveStats:
             self._recent.append((t + duration, duration, ok, served_by))
             self.total += 1
             self.errors += not ok
+            # Also forgotten here, not only in snapshot(): nobody may be reading (no terminal,
+            # a library caller), and the window must stay a window.
+            self._forget(t + duration)
 
     def snapshot(self) -> StatsSnapshot:
         now = time.time()
         with self._lock:
-            while self._recent and self._recent[0][0] < now - self.window:
-                self._recent.popleft()
+            self._forget(now)
             recent = list(self._recent)
         durations = sorted(d for _, d, _, _ in recent)
         errors = sum(1 for _, _, ok, _ in recent if not ok)
@@ -50,3 +52,8 @@ class LiveStats:
         served = ", ".join(f"{name}" for name, _ in servers.most_common(2)) or "-"
         return StatsSnapshot(self.total, self.errors, len(recent) / self.window,
                              errors / len(recent) if recent else 0.0, p95, served)
+
+    def _forget(self, now: float) -> None:
+        """Under the lock: drop what completed before the window ending at ``now``."""
+        while self._recent and self._recent[0][0] < now - self.window:
+            self._recent.popleft()

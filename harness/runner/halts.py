@@ -58,6 +58,9 @@ class HaltMonitor:
             return
         with self._lock:
             recent.append((t + duration, duration, ok))
+            # Forgotten here too, not only in check(): a condition of another phase is not
+            # checked now, and its service's requests would pile up until its phase.
+            self._forget(service, t + duration)
 
     def check(self, phase: str, now: float) -> HaltReason | None:
         """The first condition of ``phase`` crossed at wall-clock ``now``, if any."""
@@ -83,7 +86,11 @@ class HaltMonitor:
 
     def _window(self, service: str, seconds: float, now: float) -> list[tuple[float, bool]]:
         with self._lock:
-            recent = self._recent[service]
-            while recent and recent[0][0] < now - self._longest[service]:
-                recent.popleft()
-            return [(duration, ok) for done, duration, ok in recent if done >= now - seconds]
+            self._forget(service, now)
+            return [(duration, ok) for done, duration, ok in self._recent[service] if done >= now - seconds]
+
+    def _forget(self, service: str, now: float) -> None:
+        """Under the lock: drop what completed before the longest window ending at ``now``."""
+        recent = self._recent[service]
+        while recent and recent[0][0] < now - self._longest[service]:
+            recent.popleft()

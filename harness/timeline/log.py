@@ -12,21 +12,28 @@ Three forms, beside each other in the run folder, written in the same order unde
 * ``events.jsonl``: the records that are not requests (phases, faults, processes, halts): a
   few hundred lines the checkers read without scanning millions of requests;
 * ``requests/part-*.parquet``: the request records in columns, one segment per
-  :data:`~harness.timeline.segments.SEGMENT_ROWS` requests and one at close
-  (:mod:`harness.timeline.segments`), what the checkers scan.
+  :data:`~harness.timeline.segments.SEGMENT_ROWS` requests or per
+  :data:`~harness.timeline.segments.SEGMENT_SECONDS` of them, whichever comes first, and one
+  at close (:mod:`harness.timeline.segments`), what the checkers scan.
+
+Memory: the request lines not yet in a segment are held until their segment is written, so a
+run holds at most ``min(SEGMENT_ROWS, rate x SEGMENT_SECONDS)`` of them (~390 bytes each as
+Python strings): ~1 MB at the flagship's 40 requests/s, ~40 MB at 3 000/s. Without the time
+bound a soak at 40 requests/s held every line for 40 minutes before its first segment.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
 from harness.timeline.events import RequestRecord, TimelineRecord, record_from_dict, record_to_dict
-from harness.timeline.segments import REQUESTS_DIR, SEGMENT_ROWS, write_manifest, write_segment
+from harness.timeline.segments import REQUESTS_DIR, SEGMENT_ROWS, SEGMENT_SECONDS, write_manifest, write_segment
 
 TIMELINE_FILE = "timeline.jsonl"
 EVENTS_FILE = "events.jsonl"
@@ -34,13 +41,17 @@ EVENTS_FILE = "events.jsonl"
 
 class TimelineWriter:
     """Appends records to ``path`` (and its sibling ``events.jsonl`` and ``requests/``); call
-    :meth:`close` (or use as a context manager)."""
+    :meth:`close` (or use as a context manager). ``clock``: seconds, monotonic (tests)."""
 
-    def __init__(self, path: Path, *, segment_rows: int = SEGMENT_ROWS) -> None:
+    def __init__(self, path: Path, *, segment_rows: int = SEGMENT_ROWS, segment_seconds: float = SEGMENT_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.path = path
         self.events_path = path.with_name(EVENTS_FILE)
         self.requests_dir = path.with_name(REQUESTS_DIR)
         self._segment_rows = segment_rows
+        self._segment_seconds = segment_seconds
+        self._clock = clock
+        self._oldest_line_at = 0.0  # when the oldest request line not yet in a segment was journaled
         self._lock = threading.Lock()
         # Segments are written by one worker thread (0.1-0.2 s per 100k rows, mostly outside the
         # GIL), so that the caller of flush() -- the runner's clock loop -- never waits for one.
@@ -76,7 +87,8 @@ class TimelineWriter:
 
     def flush(self) -> None:
         """Write pending records to disk (one write call per file and batch); every
-        ``segment_rows`` requests, also write a request segment."""
+        ``segment_rows`` requests, or when the oldest request not yet in a segment was
+        journaled ``segment_seconds`` ago, also write a request segment."""
         with self._lock:
             batch, self._pending = self._pending, []
             if self._file is None:
@@ -84,6 +96,8 @@ class TimelineWriter:
                     raise RuntimeError(f"timeline {self.path} is closed; {len(batch)} records not written")
                 return
             if batch:
+                if not self._request_lines:
+                    self._oldest_line_at = self._clock()
                 lines: list[str] = []
                 events: list[str] = []
                 for record in batch:
@@ -103,7 +117,8 @@ class TimelineWriter:
                     self._events.write("\n".join(events) + "\n")
                     self._events.flush()
             self._file.flush()
-            if len(self._request_lines) >= self._segment_rows:
+            if len(self._request_lines) >= self._segment_rows or (
+                    self._request_lines and self._clock() - self._oldest_line_at >= self._segment_seconds):
                 self._submit_segment()
 
     def checkpoint(self) -> None:

@@ -31,6 +31,10 @@ MANIFEST_FILE = "manifest.json"
 SEGMENT_ROWS = 100_000
 """Requests per segment: ~35 s of a 3 000 req/s run, ~30 MB of pending lines, ~0.15 s to write.
 Much smaller segments slow the checkers down (3 000-row segments doubled their time)."""
+SEGMENT_SECONDS = 60.0
+"""...or a segment at least every minute: at a soak's few dozen requests/s SEGMENT_ROWS takes
+most of an hour, and the writer holds every pending line meanwhile (the runner's memory grew
+~1 MB a minute). At 40 req/s this gives 2 400-row segments, 60 an hour."""
 
 
 def segment_path(folder: Path, number: int) -> Path:

@@ -26,6 +26,7 @@ from urllib.parse import urljoin
 import httpx
 
 from mock_services.care.breaker import CircuitBreaker, Transition
+from mock_services.common.httpclient import async_client
 
 MAX_PAGES = 50
 FHIR_JSON = "application/fhir+json"
@@ -94,7 +95,8 @@ class Dependency:
         self.timeout = timeout
         self.breaker = breaker
         self.on_transition = on_transition
-        self.http = httpx.AsyncClient(timeout=timeout, transport=transport)
+        # Cancelled calls must not cost pooled connections (see mock_services.common.httpclient).
+        self.http = async_client(timeout=timeout, transport=transport)
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 
 from mock_services.common.eventlog import log_event
+from mock_services.common.httpclient import async_client
 
 BACKOFF_MIN = 0.2
 BACKOFF_MAX = 5.0
@@ -59,7 +60,7 @@ class Notifier:
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
         self.url, self.source, self.datacenter, self.timeout = url, source, datacenter, timeout
-        self.http = httpx.AsyncClient(timeout=timeout, transport=transport)
+        self.http = async_client(timeout=timeout, transport=transport)  # cancellation-safe pool
         self._wake = asyncio.Event()
         self.last_error: str | None = None
 

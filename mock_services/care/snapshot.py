@@ -23,6 +23,18 @@ screen that says "as of T" never claims more than it knows.
 :class:`SnapshotStore` holds the current snapshot (or why there is none: ``missing`` /
 ``corrupt``) and a *pinned* copy -- the snapshot in force when downtime began, kept after
 recovery for the schedule diff (refreshes do not replace it).
+
+Memory (what a soak sees): the process grows with the snapshot, and the snapshot with the
+chart data of its patients -- not with time or requests. A parsed body takes ~4x its file
+size, and a refresh holds the new body beside the current one while it encodes it (a transient
+peak of ~7x the file size, on a worker thread), so the RSS follows ~15x the file size, and
+stays at its high-water mark (the C allocator keeps what it freed). What the file holds per
+patient: results are capped (``chart.MAX_RESULTS`` documents, ~1.2 KB each), vitals are the
+latest of each sign; active MedicationRequests are not (a MAR must list every active
+medication), ~185 bytes of JSON each. Measured under the flagship's load, no faults: 14
+patients, 72 KiB at the first refresh and 332 KiB after 10 minutes (531 active medications --
+the load orders and never stops any -- and 138 results), the RSS +4.4 MB meanwhile, ~17 bytes
+of RSS per byte of snapshot.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mock_services.common import memtrace
 from mock_services.common.eventlog import log_event, logger
 
 SHUTDOWN_GRACE = 2  # seconds uvicorn drains open requests on SIGTERM
@@ -109,7 +110,11 @@ class _Server(uvicorn.Server):
 
 
 def serve(app: Starlette, host: str, port: int) -> None:
-    """Serve ``app`` until SIGTERM/SIGINT (then drain for at most SHUTDOWN_GRACE seconds)."""
+    """Serve ``app`` until SIGTERM/SIGINT (then drain for at most SHUTDOWN_GRACE seconds).
+
+    ``HCHAOS_TRACEMALLOC=<directory>`` in the environment traces allocations meanwhile
+    (:mod:`mock_services.common.memtrace`)."""
+    memtrace.start_from_environment()
     config = uvicorn.Config(
         app,
         host=host,

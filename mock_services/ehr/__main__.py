@@ -28,6 +28,7 @@ from types import FrameType
 
 import uvicorn
 
+from mock_services.common import memtrace
 from mock_services.ehr.app import create_app
 from mock_services.ehr.baseload import BaseMismatch
 from mock_services.ehr.config import Config, ConfiguredRole, ReplicationMode
@@ -194,6 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             timeout_graceful_shutdown=SHUTDOWN_GRACE,
         )
     )
+    memtrace.start_from_environment()  # opt-in (HCHAOS_TRACEMALLOC): allocation reports for soaks
     server.run()  # handles SIGTERM/SIGINT: stop accepting, drain, run the lifespan's shutdown
     return 0
 

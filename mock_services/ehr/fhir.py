@@ -77,7 +77,9 @@ def now_instant() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-@functools.lru_cache(maxsize=4096)  # every base resource has the same lastUpdated
+# Every base resource has the same lastUpdated; each write has its own, so under load the
+# cache fills to maxsize and stays there (~250 bytes an entry: ~1 MB, bounded).
+@functools.lru_cache(maxsize=4096)
 def _http_date(instant: str) -> str:
     """``Last-Modified`` (RFC 9110 date) from a FHIR instant."""
     moment = datetime.fromisoformat(instant.replace("Z", "+00:00"))

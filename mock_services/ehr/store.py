@@ -24,6 +24,15 @@ Reads of current versions go through an LRU cache of :data:`CACHE_SIZE` entries,
 coherent because every change of a current version passes through one method
 (``_set_current``), which evicts the key, under the store's lock.
 
+Memory (what a soak sees): a write costs none -- the log, the resources and the indexes are in
+the file, and SQLite's page cache is bounded (its default, 2 000 KiB per connection). Measured:
+20 000 appends of 306-byte Patients, +0.4 bytes of RSS per write. What grows is the read cache:
+~1 KB per cached version (1.05 KB of RSS measured with 306-byte bodies: the body, the entry and
+its strings), at most :data:`CACHE_SIZE` of them, ~8 MB when full. It fills as *distinct*
+resources are read: under the flagship's load (the probe reads back the patients it created,
+the personas read charts) a primary grows ~3 MB in 10 minutes and stops at CACHE_SIZE distinct
+resources; a standby serves no reads and stays flat.
+
 Thread-safety: one connection guarded by a lock. The service calls it from the event loop
 (reads and writes are sub-millisecond), tests may call it from other threads.
 """

@@ -22,6 +22,16 @@ but not as FHIR says.
 Caching (``cache_ttl`` > 0): a patient's results are reused for that many seconds (at most
 ``CACHE_ENTRIES`` patients, oldest evicted); within the TTL an outage is not noticed. With
 the default 0 every request reads the EHR.
+
+Memory (what a soak sees): with the default ``cache_ttl`` 0 the portal keeps nothing per
+request or per patient; a cache holds at most ``CACHE_ENTRIES`` compact strings. What a request
+does allocate, and frees, is proportional to the patient's lab data: every report and
+observation of the patient is read from the EHR, parsed and shaped for every request. So the
+process's RSS follows the largest patients' data times the requests in flight, and stays at
+its high-water mark. Measured: in-process over a fake EHR, 0 bytes of RSS per request over
+8 000 requests at fixed data, and flat again at fixed data after the data grew; under the
+flagship's load the largest patient reaches ~120 KB of lab JSON after 10 minutes (10 new
+reports a patient), and the RSS of the active instance rises by ~5 MB meanwhile.
 """
 
 from __future__ import annotations

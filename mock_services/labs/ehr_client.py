@@ -24,6 +24,8 @@ from urllib.parse import urljoin
 
 import httpx
 
+from mock_services.common.httpclient import async_client
+
 MAX_PAGES = 100
 
 
@@ -58,9 +60,9 @@ class EhrClient:
     def __init__(self, base_url: str, timeout: float, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.base = base_url.rstrip("/") + "/"
         self.timeout = timeout
-        self.http = httpx.AsyncClient(
-            timeout=timeout, transport=transport, headers={"Accept": "application/fhir+json"}
-        )
+        # The whole call is bounded by asyncio.timeout below: a cancelled call must not cost a
+        # pooled connection (see mock_services.common.httpclient).
+        self.http = async_client(timeout=timeout, transport=transport, headers={"Accept": "application/fhir+json"})
 
     async def aclose(self) -> None:
         await self.http.aclose()

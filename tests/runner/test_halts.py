@@ -129,3 +129,13 @@ def test_a_crossed_condition_stops_the_faults_heals_and_fails_the_run(
     assert report["halted"] == result.halted and report["outcome"] == "fail"
     # Re-judging offline gives the same verdicts, halt included.
     assert [v.to_json() for v in judge_run(loaded, result.run_dir)] == [v.to_json() for v in result.verdicts]
+
+
+def test_requests_of_a_phase_without_conditions_do_not_pile_up() -> None:
+    """Conditions watch the faults phase only: during a long steady state nothing is checked,
+    and the monitor must still forget what left the window."""
+    monitor = _monitor(max_error_rate=0.1, window="5s", min_requests=1, phases=["faults"])
+    for index in range(20_000):  # 10 requests a second for 2 000 s of steady state
+        monitor.observe("ehr", NOW + index * 0.1, 0.01, True)
+    assert len(monitor._recent["ehr"]) <= 60
+    assert monitor.check("faults", NOW + 2_000.0) is None

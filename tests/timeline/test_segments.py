@@ -133,3 +133,24 @@ def test_a_run_without_any_request_reads_as_an_empty_table(tmp_path: Path) -> No
 def test_no_timeline_at_all_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no timeline"):
         load_run_timeline(tmp_path)
+
+
+def test_a_slow_run_writes_a_segment_every_segment_seconds_so_pending_lines_stay_bounded(tmp_path: Path) -> None:
+    """A soak at a few requests/s never reaches SEGMENT_ROWS: without the time bound the
+    writer held every request line of the run (the runner grew ~1 MB a minute)."""
+    now = [0.0]
+    writer = TimelineWriter(tmp_path / "timeline.jsonl", segment_rows=100_000, segment_seconds=60.0,
+                            clock=lambda: now[0])
+    records = _requests(3000)
+    pending = []
+    for second in range(300):  # 10 requests a second for 5 minutes, flushed every second
+        for record in records[second * 10:(second + 1) * 10]:
+            writer.append(record)
+        now[0] = float(second)
+        writer.flush()
+        pending.append(len(writer._request_lines))
+    assert max(pending) <= 61 * 10  # at most a minute of lines, however long the run
+    writer.checkpoint()
+    assert len(segment_paths(tmp_path / "requests")) >= 5
+    writer.close()
+    assert records_of(load_run_timeline(tmp_path).requests.collect()) == records
