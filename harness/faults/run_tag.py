@@ -24,6 +24,10 @@ from pathlib import Path
 
 RUN_TAG_ENV = "HCHAOS_RUN_TAG"
 
+EXEC_WINDOW = 5.0
+"""Seconds after its start during which a process with an empty environment may still be
+in the middle of ``exec`` (and is read again, see :func:`processes_tagged`)."""
+
 
 def run_tag(run_dir: Path) -> str:
     """The tag of the run in ``run_dir`` (its absolute path)."""
@@ -42,27 +46,62 @@ class TaggedProcess:
     command: str
 
 
-def processes_tagged(matches: Callable[[str], bool]) -> list[TaggedProcess]:
+def processes_tagged(matches: Callable[[str], bool], settle: float = 0.5) -> list[TaggedProcess]:
     """Every live process (but this one) whose run tag satisfies ``matches``. Processes that
-    vanish or cannot be read while scanning are skipped."""
-    marker = f"{RUN_TAG_ENV}=".encode()
-    found = []
+    vanish or cannot be read while scanning are skipped.
+
+    A process in the middle of ``exec`` shows an empty environment for a moment (the new
+    program's is not in place yet), even after ``Popen`` returned in its parent: such a
+    process -- userland, alive, environment empty -- is read again for up to ``settle``
+    seconds, so that a process spawned just before the scan is not missed."""
+    found: dict[int, TaggedProcess] = {}
+    pending: list[int] = []
     me = os.getpid()
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == me:
-            continue
-        try:
-            with open(f"/proc/{entry.name}/environ", "rb") as environ:
-                variables = environ.read().split(b"\0")
-        except OSError:
-            continue
-        for variable in variables:
-            if variable.startswith(marker):
-                tag = variable[len(marker):].decode(errors="replace")
-                if matches(tag):
-                    found.append(TaggedProcess(int(entry.name), tag, _command(entry.name)))
-                break
-    return found
+        if entry.name.isdigit() and int(entry.name) != me:
+            _classify(int(entry.name), matches, found, pending)
+    deadline = time.monotonic() + settle
+    while pending and time.monotonic() < deadline:
+        time.sleep(0.01)
+        again, pending = pending, []
+        for pid in again:
+            _classify(pid, matches, found, pending)
+    return list(found.values())
+
+
+def _classify(pid: int, matches: Callable[[str], bool], found: dict[int, TaggedProcess], pending: list[int]) -> None:
+    """Add ``pid`` to ``found`` if it carries a matching tag, to ``pending`` if its environment
+    cannot be told yet (empty: in the middle of exec)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as environ:
+            variables = environ.read()
+    except OSError:
+        return
+    if not variables:
+        if _in_exec(pid):
+            pending.append(pid)
+        return
+    marker = f"{RUN_TAG_ENV}=".encode()
+    for variable in variables.split(b"\0"):
+        if variable.startswith(marker):
+            tag = variable[len(marker):].decode(errors="replace")
+            if matches(tag):
+                found[pid] = TaggedProcess(pid, tag, _command(str(pid)))
+            return
+
+
+def _in_exec(pid: int) -> bool:
+    """A userland process, alive, started in the last few seconds: one whose empty environment
+    may be an exec in progress (kernel threads and zombies have none; an old process with an
+    empty environment -- PID 1 in some containers -- is just that, and not waited for)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, IndexError, ValueError):
+        return False
+    pf_kthread = 0x00200000
+    age = uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    return fields[0] not in ("Z", "X") and not int(fields[6]) & pf_kthread and age < EXEC_WINDOW
 
 
 def kill_tagged(matches: Callable[[str], bool], timeout: float = 5.0) -> list[TaggedProcess]:
