@@ -54,10 +54,11 @@ class FrozenModel(BaseModel):
     """Base of every experiment model: unknown keys are errors, instances are immutable.
 
     Field docstrings become the ``description`` of each property in the JSON Schema, so
-    they are written for the person editing the YAML file.
+    they are written for the person editing the YAML file (read when needed:
+    :mod:`harness.experiment.docstrings`).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from harness.experiment.base import (
     Problem,
     format_yaml_path,
 )
+from harness.experiment.docstrings import field_description
 from harness.experiment.issues import ExperimentIssue
 from harness.experiment.source import SourceMap
 
@@ -305,8 +306,7 @@ def _explain(details: ErrorDetails, position: _Position, data: Any, source: Sour
 
     if kind == "missing":
         name = str(path[-1])
-        info = position.owner.model_fields.get(name) if position.owner else None
-        about = _first_sentence(info.description if info else None)
+        about = _first_sentence(field_description(position.owner, name) if position.owner else None)
         return Problem(
             path,
             f"missing required field {name!r}" + (f": {about}" if about else ""),

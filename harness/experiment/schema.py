@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from harness.experiment.docstrings import describe_fields
 from harness.experiment.model import Experiment
 
 SCHEMA_DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
@@ -24,6 +25,7 @@ def experiment_json_schema() -> dict[str, Any]:
     of ``$ref`` s into ``$defs`` plus a ``discriminator`` (``propertyName: type`` and a
     ``mapping`` from each type to its definition).
     """
+    describe_fields(Experiment)
     generated = Experiment.model_json_schema(mode="validation")
     generated.pop("title", None)
     generated.pop("description", None)

@@ -14,18 +14,44 @@ Public API (everything else in the sub-modules is private):
 * Testing seam: :class:`FakeToxiproxy` (an in-memory server behind ``httpx.MockTransport``).
 """
 
-from harness.tools import TOXIPROXY_VERSION
-from harness.toxiproxy.client import DEFAULT_TIMEOUT, ToxiproxyClient
-from harness.toxiproxy.errors import (
-    ToxiproxyBatchError,
-    ToxiproxyConflict,
-    ToxiproxyError,
-    ToxiproxyNotFound,
-    ToxiproxyUnreachable,
-)
-from harness.toxiproxy.fake import FakeToxiproxy
-from harness.toxiproxy.fleet import ToxiproxyFleet
-from harness.toxiproxy.models import AttributeValue, Proxy, ProxySpec, Stream, Toxic, ToxicSpec
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.tools import TOXIPROXY_VERSION
+    from harness.toxiproxy.client import DEFAULT_TIMEOUT, ToxiproxyClient
+    from harness.toxiproxy.errors import (
+        ToxiproxyBatchError,
+        ToxiproxyConflict,
+        ToxiproxyError,
+        ToxiproxyNotFound,
+        ToxiproxyUnreachable,
+    )
+    from harness.toxiproxy.fake import FakeToxiproxy
+    from harness.toxiproxy.fleet import ToxiproxyFleet
+    from harness.toxiproxy.models import AttributeValue, Proxy, ProxySpec, Stream, Toxic, ToxicSpec
+
+# Imported on first use (PEP 562): planning a fault needs ToxicSpec, not httpx.
+_WHERE = {
+    "TOXIPROXY_VERSION": "harness.tools",
+    "DEFAULT_TIMEOUT": "harness.toxiproxy.client",
+    "ToxiproxyClient": "harness.toxiproxy.client",
+    "ToxiproxyBatchError": "harness.toxiproxy.errors",
+    "ToxiproxyConflict": "harness.toxiproxy.errors",
+    "ToxiproxyError": "harness.toxiproxy.errors",
+    "ToxiproxyNotFound": "harness.toxiproxy.errors",
+    "ToxiproxyUnreachable": "harness.toxiproxy.errors",
+    "FakeToxiproxy": "harness.toxiproxy.fake",
+    "ToxiproxyFleet": "harness.toxiproxy.fleet",
+    "AttributeValue": "harness.toxiproxy.models",
+    "Proxy": "harness.toxiproxy.models",
+    "ProxySpec": "harness.toxiproxy.models",
+    "Stream": "harness.toxiproxy.models",
+    "Toxic": "harness.toxiproxy.models",
+    "ToxicSpec": "harness.toxiproxy.models",
+}
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -45,3 +71,9 @@ __all__ = [
     "ToxiproxyNotFound",
     "ToxiproxyUnreachable",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'harness.toxiproxy' has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name]), name)
