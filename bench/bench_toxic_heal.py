@@ -83,7 +83,6 @@ import os
 import signal
 import socket
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -99,9 +98,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.tools import find_toxiproxy_server
 from harness.toxiproxy import ProxySpec, ToxicSpec, ToxiproxyClient, ToxiproxyError, ToxiproxyUnreachable
-
-PART = 1000
-"""Bytes per TCP write of an answer (one Toxiproxy chunk each)."""
+from tests.toxiproxy.traffic import PART, REQUEST, PartsUpstream, read_answer, reset_close
 
 FRESH_DEADLINE = 0.3
 """A fresh connection counts as healthy when its whole answer arrives within this."""
@@ -121,82 +118,6 @@ RECOMMENDED = "tox0+grace+delete"
 
 
 # -- the upstream and the clients --------------------------------------------------------------
-
-class Upstream:
-    """HTTP/1.1 keep-alive server on 127.0.0.1. ``GET /parts`` is answered in ``parts`` TCP
-    writes 10 ms apart; ``GET /stream`` with data without end. While ``reset_new_after`` is
-    set, connections accepted then are reset (RST) that many seconds after acceptance."""
-
-    def __init__(self, parts: int) -> None:
-        self.parts = parts
-        self.reset_new_after: float | None = None
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self._listener.getsockname()[1])
-        self._conns: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
-            self._conns.append(conn)
-            if self.reset_new_after is not None:
-                threading.Timer(self.reset_new_after, reset_close, args=(conn,)).start()
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # one write, one chunk
-        buffer = b""
-        with contextlib.suppress(OSError):
-            while data := conn.recv(65536):
-                buffer += data
-                while b"\r\n\r\n" in buffer:
-                    request, buffer = buffer.split(b"\r\n\r\n", 1)
-                    if request.split(b" ")[1:2] == [b"/stream"]:
-                        conn.sendall(b"HTTP/1.1 200 OK\r\n\r\n")
-                        while True:
-                            conn.sendall(b"s" * 16384)
-                    body = b"p" * PART
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (PART * self.parts) + body)
-                    for _ in range(self.parts - 1):
-                        time.sleep(0.01)
-                        conn.sendall(body)
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)
-        self._listener.close()
-        for conn in self._conns:
-            with contextlib.suppress(OSError):
-                conn.close()
-
-
-REQUEST = b"GET /parts HTTP/1.1\r\nHost: ehr\r\n\r\n"
-
-
-def reset_close(sock: socket.socket) -> None:
-    """Close with RST (SO_LINGER 0), as HAProxy and killed processes with unread data do."""
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
-
-
-def read_answer(sock: socket.socket) -> None:
-    """Read one /parts answer (headers + Content-Length body); raises OSError or EOFError."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        if not (chunk := sock.recv(65536)):
-            raise EOFError("closed")
-        data += chunk
-    head, body = data.split(b"\r\n\r\n", 1)
-    length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
-    while len(body) < length:
-        if not (chunk := sock.recv(65536)):
-            raise EOFError("closed")
-        body += chunk
-
 
 class Victims:
     """The clients that go away around the heal (see the scenarios)."""
@@ -487,7 +408,7 @@ class Heal:
 
 def one_round(scenario: Scenario, method: str, clients: int, parts: int, log_dir: Path) -> Round:
     result = Round(scenario.name, method)
-    upstream = Upstream(parts)
+    upstream = PartsUpstream(parts)
     try:
         with toxiproxy(log_dir) as url, ToxiproxyClient(url, timeout=STEP_TIMEOUT) as api:
             spec = ProxySpec("ehr", f"127.0.0.1:{free_port()}", f"127.0.0.1:{upstream.port}")
@@ -602,7 +523,7 @@ def main() -> None:
                           f"{fmt(r.held, scenario.cap):>7}  {r.survivor:<7} {r.after:<6} {'; '.join(r.notes)}",
                           flush=True)
             summarise(scenario, rounds)
-    print(f"\n{args.clients} clients per round, answers in {args.parts} writes of {PART} B; "
+    print(f"\n{args.clients} clients per round, answers in {args.parts} writes of {len(PART)} B; "
           f"total {time.perf_counter() - began:.0f}s")
 
 

@@ -115,13 +115,13 @@ def reap(run_dir: Path) -> int:
             _log(f"the runner (pid {pid}) is still alive: leaving the run to it")
             return 0
         _log("the runner died before the run ended: rolling back")
-        result = rollback_run(run_dir, force=True, status="rolled-back-by-lifeline")
+        result = rollback_run(run_dir, force=True, status="rolled-back-by-lifeline")  # tagged ones too
         for line in result.describe():
             _log(line)
         status = 1 if result.errors else 0
-    killed = kill_tagged(of_run(run_dir))
-    for process in killed:
-        _log(f"killed straggler pid {process.pid}: {process.command}")
+    else:
+        for process in kill_tagged(of_run(run_dir)):
+            _log(f"killed straggler pid {process.pid}: {process.command}")
     _log(f"done in {time.monotonic() - started:.2f}s")
     return status
 

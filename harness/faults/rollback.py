@@ -116,13 +116,12 @@ def rollback_run(run_dir: Path, *, force: bool = False, timeout: float = 20.0,
                 what = f"{action['proxy']}/{action.get('toxic', '')}" if kind == "toxic" else action["proxy"]
                 try:
                     if kind == "toxic" and action.get("type") in DATA_TOXICS:
-                        present = any(t.name == action["toxic"] for t in client.toxics(action["proxy"]))
                         heal = heal_data_toxic(client, action["proxy"], action["toxic"])
                         if heal.problem is not None:
                             told = result.errors if heal.inert_at is None else result.notes
                             told.append(f"{fault}: {heal.problem}")
                         if heal.inert_at is not None:
-                            (result.toxics_removed if present else result.toxics_absent).append(what)
+                            (result.toxics_removed if heal.was_there else result.toxics_absent).append(what)
                     elif kind == "toxic":
                         removed = client.remove_toxic(action["proxy"], action["toxic"], missing_ok=True)
                         (result.toxics_removed if removed else result.toxics_absent).append(what)

@@ -56,11 +56,13 @@ class ToxicHeal:
     ``inert_at``: wall-clock time (``time.time()``) by which the toxic had stopped acting on
     every connection, open or new -- the heal's "ended" stamp; ``None`` if unknown (it may
     still act). ``removed``: the toxic is gone from the proxy. ``problem``: why not, in words
-    for an event; ``None`` when both are done."""
+    for an event; ``None`` when both are done. ``was_there``: False when the toxic (or its
+    proxy) was already gone before this heal touched it."""
 
     inert_at: float | None
     removed: bool
     problem: str | None = None
+    was_there: bool = True
 
 
 def heal_data_toxic(client: ToxiproxyClient, proxy: str, toxic: str, *, grace: float = GRACE,
@@ -88,7 +90,7 @@ def heal_data_toxic(client: ToxiproxyClient, proxy: str, toxic: str, *, grace: f
         client.update_toxic(proxy, toxic, toxicity=0)
         inert_at: float | None = time.time()
     except ToxiproxyNotFound:  # toxic or proxy gone already: healed
-        return ToxicHeal(time.time(), removed=True)
+        return ToxicHeal(time.time(), removed=True, was_there=False)
     except ToxiproxyError as exc:
         if not _lock_busy(exc):
             raise

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from harness.backends.base import Endpoints
+from harness.backends.fake import NoProcessesBackend
 from harness.checks.reconnection import check_reconnection
 from harness.checks.windows import fault_heals, fault_starts
 from harness.faults import FaultPlan, Journal, Nemesis, ToxicAction
@@ -18,29 +19,13 @@ from harness.toxiproxy.fake import FakeToxiproxy
 URL = "http://fake-toxiproxy:8474"
 
 
-class NoProcesses:
-    name = "none"
-
-    def up(self) -> Endpoints:
-        raise NotImplementedError
-
-    def down(self) -> None:
-        pass
-
-    def kill_site(self, site: str) -> list[str]:
-        return []
-
-    def restart_site(self, site: str) -> list[str]:
-        return []
-
-
 def test_a_slow_heal_is_stamped_with_both_ends_and_recovery_is_measured_from_the_end(tmp_path: Path) -> None:
     fake = FakeToxiproxy()
     ToxiproxyClient(URL, transport=fake.transport).populate([ProxySpec("link", "127.0.0.1:1", "127.0.0.1:2")])
     timeline = TimelineWriter(tmp_path / "timeline.jsonl")
     journal = Journal(tmp_path, "t")
     endpoints = Endpoints(front_door_urls={}, toxiproxy_url=URL, links={}, instance_urls={})
-    nemesis = Nemesis(endpoints, NoProcesses(), journal, timeline, transport=fake.transport)
+    nemesis = Nemesis(endpoints, NoProcessesBackend(), journal, timeline, transport=fake.transport)
     plan = FaultPlan("slow", "latency", "link", 0.0, 1.0, toxics=(ToxicAction("link", ToxicSpec(
         type="latency", name="hchaos-slow", stream="downstream", attributes={"latency": 100})),))
     nemesis.inject(plan)

@@ -191,3 +191,25 @@ def test_when_even_the_lifeline_is_killed_rollback_undoes_the_run(
     again = subprocess.run([*HCHAOS, "rollback", "--runs-dir", str(runs)], capture_output=True, text=True,
                            timeout=60)
     assert again.returncode == 0 and "nothing to roll back" in again.stdout
+
+
+def test_rollback_makes_a_latency_toxic_inert_before_removing_it_and_tells_removed_from_absent(
+        tmp_path: Path, toxiproxy: ToxiproxyClient) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (port,) = allocate_free_ports(1)
+    toxiproxy.populate([ProxySpec("link-a", f"127.0.0.1:{port}", "127.0.0.1:1")])
+    toxiproxy.add_toxic("link-a", ToxicSpec(type="latency", name="hchaos-slow-downstream", stream="downstream",
+                                            attributes={"latency": 500}))
+    journal = Journal(run_dir, "dead-run")
+    server = toxiproxy.base_url
+    journal.fault_injecting("slow", [
+        {"kind": "toxic", "server": server, "proxy": "link-a", "toxic": "hchaos-slow-downstream", "type": "latency"},
+        {"kind": "toxic", "server": server, "proxy": "link-a", "toxic": "never-applied", "type": "latency"},
+    ])
+    journal.close()
+    result = rollback_run(run_dir, force=True)
+    assert result.errors == []
+    assert result.toxics_removed == ["link-a/hchaos-slow-downstream"]
+    assert result.toxics_absent == ["link-a/never-applied"]
+    assert toxiproxy.toxics("link-a") == []

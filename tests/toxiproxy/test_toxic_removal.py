@@ -20,9 +20,7 @@ What the server does (v2.12.0 source):
 
 from __future__ import annotations
 
-import contextlib
 import socket
-import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -37,84 +35,12 @@ from harness.toxiproxy import (
     ToxicSpec,
     ToxiproxyClient,
 )
+from tests.toxiproxy.traffic import PART, REQUEST, PartsUpstream, read_answer, reset_close
 
 pytestmark = pytest.mark.integration
 
 FLUSH_SIGNATURE = "Could not write last packets after interrupt to Output"
 """What toxiproxy-server logs each time a removal's 5 s flush of one chunk times out."""
-
-# -- the traffic -------------------------------------------------------------------------------
-
-REQUEST = b"GET /parts HTTP/1.1\r\nHost: ehr\r\n\r\n"
-PART = b"p" * 1000
-
-
-class PartsUpstream:
-    """HTTP/1.1 keep-alive server: ``GET /parts`` is answered in ``parts`` TCP writes 10 ms
-    apart (each its own Toxiproxy chunk); ``GET /stream`` with data without end."""
-
-    def __init__(self, parts: int) -> None:
-        self.parts = parts
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.address = f"127.0.0.1:{self._listener.getsockname()[1]}"
-        self._conns: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
-            self._conns.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        buffer = b""
-        with contextlib.suppress(OSError):
-            while data := conn.recv(65536):
-                buffer += data
-                while b"\r\n\r\n" in buffer:
-                    request, buffer = buffer.split(b"\r\n\r\n", 1)
-                    if b" /stream " in request:
-                        while True:
-                            conn.sendall(b"s" * 16384)
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (len(PART) * self.parts) + PART)
-                    for _ in range(self.parts - 1):
-                        time.sleep(0.01)
-                        conn.sendall(PART)
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)
-        self._listener.close()
-        for conn in self._conns:
-            with contextlib.suppress(OSError):
-                conn.close()
-
-
-def read_answer(sock: socket.socket) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        if not (chunk := sock.recv(65536)):
-            raise EOFError("connection closed before the headers")
-        data += chunk
-    head, body = data.split(b"\r\n\r\n", 1)
-    length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
-    while len(body) < length:
-        if not (chunk := sock.recv(65536)):
-            raise EOFError("connection closed mid-body")
-        body += chunk
-    return body
-
-
-def reset_close(sock: socket.socket) -> None:
-    """Go away with a RST, as HAProxy or a killed client does."""
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
-
 
 @dataclass
 class Link:
@@ -246,29 +172,15 @@ def test_the_nemesis_heals_a_latency_fault_without_the_flush_and_stamps_when_it_
     """The timeline once said a latency fault ended 30 s before its toxic went: the nemesis now
     makes the toxic inert first, and its heal record's ``ended`` is that moment."""
     from harness.backends.base import Endpoints
+    from harness.backends.fake import NoProcessesBackend
     from harness.faults import FaultPlan, Journal, Nemesis, ToxicAction
     from harness.timeline import FaultRecord, TimelineWriter, read_timeline
-
-    class NoProcesses:
-        name = "none"
-
-        def up(self) -> Endpoints:
-            raise NotImplementedError
-
-        def down(self) -> None:
-            pass
-
-        def kill_site(self, site: str) -> list[str]:
-            return []
-
-        def restart_site(self, site: str) -> list[str]:
-            return []
 
     link = link_factory(parts=2)
     timeline = TimelineWriter(tmp_path / "timeline.jsonl")
     journal = Journal(tmp_path, "t")
     endpoints = Endpoints(front_door_urls={}, toxiproxy_url=toxiproxy_server.url, links={}, instance_urls={})
-    nemesis = Nemesis(endpoints, NoProcesses(), journal, timeline)
+    nemesis = Nemesis(endpoints, NoProcessesBackend(), journal, timeline)
     plan = FaultPlan("slow", "latency", link.name, 0.0, 1.0, toxics=(ToxicAction(link.name, latency(2000)),))
     try:
         nemesis.inject(plan)
