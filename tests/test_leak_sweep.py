@@ -62,8 +62,10 @@ def test_a_process_caught_in_the_middle_of_exec_is_not_missed(tmp_path: Path) ->
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     tag = next(iter(tag_environment(run_dir).items()))
+    # The shell's own exec carries the tag (an `env VAR=... cmd` in between would be a process
+    # with a non-empty, untagged environment: not a process in the middle of exec).
     proc = subprocess.Popen(["/usr/bin/env", "-i", "/bin/sh", "-c",
-                             f"sleep 0.2; exec /usr/bin/env {tag[0]}={tag[1]} /bin/sleep 30"])
+                             f"sleep 0.2; export {tag[0]}={tag[1]}; exec /bin/sleep 30"])
     try:
         time.sleep(0.05)  # the shell runs, with no environment at all
         (found,) = processes_tagged(of_run(run_dir))
