@@ -282,7 +282,7 @@ def up(experiment_file: Path, runs_dir: Path | None) -> None:
         lifeline = Lifeline(run_dir)
         lifeline.start()
         backend = LocalBackend(topology_for(loaded.experiment), run_dir,
-                               options=local_options(loaded.experiment), journal=journal,
+                               options=local_options(loaded.experiment, loaded.path), journal=journal,
                                interruption=interruption)
         try:
             endpoints = backend.up()

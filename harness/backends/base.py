@@ -1,6 +1,11 @@
 """What every backend provides: bring the topology up and down, and the process-level
-faults (kill and restart everything in a site). Link faults never go through the backend:
-they go to Toxiproxy, which every backend runs or points at.
+faults (kill and restart everything in a site; kill, pause, resume, restart one instance).
+Link faults (and partitions, which are link faults) never go through the backend: they go to
+Toxiproxy, which every backend runs or points at.
+
+Each backend declares the fault types it can carry out (:attr:`Backend.supported_faults`):
+an experiment asking for another one is rejected at validation
+(:mod:`harness.runner.fault_targets`), never half-run.
 
 Backends: ``local`` (processes on 127.0.0.1, the embedded default) exists now; ``docker``,
 ``compose`` and ``external`` follow the same protocol.
@@ -53,9 +58,12 @@ class Endpoints:
     workstation_urls: Mapping[str, str] = field(default_factory=dict)
 
     @property
-    def front_door_url(self) -> str:
-        """The EHR's front-door URL (the service most probes and examples use)."""
-        return self.front_door_urls["ehr"]
+    def front_door_url(self) -> str | None:
+        """The EHR's front-door URL, else the first service's, else None (nothing is routed
+        through the front door): for display; probes and load use their service's own."""
+        if "ehr" in self.front_door_urls:
+            return self.front_door_urls["ehr"]
+        return next(iter(self.front_door_urls.values()), None)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -71,9 +79,18 @@ class Endpoints:
 
 class Backend(Protocol):
     """Runs a topology. ``up`` either returns with everything ready or raises with nothing
-    left running; ``down`` is idempotent and leaves nothing running."""
+    left running; ``down`` is idempotent and leaves nothing running, paused instances
+    included.
+
+    The instance methods take an instance name of the topology (``Instance.name``, e.g.
+    ``ehr-a``); any other name raises. They act on that instance only and are what the
+    nemesis calls for ``kill``, ``pause`` and ``restart`` faults.
+    """
 
     name: str
+
+    supported_faults: frozenset[str]
+    """Every fault ``type`` this backend can carry out (e.g. ``{"latency", "pause", ...}``)."""
 
     def up(self) -> Endpoints: ...
 
@@ -85,4 +102,27 @@ class Backend(Protocol):
 
     def restart_site(self, site: str) -> list[str]:
         """Start again every process of ``site`` and wait until ready; returns their names."""
+        ...
+
+    def kill_instance(self, name: str) -> None:
+        """SIGKILL the instance (its whole process group); returns once it is dead.
+        Killing a dead instance is a no-op."""
+        ...
+
+    def start_instance(self, name: str) -> None:
+        """Start again an instance that was killed, and wait until it is ready."""
+        ...
+
+    def pause_instance(self, name: str) -> None:
+        """Freeze the instance (SIGSTOP of its process group) without waiting for anything:
+        its sockets stay open, nothing is answered. Pausing a paused instance is a no-op."""
+        ...
+
+    def resume_instance(self, name: str) -> None:
+        """Thaw a paused instance (SIGCONT); a no-op for an instance that is not paused."""
+        ...
+
+    def restart_instance(self, name: str) -> None:
+        """Stop the instance gracefully (SIGTERM, SIGKILL after a grace period), start it
+        again and wait until it is ready."""
         ...

@@ -1,21 +1,26 @@
 """A backend with no processes, for testing the nemesis and the runner's fault logic against a
 Toxiproxy (real or :class:`~harness.toxiproxy.FakeToxiproxy`) without starting a hospital:
-site kills and restarts are recorded, not done."""
+site and instance kills, pauses and restarts are recorded, not done."""
 
 from __future__ import annotations
 
 from harness.backends.base import Endpoints
+from harness.experiment.faults import FAULT_TYPES
 
 
 class NoProcessesBackend:
     """:class:`~harness.backends.base.Backend` that owns nothing: ``kill_site`` and
-    ``restart_site`` only record the site (in :attr:`killed` / :attr:`restarted`)."""
+    ``restart_site`` only record the site (in :attr:`killed` / :attr:`restarted`); the instance
+    methods only record ``(method, instance)`` in :attr:`calls`, in call order (e.g.
+    ``("pause", "ehr-a")``). It claims every fault type unless told otherwise."""
 
     name = "no-processes"
 
-    def __init__(self) -> None:
+    def __init__(self, supported_faults: frozenset[str] = frozenset(FAULT_TYPES)) -> None:
+        self.supported_faults = supported_faults
         self.killed: list[str] = []
         self.restarted: list[str] = []
+        self.calls: list[tuple[str, str]] = []
 
     def up(self) -> Endpoints:
         raise NotImplementedError("NoProcessesBackend runs nothing: build the Endpoints yourself")
@@ -30,3 +35,18 @@ class NoProcessesBackend:
     def restart_site(self, site: str) -> list[str]:
         self.restarted.append(site)
         return []
+
+    def kill_instance(self, name: str) -> None:
+        self.calls.append(("kill", name))
+
+    def start_instance(self, name: str) -> None:
+        self.calls.append(("start", name))
+
+    def pause_instance(self, name: str) -> None:
+        self.calls.append(("pause", name))
+
+    def resume_instance(self, name: str) -> None:
+        self.calls.append(("resume", name))
+
+    def restart_instance(self, name: str) -> None:
+        self.calls.append(("restart", name))

@@ -34,22 +34,26 @@ from harness.experiment.checks import (
 )
 from harness.experiment.faults import (
     FAULT_TYPES,
+    INSTANCE_FAULT_TYPES,
     LINK_FAULT_TYPES,
     BandwidthFault,
     BlackholeFault,
     Direction,
     Fault,
+    KillFault,
     LatencyFault,
     LinkDownFault,
+    PartitionFault,
+    PauseFault,
     PowerLossFault,
     ResetPeerFault,
+    RestartFault,
 )
 from harness.experiment.halts import HaltCondition
 from harness.experiment.issues import ExperimentError, ExperimentIssue
 from harness.experiment.load import SHAPE_TYPES, LoadConfig, PersonaLoad
 from harness.experiment.loader import LoadedExperiment, load_experiment, parse_experiment, raise_issues
 from harness.experiment.model import (
-    EhrConfig,
     Experiment,
     FrontDoorConfig,
     Phases,
@@ -64,6 +68,7 @@ __all__ = [
     "CHECK_TYPES",
     "DEGRADED_CHECKS",
     "FAULT_TYPES",
+    "INSTANCE_FAULT_TYPES",
     "LINK_FAULT_TYPES",
     "SHAPE_TYPES",
     "AvailabilityCheck",
@@ -73,7 +78,6 @@ __all__ = [
     "Check",
     "Direction",
     "DowntimeOrdersCheck",
-    "EhrConfig",
     "Experiment",
     "ExperimentError",
     "ExperimentIssue",
@@ -81,6 +85,7 @@ __all__ = [
     "Fault",
     "FrontDoorConfig",
     "HaltCondition",
+    "KillFault",
     "LabTurnaroundCheck",
     "LatencyFault",
     "LedgerCheck",
@@ -89,7 +94,9 @@ __all__ = [
     "LoadedExperiment",
     "Loc",
     "Location",
+    "PartitionFault",
     "PatientIdentityCheck",
+    "PauseFault",
     "PersonaLoad",
     "PhaseName",
     "Phases",
@@ -100,6 +107,7 @@ __all__ = [
     "ReconnectionCheck",
     "RecoveryOrderCheck",
     "ResetPeerFault",
+    "RestartFault",
     "ScheduleStalenessCheck",
     "SourceMap",
     "SplitBrainCheck",

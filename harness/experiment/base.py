@@ -15,10 +15,13 @@ import difflib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Final, TypeAlias
+from typing import Final, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, Strict
 from pydantic_core import PydanticCustomError
+
+from harness.models import FrozenModel as FrozenModel  # re-exported: the models import them from here
+from harness.models import StrictFloat as StrictFloat
+from harness.models import StrictInt as StrictInt
 
 Loc: TypeAlias = tuple[str | int, ...]
 """A path into the experiment document: mapping keys and list indexes, e.g. ``("faults", 0, "at")``."""
@@ -43,22 +46,6 @@ LABEL_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]*$"
 CONSISTENCY_ERROR: Final = "experiment_consistency"
 """pydantic error type that carries a tuple of :class:`Problem` in ``ctx["problems"]``."""
 
-# Numbers as YAML gives them. Strict so that ``fall: yes`` (a YAML boolean) or
-# ``rate: "20"`` is reported instead of silently becoming 1 or 20.0; strict floats
-# still accept integers, so ``rate: 20`` is fine.
-StrictFloat: TypeAlias = Annotated[float, Strict(), Field(allow_inf_nan=False)]
-StrictInt: TypeAlias = Annotated[int, Strict()]
-
-
-class FrozenModel(BaseModel):
-    """Base of every experiment model: unknown keys are errors, instances are immutable.
-
-    Field docstrings become the ``description`` of each property in the JSON Schema, so
-    they are written for the person editing the YAML file (read when needed:
-    :mod:`harness.experiment.docstrings`).
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,18 @@ class _Position:
     owner: type[BaseModel] | None
     owner_tag: str | None
     field: str | None
+    branches: tuple[tuple[Loc, bool], ...] = ()
+    """For each plain ``str | Model`` union passed through: its path and whether the error is
+    about the model branch (False: the string branch)."""
+
+    def off_branch(self, data: Any) -> bool:
+        """True when the error belongs to a union branch the value as written does not take (a
+        mapping reported as 'not a string', a string as 'not a mapping'): noise, not a problem."""
+        for path, model_branch in self.branches:
+            exists, raw = _raw(data, path)
+            if exists and isinstance(raw, Mapping) != model_branch:
+                return True
+        return False
 
 
 def issues_from_validation_error(
@@ -93,6 +105,8 @@ def issues_from_validation_error(
     issues: list[ExperimentIssue] = []
     for details in error.errors():
         position = _resolve(root, details["loc"])
+        if position.off_branch(data):
+            continue
         if details["type"] == CONSISTENCY_ERROR:
             for problem in (details.get("ctx") or {}).get("problems", ()):
                 issues.append(locate_problem(problem, file=file, source=source, prefix=position.path))
@@ -173,12 +187,19 @@ def _resolve(root: type[BaseModel], loc: tuple[int | str, ...]) -> _Position:
     owner: type[BaseModel] | None = None
     owner_tag: str | None = None
     field: str | None = None
+    branches: list[tuple[Loc, bool]] = []
     for part in loc:
         current = _unwrap(current)
         members = _union_members(current)
         if isinstance(part, str) and part in members:
             # pydantic inserts the tag of the chosen member into loc; it is not in the file.
             current, current_tag = members[part], part
+            continue
+        plain = _plain_members(current)
+        if isinstance(part, str) and part in plain:
+            # A ``str | Model`` union: pydantic names the branch it tried in loc, not in the file.
+            current = plain[part]
+            branches.append((tuple(path), _is_model(current)))
             continue
         path.append(part)
         if _is_model(current):
@@ -193,7 +214,18 @@ def _resolve(root: type[BaseModel], loc: tuple[int | str, ...]) -> _Position:
         else:
             current = None
         current_tag = None
-    return _Position(tuple(path), _unwrap(current), owner, owner_tag, field)
+    return _Position(tuple(path), _unwrap(current), owner, owner_tag, field, tuple(branches))
+
+
+def _plain_members(annotation: Any) -> dict[str, Any]:
+    """Branch name (as pydantic writes it in a loc: ``str``, the model's class name) -> type, for
+    a union of ``str`` and models that is not discriminated (empty for any other type)."""
+    if not _is_union(annotation) or _union_members(annotation):
+        return {}
+    members = [_unwrap(m) for m in get_args(annotation) if m is not type(None)]
+    if str not in members or not any(_is_model(m) for m in members):
+        return {}
+    return {("str" if m is str else m.__name__): m for m in members}
 
 
 def _raw(data: Any, path: Loc) -> tuple[bool, Any]:

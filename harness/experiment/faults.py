@@ -1,38 +1,61 @@
 """The faults an experiment can schedule: a union of models discriminated by ``type``.
 
-Each fault names its ``target`` (a data center for ``power_loss``, a link for the others),
-when it starts (``at``, from the start of the fault phase) and how long it lasts. The
-names of targets are checked against the topology elsewhere (:mod:`harness.topology`);
-here a target is only a non-empty string.
+Each fault names its ``target`` (a data center for ``power_loss``, a link for the link
+faults, an instance for the instance faults), when it starts (``at``, from the start of the
+fault phase) and how long it lasts. A ``partition`` has no ``target`` in YAML: its ``groups``
+say what it cuts, and its :attr:`PartitionFault.target` is a label computed from them. The
+names of targets are checked against the topology elsewhere
+(:mod:`harness.runner.fault_targets`); here a target is only a non-empty string.
 
 The link faults map one-to-one onto Toxiproxy: ``latency``, ``bandwidth`` and
 ``reset_peer`` are toxics of the same name, ``blackhole`` is the ``timeout`` toxic with
 timeout 0 (data stops, connections stay open), ``link_down`` disables the proxy
 (connections are refused). ``direction`` is Toxiproxy's stream: ``downstream`` is the
 server's answer travelling back to the client, ``upstream`` the client's request.
+
+The instance faults act on one process through the backend: ``kill`` (SIGKILL, started
+again at the heal unless ``restart: false``), ``pause`` (SIGSTOP, SIGCONT at the heal),
+``restart`` (graceful stop and start at the inject). ``partition`` black-holes every link
+between groups of sites and instances (Jepsen's grudge, as data).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Final, Literal, TypeAlias, get_args
 
-from pydantic import Field
+from pydantic import Field, Strict
 
 from harness.durations import Duration, PositiveDuration
 from harness.experiment.base import LABEL_PATTERN, NAME_MAX, FrozenModel, StrictInt, default_label
 
 Direction: TypeAlias = Literal["upstream", "downstream", "both"]
 
+StrictBool: TypeAlias = Annotated[bool, Strict()]
 
-class _FaultBase(FrozenModel):
-    """Timing and naming common to every fault (not itself a valid fault)."""
+MAX_GROUPS: Final = 16
+"""Most groups in a partition (more than any topology has sites)."""
+
+MAX_GROUP_MEMBERS: Final = 512
+"""Most sites and instances in one partition group."""
+
+
+class _FaultKind(FrozenModel):
+    """The discriminator, first key of every fault (not itself a valid fault)."""
 
     # Narrowed to a Literal by each concrete fault; declared here so that the key comes
     # first in dumps and the helpers below can read it.
     type: str
 
+
+class _Targeted(_FaultKind):
+    """A fault with a ``target`` written in YAML (every fault but ``partition``)."""
+
     # Redeclared by each fault to document what its target is; declared here for key order.
     target: str = Field(min_length=1)
+
+
+class _FaultTiming(_FaultKind):
+    """Timing and naming common to every fault (not itself a valid fault)."""
 
     at: Duration = 0.0
     """When the fault starts, from the beginning of the fault phase (e.g. '0s', '2.5s')."""
@@ -60,6 +83,12 @@ class _FaultBase(FrozenModel):
         one (missing names are filled in with ``<type>-<index>``); a fault built on its own
         without a name falls back to its type."""
         return self.name if self.name is not None else self.type
+
+
+# Bases in this order so that the keys are ``type, target, at, duration, name`` (pydantic
+# orders inherited fields from the last base of the MRO to the first).
+class _FaultBase(_FaultTiming, _Targeted):
+    """Timing, naming and a ``target``: the base of every fault but ``partition``."""
 
 
 class PowerLossFault(_FaultBase):
@@ -137,19 +166,99 @@ class LinkDownFault(_FaultBase):
     """The link to take down (e.g. 'frontdoor-ehr-a')."""
 
 
+class KillFault(_FaultBase):
+    """An instance's process (and its children) is SIGKILLed: a crash, no clean shutdown.
+    At the heal it is started again and waited for until ready, unless ``restart: false``."""
+
+    type: Literal["kill"]
+    target: str = Field(min_length=1)
+    """The instance to kill (e.g. 'ehr-a')."""
+
+    restart: StrictBool = True
+    """Start the instance again at the heal (after `duration`); false leaves it dead until the
+    run ends (the recovery phase then sees it still down)."""
+
+
+class PauseFault(_FaultBase):
+    """An instance is frozen (SIGSTOP of its process group) and thawed at the heal (SIGCONT):
+    the hung server that still holds its connections, which clients only notice by their own
+    timeouts. Applied in a few milliseconds: the inject does not wait for anything."""
+
+    type: Literal["pause"]
+    target: str = Field(min_length=1)
+    """The instance to freeze (e.g. 'ehr-a')."""
+
+
+class RestartFault(_FaultBase):
+    """An instance is restarted cleanly at the inject: SIGTERM, SIGKILL if it has not exited
+    after a grace period, started again and waited for until ready (the inject returns then).
+    The heal does nothing but mark the fault ended: ``duration`` is the window in which the
+    restart is observed (checks attribute what happens in it to the fault)."""
+
+    type: Literal["restart"]
+    target: str = Field(min_length=1)
+    """The instance to restart (e.g. 'ehr-b')."""
+
+
+PartitionGroup: TypeAlias = Annotated[
+    tuple[Annotated[str, Field(min_length=1, max_length=NAME_MAX)], ...],
+    Field(min_length=1, max_length=MAX_GROUP_MEMBERS)]
+"""One side of a partition: the names of sites, instances or the front door."""
+
+
+class PartitionFault(_FaultTiming):
+    """A network partition given as groups (Jepsen's grudge): parts of the topology in
+    different groups cannot reach each other; what no group lists is not cut off.
+
+    It becomes exactly the links it cuts: a link (one Toxiproxy proxy) belongs to a group
+    at an end when that end's component (an instance, the front door, 'campus') or, if the
+    component is not listed anywhere, the end's site is listed in the group; a link is cut
+    when its two ends belong to two different groups. With ``one_way: true`` only links
+    whose source (the end that opens connections) belongs to an earlier group and whose
+    target to a later group are cut: the earlier groups cannot reach the later ones, the
+    later ones still reach the earlier ones. A cut is a blackhole on both streams
+    (Toxiproxy's ``timeout`` toxic with timeout 0: connections stay open, no data flows).
+
+    There is no ``target`` in YAML; :attr:`target` is the label ``dc-a | dc-b,campus``
+    (``dc-a -> dc-b,campus`` when one-way), for reports and the timeline.
+    """
+
+    type: Literal["partition"]
+
+    groups: tuple[PartitionGroup, ...] = Field(min_length=2, max_length=MAX_GROUPS)
+    """Two or more groups, each a list of sites (e.g. 'dc-a', 'campus'), instances (e.g.
+    'ehr-a') or 'front-door', that cannot reach each other; no name in two groups.
+    An instance listed in one group is in it even when its site is listed in another."""
+
+    one_way: StrictBool = False
+    """Cut only the links whose source is in an earlier group and whose target is in a later
+    one (earlier groups cannot reach later ones; the reverse links keep working)."""
+
+    @property
+    def target(self) -> str:
+        """The groups as one label: ``dc-a | dc-b,campus`` (``->`` instead of ``|`` when one-way)."""
+        separator = " -> " if self.one_way else " | "
+        return separator.join(",".join(group) for group in self.groups)
+
+
 Fault: TypeAlias = Annotated[
-    PowerLossFault | LatencyFault | BandwidthFault | BlackholeFault | ResetPeerFault | LinkDownFault,
+    PowerLossFault | LatencyFault | BandwidthFault | BlackholeFault | ResetPeerFault | LinkDownFault
+    | KillFault | PauseFault | RestartFault | PartitionFault,
     Field(discriminator="type"),
 ]
 """Any fault; pydantic picks the model from the ``type`` key."""
 
-FAULT_MODELS: Final[tuple[type[_FaultBase], ...]] = (
+FAULT_MODELS: Final[tuple[type[_FaultTiming], ...]] = (
     PowerLossFault,
     LatencyFault,
     BandwidthFault,
     BlackholeFault,
     ResetPeerFault,
     LinkDownFault,
+    KillFault,
+    PauseFault,
+    RestartFault,
+    PartitionFault,
 )
 
 FAULT_TYPES: Final[tuple[str, ...]] = tuple(
@@ -157,5 +266,9 @@ FAULT_TYPES: Final[tuple[str, ...]] = tuple(
 )
 """Every valid ``type`` of a fault, sorted (for error messages and documentation)."""
 
-LINK_FAULT_TYPES: Final[frozenset[str]] = frozenset(FAULT_TYPES) - {"power_loss"}
-"""Fault types whose ``target`` is a link; ``power_loss`` targets a data center."""
+INSTANCE_FAULT_TYPES: Final[frozenset[str]] = frozenset({"kill", "pause", "restart"})
+"""Fault types whose ``target`` is one instance (a process the backend runs)."""
+
+LINK_FAULT_TYPES: Final[frozenset[str]] = frozenset(FAULT_TYPES) - {"power_loss", "partition"} - INSTANCE_FAULT_TYPES
+"""Fault types whose ``target`` is a link; ``power_loss`` targets a data center, the
+instance faults an instance, and a ``partition`` has groups instead of a target."""

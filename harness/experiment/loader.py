@@ -14,8 +14,6 @@ look the same and point into the same file.
 
 from __future__ import annotations
 
-import difflib
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +23,12 @@ from pydantic import ValidationError
 
 from harness.experiment.base import Loc, Problem, format_yaml_path
 from harness.experiment.diagnostics import describe_value, issues_from_validation_error, locate_problem
+from harness.experiment.files import read_text
 from harness.experiment.issues import ExperimentError, ExperimentIssue
-from harness.experiment.limits import MAX_FILE_BYTES, LimitError, check_size
+from harness.experiment.limits import LimitError
 from harness.experiment.model import Experiment
 from harness.experiment.source import Location, SourceMap, YamlSyntaxError, parse_yaml
+from harness.experiment.topology_file import TopologySource, merge_topology_file
 
 
 @dataclass(frozen=True)
@@ -42,12 +42,19 @@ class LoadedExperiment:
     experiment: Experiment
     path: Path
     source: SourceMap
+    topology_source: TopologySource | None = None
+    """The topology file the ``topology`` section's other keys came from (``topology.file``)."""
 
     def issue(
         self, loc: Loc, message: str, *, expected: str | None = None, found: str | None = None
     ) -> ExperimentIssue:
-        """An issue about the value at ``loc`` (e.g. ``("faults", 0, "target")``) of this file."""
-        return locate_problem(Problem(loc, message, expected, found), file=self.path, source=self.source)
+        """An issue about the value at ``loc`` (e.g. ``("faults", 0, "target")``) of this file,
+        or of the topology file when ``loc`` is under a ``topology`` key that came from it."""
+        problem = Problem(loc, message, expected, found)
+        extra = self.topology_source
+        if extra is not None and len(loc) >= 2 and loc[0] == "topology" and loc[1] in extra.keys:
+            return locate_problem(Problem(loc[1:], message, expected, found), file=extra.path, source=extra.source)
+        return locate_problem(problem, file=self.path, source=self.source)
 
 
 def raise_issues(loaded: LoadedExperiment, problems: Iterable[Problem | tuple[Loc, str]]) -> NoReturn:
@@ -61,10 +68,8 @@ def raise_issues(loaded: LoadedExperiment, problems: Iterable[Problem | tuple[Lo
         ExperimentError: always, listing every problem.
         ValueError: if ``problems`` is empty (a caller bug: there is nothing to report).
     """
-    issues = [
-        locate_problem(p if isinstance(p, Problem) else Problem(*p), file=loaded.path, source=loaded.source)
-        for p in problems
-    ]
+    issues = [loaded.issue(p.loc, p.message, expected=p.expected, found=p.found)
+              for p in (p if isinstance(p, Problem) else Problem(*p) for p in problems)]
     if not issues:
         raise ValueError("raise_issues() needs at least one problem")
     raise ExperimentError(issues)
@@ -81,7 +86,7 @@ def load_experiment(path: str | Path) -> LoadedExperiment:
             problem found. Nothing else escapes, whatever the file holds.
     """
     file = Path(path)
-    return parse_experiment(_read(file), file)
+    return parse_experiment(read_text(file), file)
 
 
 def parse_experiment(text: str, path: str | Path = "<string>") -> LoadedExperiment:
@@ -118,13 +123,14 @@ def parse_experiment(text: str, path: str | Path = "<string>") -> LoadedExperime
             file, f"expected a mapping at the top level (version:, name:, faults:, ...), found {kind}",
             found=kind, at=parsed.source.locate(()),
         )])
+    topology_source = merge_topology_file(data, file, parsed.source)
     try:
         experiment = Experiment.model_validate(data)
     except ValidationError as exc:
         raise ExperimentError(
             issues_from_validation_error(exc, root=Experiment, file=file, data=data, source=parsed.source)
         ) from None
-    return LoadedExperiment(experiment, file, parsed.source)
+    return LoadedExperiment(experiment, file, parsed.source, topology_source)
 
 
 def _over_limit(file: Path, exc: LimitError) -> ExperimentIssue:
@@ -136,50 +142,3 @@ def _whole_file(file: Path, message: str, *, found: str | None = None,
                 at: Location | None = None) -> ExperimentIssue:
     where = at or Location(1, 1)
     return ExperimentIssue(file, "", where.line, where.column, "an experiment mapping", found, message)
-
-
-def _read(file: Path) -> str:
-    """The file's text, or an ExperimentError saying plainly why it cannot be had."""
-    def fail(message: str, hint: str | None = None, at: Location | None = None) -> NoReturn:
-        raise ExperimentError([ExperimentIssue(file, "", at.line if at else None, at.column if at else None,
-                                               None, None, message)], hint=hint)
-
-    if file.is_dir():
-        fail("is a directory, not an experiment file", hint="give the path of a .yaml file inside it")
-    try:
-        with file.open("rb") as stream:
-            # Never more than the limit (and one byte to know it is over): the path may be
-            # a huge file, or a device that never ends.
-            raw = stream.read(MAX_FILE_BYTES + 1)
-            total = os.fstat(stream.fileno()).st_size
-    except FileNotFoundError:
-        fail("no such experiment file", hint=_nearby(file))
-    except PermissionError:
-        fail("cannot read the experiment file: permission denied")
-    except OSError as exc:
-        fail(f"cannot read the experiment file: {exc.strerror or exc}")
-    try:
-        check_size(raw, total)
-    except LimitError as exc:
-        raise ExperimentError([_over_limit(file, exc)]) from None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        before = raw[: exc.start]
-        line_start = before.rfind(b"\n") + 1
-        at = Location(before.count(b"\n") + 1, len(before[line_start:].decode("utf-8", "replace")) + 1)
-        fail(f"the file is not UTF-8 text (invalid byte 0x{raw[exc.start]:02x} at offset {exc.start})", at=at)
-
-
-def _nearby(file: Path) -> str | None:
-    """A hint naming experiment files with a similar name in the same directory."""
-    folder = file.parent
-    if not folder.is_dir():
-        return f"the directory {str(folder)!r} does not exist either"
-    candidates = sorted(p.name for p in folder.iterdir() if p.suffix in (".yaml", ".yml"))
-    close = difflib.get_close_matches(file.name, candidates, n=3, cutoff=0.5)
-    if close:
-        return "did you mean " + " or ".join(str(folder / name) for name in close) + "?"
-    if candidates:
-        return f"experiment files in {folder}: {', '.join(candidates)}"
-    return None

@@ -48,112 +48,12 @@ from harness.experiment.diagnostics import describe_value
 from harness.experiment.faults import Fault
 from harness.experiment.halts import HaltCondition
 from harness.experiment.load import LoadConfig
-
-
-class EhrConfig(FrozenModel):
-    """How the patient-record service replicates and fails over between data centers."""
-
-    replication: Literal["sync", "async"] = "sync"
-    """sync: a write is acknowledged once the standby has it (no loss on failover);
-    async: acknowledged before it reaches the standby (a power loss can lose writes)."""
-
-    sync_strict: bool = False
-    """With sync: off (Patroni's default), a primary that cannot reach its standby within the
-    peer timeout acknowledges the write anyway, so a slow or cut link can still lose
-    acknowledged writes; on, it refuses the write instead (no loss, less availability)."""
-
-    promote_after: PositiveDuration = 3.0
-    """How long the standby waits without hearing from the primary before promoting itself."""
-
-    heartbeat_interval: PositiveDuration = 0.2
-    """How often the primary tells the standby it is alive."""
-
-    fencing: bool = False
-    """on: a primary needs a lease from a witness at a third site, so an old primary that
-    lost contact stops accepting writes and a standby promotes only once the lease expired;
-    off: split brain is possible under a partition (on purpose: checkers must catch it)."""
-
-    lease_ttl: PositiveDuration = 2.0
-    """With fencing: how long a primary's lease lasts without renewal."""
-
-
-class DataConfig(FrozenModel):
-    """The synthetic hospital every service loads at start-up (deterministic per seed)."""
-
-    seed: StrictInt = Field(default=2024, ge=0, le=2**63 - 1)
-    """Same seed, same patients, results, images and schedules (0 to 2**63 - 1: an int64, as
-    the services' storage and every language hold it)."""
-
-    patients: StrictInt = Field(default=0, ge=0, le=100_000)
-    """How many patients (0 = start empty; 10 to 100 000 for realistic data)."""
-
-
-class MessagingConfig(FrozenModel):
-    """The HL7 v2 engines' store-and-forward behaviour."""
-
-    rotate: bool = True
-    """A message that cannot be delivered goes to the back of the queue (Mirth's 'rotate'),
-    so one poison message does not block the others; off shows head-of-line blocking."""
-
-    dedup: bool = True
-    """Forwarded results carry an identifier from MSH-10 and are created conditionally, so
-    retries do not duplicate them at the EHR; off: at-least-once with duplicates."""
-
-    retry_interval: PositiveDuration = 0.5
-    """Time between two delivery attempts of a queued message."""
-
-    forward_timeout: PositiveDuration = 5.0
-    """How long an engine waits for the EHR's answer to a forwarded result before retrying
-    (a short one under a slow link makes at-least-once delivery retry writes that landed)."""
-
-
-class ImagingConfig(FrozenModel):
-    """The imaging archive's asynchronous replica."""
-
-    replication_interval: PositiveDuration = 0.2
-    """How often the archive ships new images to the replica in dc-b."""
-    qido_empty_status: Literal[200, 204] = 200
-    """What a QIDO-RS search that matches nothing answers: ``200`` with ``[]`` (what Orthanc
-    and most clients expect) or ``204`` No Content (what PS3.18 8.3.4.4.1 says). Real servers
-    differ here, so an experiment can test a client against either."""
-
-
-class CareConfig(FrozenModel):
-    """The clinicians' care application (topology.services: care): its workstations and its
-    downtime procedure. The defaults are a hospital that prepared; the knobs let an experiment
-    show one that did not (no downtime mode, a snapshot too old)."""
-
-    workstations: StrictInt = Field(default=2, ge=1, le=8)
-    """Care application instances on campus (care-1, care-2, ...): workstation groups, each with
-    its own links to the front door, so one can stay cut off after recovery."""
-
-    downtime_mode: bool = True
-    """on: the application falls back to its read-only snapshot and queues orders when the EHR
-    is unreachable; off: no downtime procedure (clinicians get errors)."""
-
-    snapshot_interval: PositiveDuration = 30.0
-    """How often the downtime snapshot is refreshed (Epic BCA: typically every 15-60 minutes)."""
-
-    max_snapshot_age: PositiveDuration = 120.0
-    """A snapshot older than this is flagged stale by the application itself."""
-
-    breaker_failures: StrictInt = Field(default=3, ge=1, le=1000)
-    """Failed calls to a dependency, within breaker_window, that open its circuit breaker."""
-
-    breaker_window: PositiveDuration = 10.0
-    """Window over which a breaker counts failures."""
-
-    breaker_reset: PositiveDuration = 2.0
-    """Time an open breaker waits before letting one probe call through."""
-
-    dependency_timeout: PositiveDuration = 2.0
-    """Each call from the application to a dependency."""
-
-    max_patients: StrictInt = Field(default=200, ge=1, le=100_000)
-    """At most this many patients in a downtime snapshot."""
-
-    printer: Literal["ok", "fail"] = "ok"
-    """fail: every downtime document fails to print (the application must say so)."""
+from harness.experiment.topology_spec import LinkSpec, ServiceSpec, SiteSpec
+from harness.services.care import CareOptions
+from harness.services.data import DataOptions
+from harness.services.ehr import EhrOptions
+from harness.services.imaging import ImagingOptions
+from harness.services.messaging import MessagingOptions
 
 
 class FrontDoorConfig(FrozenModel):
@@ -177,30 +77,44 @@ class FrontDoorConfig(FrozenModel):
 
 
 class TopologyConfig(FrozenModel):
-    """Which topology to run and how its parts are tuned."""
+    """Which topology to run and how its parts are tuned: the sites, services and links (from
+    a preset, a file, or written here) and the knobs of the built-in services."""
 
-    preset: Literal["reference"] = "reference"
-    """The topology: 'reference' is campus -> front door -> the hospital's services in dc-a and dc-b."""
+    file: str | None = Field(default=None, min_length=1, max_length=1000)
+    """A topology file (relative to this experiment file) holding any of these keys; keys written
+    here as well replace the file's."""
 
-    services: tuple[Literal["ehr", "messaging", "imaging", "labs", "scheduling", "care"], ...] = (
-        "ehr", "messaging", "imaging", "labs", "scheduling")
-    """Which services to run (messaging, labs and care need the EHR). Fewer services start
-    faster. 'care' adds the clinicians' care application on campus and its out-of-band
-    notification sink."""
+    preset: Literal["reference", "none"] = "reference"
+    """Start from this preset: 'reference' is campus -> front door -> the hospital's services in
+    dc-a and dc-b (harness/topology/presets/reference.yaml); 'none' starts from nothing."""
 
-    data: DataConfig = DataConfig()
+    sites: tuple[SiteSpec, ...] = ()
+    """Sites added to the preset's (the same name replaces one)."""
+
+    services: tuple[str | ServiceSpec, ...] = ("ehr", "messaging", "imaging", "labs", "scheduling")
+    """Which services run. A name picks one of the preset's (messaging, labs and care need the
+    EHR; 'care' adds the clinicians' care application on campus and its out-of-band
+    notification sink); a mapping declares a service of yours, or changes one of the preset's
+    (same name: the keys written replace the preset's). Fewer services start faster."""
+
+    links: tuple[LinkSpec, ...] = ()
+    """Links written out (e.g. replication between two of your instances), added to the derived
+    ones: every instance behind the front door, every campus client and every dependency gets
+    its link without being written."""
+
+    data: DataOptions = DataOptions()
     """Synthetic patients, results, images and schedules loaded at start-up."""
 
-    messaging: MessagingConfig = MessagingConfig()
+    messaging: MessagingOptions = MessagingOptions()
     """HL7 engines: queue rotation and de-duplication."""
 
-    imaging: ImagingConfig = ImagingConfig()
+    imaging: ImagingOptions = ImagingOptions()
     """Imaging archive replication."""
 
-    ehr: EhrConfig = EhrConfig()
+    ehr: EhrOptions = EhrOptions()
     """Replication and failover of the patient-record service."""
 
-    care: CareConfig = CareConfig()
+    care: CareOptions = CareOptions()
     """The care application's workstations and downtime procedure (with the 'care' service)."""
 
     front_door: FrontDoorConfig = FrontDoorConfig()
@@ -234,8 +148,18 @@ class ProbeMix(FrozenModel):
 class ProbeConfig(FrozenModel):
     """The built-in prober: steady, open-loop requests that the checks are computed from."""
 
-    service: str = Field(default="ehr", min_length=1)
-    """The service probed, through the front door (e.g. 'ehr')."""
+    service: str | None = Field(default=None, min_length=1)
+    """The service probed (default: the EHR when it runs, else the first service). The probe speaks
+    what the service speaks: FHIR reads, creates and searches to a fhir-r4 service, QIDO-RS
+    searches to dicomweb, HL7 v2 messages over MLLP to hl7v2-mllp, GETs of 'path' to http, TCP
+    connects to tcp. It goes through the front door when the service has one, else through the
+    campus link of its first instance."""
+
+    path: str = Field(default="/", pattern=r"^/", max_length=2000)
+    """For an 'http' service: the path requested."""
+
+    ok_status: tuple[StrictInt, ...] = (200,)
+    """For an 'http' service: the statuses that count as a success."""
 
     rate: StrictFloat = Field(default=20.0, gt=0, le=500)
     """Requests per second (at most 500)."""

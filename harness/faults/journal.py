@@ -16,7 +16,12 @@ The file is JSON lines, one object per record, with a ``type``:
 * ``run-end``          {status}                         (the run cleaned up after itself)
 
 Actions are plain data: ``{"kind": "toxic", "server", "proxy", "toxic"}``,
-``{"kind": "proxy-disabled", "server", "proxy"}``, ``{"kind": "site-killed", "site"}``.
+``{"kind": "proxy-disabled", "server", "proxy"}``, ``{"kind": "site-killed", "site"}``, and
+for the instance faults (:func:`instance_actions`) ``{"kind": "instance-killed", "instance",
+"restart": "yes" | "no"}``, ``{"kind": "instance-paused", "instance"}``,
+``{"kind": "instance-restarted", "instance"}``. An instance action names the instance, not a
+pid: the process is the live one of that name among the ``process-start`` records (a restart
+changes the pid; the journal already tracks which one is current).
 """
 
 from __future__ import annotations
@@ -25,13 +30,42 @@ import json
 import os
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 JOURNAL_FILE = "journal.jsonl"
 
 Action = dict[str, str]
+
+INSTANCE_ACTION_KINDS = {"kill": "instance-killed", "pause": "instance-paused", "restart": "instance-restarted"}
+"""Journal action ``kind`` of each instance action of a fault plan."""
+
+
+class InstanceActionLike(Protocol):
+    """What :func:`instance_actions` reads of a plan's instance action
+    (:class:`harness.faults.plan.InstanceAction`)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def instance(self) -> str: ...
+
+    @property
+    def restart(self) -> bool: ...
+
+
+def instance_actions(actions: Iterable[InstanceActionLike]) -> list[Action]:
+    """The journal actions of a plan's instance actions, in order."""
+    journaled: list[Action] = []
+    for action in actions:
+        entry = {"kind": INSTANCE_ACTION_KINDS[action.kind], "instance": action.instance}
+        if action.kind == "kill":
+            entry["restart"] = "yes" if action.restart else "no"
+        journaled.append(entry)
+    return journaled
 
 
 class Journal:
@@ -97,6 +131,14 @@ class JournalState:
     ended: bool = False
     live_processes: dict[int, ProcessRef] = field(default_factory=dict)
     unhealed_faults: dict[str, list[Action]] = field(default_factory=dict)
+
+    def live_process_named(self, name: str) -> ProcessRef | None:
+        """The newest process of that name the journal says was started and not stopped."""
+        found = None
+        for ref in self.live_processes.values():  # insertion order: oldest start first
+            if ref.name == name:
+                found = ref
+        return found
 
 
 def replay_journal(path: Path) -> JournalState:

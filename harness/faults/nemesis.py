@@ -2,13 +2,19 @@
 
 Contracts:
 
-* ``inject`` journals the plan's actions *before* touching anything, then sends every
-  Toxiproxy request of the plan together (one round trip of wall time, not one per link),
-  then powers off sites.
+* ``inject`` journals the plan's actions *before* touching anything, then pauses instances
+  (a SIGSTOP: nothing waited for, so a pause takes effect within milliseconds of the inject),
+  sends every Toxiproxy request of the plan together (one round trip of wall time, not one
+  per link), powers off sites, kills instances, and last restarts instances (a ``restart``
+  fault's inject returns once the instance is ready again).
 * ``heal`` is idempotent: it removes toxics that may already be gone, enables proxies that
-  may already be enabled, restarts sites only if this nemesis powered them off. Links are
-  healed *before* processes restart, as when power returns: network first, then servers,
-  so a restarted primary sees its peer's newer epoch and rejoins as a standby.
+  may already be enabled, resumes instances and restarts sites and killed instances only if
+  this nemesis paused or killed them. Links are healed *before* processes restart, as when
+  power returns: network first, then servers, so a restarted primary sees its peer's newer
+  epoch and rejoins as a standby. A ``restart`` fault's heal does nothing but mark it ended.
+* A heal with ``restart_sites=False`` (a run that is ending) resumes paused instances (so that
+  the SIGTERM stopping them is obeyed) but starts nothing: killed instances stay dead, like
+  powered-off sites.
 * ``heal_all`` heals every active fault, newest first, and keeps going past errors (it is
   what the runner calls in ``finally``); it returns the errors instead of raising.
 
@@ -35,7 +41,7 @@ import httpx
 
 from harness.backends.base import Backend, Endpoints
 from harness.errors import InfrastructureError
-from harness.faults.journal import Action, Journal
+from harness.faults.journal import Action, Journal, instance_actions
 from harness.faults.plan import FaultPlan
 from harness.faults.toxic_heal import DATA_TOXICS, ToxicHeal, heal_data_toxic
 from harness.timeline import FaultRecord, TimelineWriter
@@ -86,6 +92,8 @@ class Nemesis:
         self._lock = threading.RLock()
         self._active: dict[str, FaultPlan] = {}
         self._powered_off: set[str] = set()
+        self._paused: set[str] = set()
+        self._killed: set[str] = set()
 
     @property
     def active(self) -> list[FaultPlan]:
@@ -99,6 +107,7 @@ class Nemesis:
             for t in plan.toxics]
         actions += [{"kind": "proxy-disabled", "server": server, "proxy": link} for link in plan.disabled_links]
         actions += [{"kind": "site-killed", "site": site} for site in plan.powered_off_sites]
+        actions += instance_actions(plan.instances)
         return actions
 
     def inject(self, plan: FaultPlan) -> float:
@@ -110,24 +119,39 @@ class Nemesis:
             self._active[plan.label] = plan
             self._journal.fault_injecting(plan.label, self.journal_actions(plan))
             wall_start = time.time()
+            # Pauses first: a signal, nothing waited for (the fault is meant to start at once).
+            for action in plan.instances_to("pause"):
+                self._paused.add(action.instance)  # before: a heal racing the signal resumes it
+                self._backend.pause_instance(action.instance)
             started = time.perf_counter()
             calls: list[Callable[[], object]] = [partial(self._client.add_toxic, t.link, t.toxic) for t in plan.toxics]
             calls += [partial(self._client.disable, link) for link in plan.disabled_links]
-            self._fleet.run_concurrently(calls)
+            if calls:
+                self._fleet.run_concurrently(calls)
             link_seconds = time.perf_counter() - started
             for site in plan.powered_off_sites:
                 killed = self._backend.kill_site(site)
                 self._powered_off.add(site)
                 self._on_event(f"{plan.label}: power off {site}: SIGKILL {', '.join(killed) or 'nothing'}")
+            for action in plan.instances_to("kill"):
+                self._backend.kill_instance(action.instance)
+                if action.restart:
+                    self._killed.add(action.instance)
+                self._on_event(f"{plan.label}: SIGKILL {action.instance}"
+                               + ("" if action.restart else " (left dead: restart is false)"))
+            for action in plan.instances_to("restart"):
+                self._backend.restart_instance(action.instance)
+                self._on_event(f"{plan.label}: restarted {action.instance}, ready again")
             self._record("inject", plan, wall_start)
             return link_seconds
 
     def heal(self, plan: FaultPlan, *, restart_sites: bool = True) -> None:
         """Undo ``plan`` (idempotent). Raises if Toxiproxy or a restart fails.
 
-        ``restart_sites=False`` heals the links only and leaves powered-off sites off: for a
-        run that is ending anyway (interrupted, halted, failed), whose processes are about to
-        be stopped -- restarting them first would only make the user wait."""
+        ``restart_sites=False`` heals the links and resumes paused instances only, and leaves
+        powered-off sites off and killed instances dead: for a run that is ending anyway
+        (interrupted, halted, failed), whose processes are about to be stopped -- restarting
+        them first would only make the user wait."""
         with self._lock:
             wall_start = time.time()
             client = self._heal_client
@@ -139,7 +163,14 @@ class Nemesis:
             calls += [partial(_answered_at, partial(client.enable, link)) for link in plan.disabled_links]
             effective: list[float] = []
             wedged: list[str] = []
-            for outcome in self._fleet.run_concurrently(calls):
+            # Thawed first, and whatever Toxiproxy says: a frozen process must never outlive
+            # the heal (it would also not obey the SIGTERM that stops the run).
+            for action in plan.instances_to("pause"):
+                if action.instance in self._paused:
+                    self._backend.resume_instance(action.instance)
+                    self._paused.discard(action.instance)
+                    effective.append(time.time())
+            for outcome in self._fleet.run_concurrently(calls) if calls else []:
                 if isinstance(outcome, float):
                     effective.append(outcome)
                     continue
@@ -162,6 +193,12 @@ class Nemesis:
                     restarted = self._backend.restart_site(site)
                     self._powered_off.discard(site)
                     self._on_event(f"{plan.label}: power back in {site}: restarted {', '.join(restarted)}")
+            # Likewise, a killed instance's boot is recovery: the fault ended when it was started.
+            for action in plan.instances_to("kill"):
+                if action.instance in self._killed and restart_sites:
+                    self._backend.start_instance(action.instance)
+                    self._killed.discard(action.instance)
+                    self._on_event(f"{plan.label}: started {action.instance} again, ready")
             self._active.pop(plan.label, None)
             self._journal.fault_healed(plan.label)
             self._record("heal", plan, wall_start, ended)

@@ -1,29 +1,39 @@
 """Turning an experiment's fault into a plan: the exact Toxiproxy and process actions.
 
 Faults are data (Jepsen's "partitions as data"): a :class:`FaultPlan` lists every toxic to
-add, every link to disable and every site to power off, so that the same plan can be
-journaled, applied, healed, displayed and rolled back without re-deriving anything.
+add, every link to disable, every site to power off and every instance to kill, pause or
+restart, so that the same plan can be journaled, applied, healed, displayed and rolled back
+without re-deriving anything.
 
 Site-level faults are built from link and process faults: a data-center power loss is a
 blackhole (Toxiproxy ``timeout`` toxic with timeout 0, both directions) on every link with
 an end in that data center, plus SIGKILL of every process in it. A powered-off site neither
 sends nor receives, hence "with an end in", not only links *into* it.
+
+A partition is built the same way: a blackhole on exactly the links it cuts
+(:func:`partition_links`), nothing else.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal, TypeAlias
 
-from harness.experiment import (
+from harness.experiment.faults import (
     BandwidthFault,
     BlackholeFault,
     Fault,
+    KillFault,
     LatencyFault,
     LinkDownFault,
+    PartitionFault,
+    PauseFault,
     PowerLossFault,
     ResetPeerFault,
+    RestartFault,
 )
-from harness.topology import Topology
+from harness.topology import Link, Topology
 from harness.toxiproxy import ToxicSpec
 
 TOXIC_PREFIX = "hchaos"
@@ -42,6 +52,26 @@ class ToxicAction:
         return self.toxic.name
 
 
+InstanceActionKind: TypeAlias = Literal["kill", "pause", "restart"]
+
+
+@dataclass(frozen=True)
+class InstanceAction:
+    """Act on the process of one instance through the backend.
+
+    * ``kill``: SIGKILL at the inject; at the heal started again (waiting until ready) when
+      ``restart`` is true, else left dead. A run that is ending never restarts it.
+    * ``pause``: SIGSTOP at the inject, SIGCONT at the heal (always, even for a run that is
+      ending: a frozen process would not obey the SIGTERM that stops it).
+    * ``restart``: graceful stop and start, waiting until ready, at the inject; the heal does
+      nothing (the fault's duration is the window in which the restart is observed).
+    """
+
+    kind: InstanceActionKind
+    instance: str
+    restart: bool = True
+
+
 @dataclass(frozen=True)
 class FaultPlan:
     """Everything one fault does, and when (``at`` / ``duration`` from the fault phase start)."""
@@ -54,12 +84,18 @@ class FaultPlan:
     toxics: tuple[ToxicAction, ...] = ()
     disabled_links: tuple[str, ...] = ()
     powered_off_sites: tuple[str, ...] = ()
+    instances: tuple[InstanceAction, ...] = ()
 
     @property
     def ends_at(self) -> float:
         return self.at + self.duration
 
+    def instances_to(self, kind: InstanceActionKind) -> tuple[InstanceAction, ...]:
+        """The plan's instance actions of one kind, in plan order."""
+        return tuple(action for action in self.instances if action.kind == kind)
+
     def describe(self) -> str:
+        """What the plan does, in one line (the runner prints it at the inject)."""
         parts = []
         if self.toxics:
             links = sorted({t.link for t in self.toxics})
@@ -69,6 +105,15 @@ class FaultPlan:
             parts.append(f"disable {', '.join(self.disabled_links)}")
         if self.powered_off_sites:
             parts.append(f"SIGKILL every process in {', '.join(self.powered_off_sites)}")
+        for action in self.instances:
+            match action.kind:
+                case "kill":
+                    then = "start it again at the heal" if action.restart else "leave it dead"
+                    parts.append(f"SIGKILL {action.instance}, {then}")
+                case "pause":
+                    parts.append(f"SIGSTOP {action.instance}, SIGCONT at the heal")
+                case "restart":
+                    parts.append(f"restart {action.instance} (SIGTERM, start, wait until ready)")
         return "; ".join(parts)
 
 
@@ -88,11 +133,47 @@ def _ms(seconds: float) -> int:
     return round(seconds * 1000)
 
 
+def _group_of(component: str, site: str, groups: Sequence[Sequence[str]]) -> int | None:
+    """Index of the group a link end belongs to: the group listing its component, else the
+    group listing its site, else ``None`` (a component listed anywhere wins over its site)."""
+    for index, group in enumerate(groups):
+        if component in group:
+            return index
+    for index, group in enumerate(groups):
+        if site in group:
+            return index
+    return None
+
+
+def partition_links(fault: PartitionFault, topology: Topology) -> tuple[Link, ...]:
+    """Every link the partition cuts, in topology order.
+
+    A link end belongs to the group listing its component (``link.source`` /
+    ``link.target``), or, when no group lists the component, to the group listing its site
+    (``link.source_site`` / ``link.target_site``); an end no group lists belongs to none.
+    Two-way, a link is cut when its ends belong to two different groups. One-way
+    (``one_way: true``), only when its source belongs to an earlier group than its target
+    (group order as written), so later groups still reach earlier ones. Groups are assumed
+    disjoint (validation rejects overlapping ones).
+    """
+    cut = []
+    for link in topology.links:
+        source = _group_of(link.source, link.source_site, fault.groups)
+        target = _group_of(link.target, link.target_site, fault.groups)
+        if source is None or target is None or source == target:
+            continue
+        if fault.one_way and source > target:
+            continue
+        cut.append(link)
+    return tuple(cut)
+
+
 def plan_fault(fault: Fault, label: str, topology: Topology) -> FaultPlan:
     """The plan for one validated fault (its target is known to exist in ``topology``)."""
     toxics: tuple[ToxicAction, ...] = ()
     disabled: tuple[str, ...] = ()
     sites: tuple[str, ...] = ()
+    instances: tuple[InstanceAction, ...] = ()
     match fault:
         case LatencyFault():
             attrs = {"latency": _ms(fault.latency), "jitter": _ms(fault.jitter)}
@@ -109,7 +190,16 @@ def plan_fault(fault: Fault, label: str, topology: Topology) -> FaultPlan:
             toxics = tuple(action for link in topology.links_touching(fault.target)
                            for action in _toxics(label, link.name, "timeout", "both", {"timeout": 0}))
             sites = (fault.target,)
+        case PartitionFault():
+            toxics = tuple(action for link in partition_links(fault, topology)
+                           for action in _toxics(label, link.name, "timeout", "both", {"timeout": 0}))
+        case KillFault():
+            instances = (InstanceAction("kill", fault.target, restart=fault.restart),)
+        case PauseFault():
+            instances = (InstanceAction("pause", fault.target),)
+        case RestartFault():
+            instances = (InstanceAction("restart", fault.target),)
         case _:
             raise AssertionError(f"unhandled fault type {fault.type!r}")
     return FaultPlan(label=label, fault_type=fault.type, target=fault.target, at=fault.at, duration=fault.duration,
-                     toxics=toxics, disabled_links=disabled, powered_off_sites=sites)
+                     toxics=toxics, disabled_links=disabled, powered_off_sites=sites, instances=instances)

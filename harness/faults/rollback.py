@@ -1,11 +1,15 @@
 """Undoing what a dead run left behind, from its journal alone.
 
 A run that was SIGKILLed could not heal: its toxics are still on the proxies, its disabled
-links still disabled, its processes still running. :func:`rollback_run` removes every toxic
-and re-enables every link the journal says were applied and not healed, then kills every
-process the run started that is still alive (identified by pid *and* kernel start time), and
-every other process carrying the run's tag (:mod:`harness.faults.run_tag`), and finally marks
-the run as ended so a second rollback is a no-op. The run's lifeline
+links still disabled, its instances perhaps paused, its processes still running.
+:func:`rollback_run` removes every toxic and re-enables every link the journal says were
+applied and not healed, thaws (SIGCONT) every instance paused by a fault not healed, then
+kills every process the run started that is still alive (identified by pid *and* kernel
+start time; SIGKILL ends a stopped process too), and every other process carrying the run's
+tag (:mod:`harness.faults.run_tag`), and finally marks the run as ended so a second rollback
+is a no-op. An instance killed by a fault is not started again: the run is over (as a
+power loss of a run that is ending leaves its site off); nor is anything redone for a
+``restart`` fault (its process, old or new, is journaled and killed like any other). The run's lifeline
 (:mod:`harness.faults.lifeline`) calls it the moment a runner dies; ``hchaos rollback`` is for
 what is left when even that could not run (a Toxiproxy the run does not own, a machine that
 rebooted).
@@ -23,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import InvalidInput
-from harness.faults.journal import JOURNAL_FILE, Journal, is_same_process, replay_journal
+from harness.faults.journal import JOURNAL_FILE, Journal, JournalState, is_same_process, replay_journal
 from harness.faults.run_tag import kill_tagged, of_run
 from harness.faults.toxic_heal import DATA_TOXICS, heal_data_toxic
 from harness.toxiproxy import ToxiproxyClient, ToxiproxyError, ToxiproxyNotFound, ToxiproxyUnreachable
@@ -40,13 +44,16 @@ class RollbackResult:
     links_enabled: list[str] = field(default_factory=list)
     links_already_enabled: list[str] = field(default_factory=list)
     processes_killed: list[str] = field(default_factory=list)
+    processes_resumed: list[str] = field(default_factory=list)
+    """``name (pid N)`` of instances a fault had paused (SIGSTOP), sent SIGCONT before the kill."""
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     @property
     def nothing_to_do(self) -> bool:
         """Nothing had to be undone (what was already gone does not count)."""
-        return not (self.toxics_removed or self.links_enabled or self.processes_killed or self.errors)
+        return not (self.toxics_removed or self.links_enabled or self.processes_killed or self.processes_resumed
+                    or self.errors)
 
     def describe(self) -> list[str]:
         """One line per kind of outcome, for the terminal and the lifeline's log."""
@@ -55,6 +62,7 @@ class RollbackResult:
                             ("toxics already gone", self.toxics_absent),
                             ("enabled links", self.links_enabled),
                             ("links already enabled", self.links_already_enabled),
+                            ("resumed paused processes", self.processes_resumed),
                             ("killed processes", self.processes_killed),
                             ("note", self.notes),
                             ("error", self.errors)):
@@ -140,7 +148,11 @@ def rollback_run(run_dir: Path, *, force: bool = False, timeout: float = 20.0,
         for client in clients.values():
             client.close()
 
-    # 2. Processes, identified by pid and start time (a recycled pid is not ours).
+    # 2. Paused instances thawed, so that none is left frozen even if the kill below cannot
+    # reach it (SIGKILL would end a stopped process all the same).
+    _resume_paused(state, result)
+
+    # 3. Processes, identified by pid and start time (a recycled pid is not ours).
     for ref in state.live_processes.values():
         if not is_same_process(ref):
             continue
@@ -158,7 +170,7 @@ def rollback_run(run_dir: Path, *, force: bool = False, timeout: float = 20.0,
     survivors = [f"{r.name} (pid {r.pid})" for r in state.live_processes.values() if is_same_process(r)]
     if survivors:
         result.errors.append(f"still alive after SIGKILL: {', '.join(survivors)}")
-    # 3. Processes nobody journaled: spawned just before the runner died, or children of ours.
+    # 4. Processes nobody journaled: spawned just before the runner died, or children of ours.
     for process in kill_tagged(of_run(run_dir)):
         result.processes_killed.append(f"untracked pid {process.pid} ({process.command[:60]})")
 
@@ -173,3 +185,28 @@ def rollback_run(run_dir: Path, *, force: bool = False, timeout: float = 20.0,
         finally:
             journal.close()
     return result
+
+
+def _resume_paused(state: JournalState, result: RollbackResult) -> None:
+    """SIGCONT the process group of every instance an unhealed fault paused, if that very
+    process (pid and start time) is still alive; note the killed instances left dead."""
+    for fault, actions in state.unhealed_faults.items():
+        for action in actions:
+            kind, instance = action.get("kind"), action.get("instance", "")
+            if kind == "instance-killed":
+                result.notes.append(f"{fault}: {instance} was killed by the fault; not started again (the run is over)")
+            if kind != "instance-paused":
+                continue
+            ref = state.live_process_named(instance)
+            if ref is None or not is_same_process(ref):
+                result.notes.append(f"{fault}: paused instance {instance} is gone already")
+                continue
+            try:
+                os.killpg(ref.pid, signal.SIGCONT)
+            except ProcessLookupError:
+                result.notes.append(f"{fault}: paused instance {instance} is gone already")
+                continue
+            except PermissionError as exc:
+                result.errors.append(f"could not resume {instance} (pid {ref.pid}): {exc}")
+                continue
+            result.processes_resumed.append(f"{instance} (pid {ref.pid})")

@@ -79,13 +79,16 @@ def persona_plans(load: LoadConfig, services: Collection[str]) -> dict[str, Pers
 
 
 def build_plan(experiment: Experiment, endpoints: Endpoints, run_dir: Path, run_id: str,
-               instance_sites: Mapping[str, str] | None = None) -> LoadPlan:
+               instance_sites: Mapping[str, str] | None = None, services: Collection[str] | None = None,
+               ) -> LoadPlan:
     """The plan for this run. Raises ``InvalidInput`` if a target is outside loopback and not
     allow-listed. ``experiment.load`` must be set. ``instance_sites`` (instance -> data center)
-    lets MLLP records name the engine's data center."""
+    lets MLLP records name the engine's data center. ``services`` are the harness's own services
+    that run (the personas drive their APIs; default: the names in ``topology.services``)."""
     load = experiment.load
     assert load is not None, "build_plan needs an experiment with a load section"
-    services = experiment.topology.services
+    if services is None:
+        services = [s if isinstance(s, str) else s.name for s in experiment.topology.services]
     # Messaging is reached over MLLP; its HTTP front door is for inspection, not for load.
     http_targets: dict[str, str] = {s: url for s, url in endpoints.front_door_urls.items()
                                     if s in services and s != "messaging"}
@@ -93,7 +96,8 @@ def build_plan(experiment: Experiment, endpoints: Endpoints, run_dir: Path, run_
         # the care application runs on each workstation (care-1, care-2...): every user sits at one
         http_targets |= dict(endpoints.workstation_urls)
         http_targets["care"] = endpoints.workstation_urls[min(endpoints.workstation_urls)]
-    mllp_names = sorted(endpoints.mllp)  # msg-a (dc-a) first: the senders' primary
+    engines = set(instance_sites or endpoints.mllp) if "messaging" in services else set()
+    mllp_names = sorted(n for n in endpoints.mllp if n in engines)  # msg-a (dc-a) first: the senders' primary
     mllp_targets = [endpoints.mllp[name] for name in mllp_names]
     hosts = [urlsplit(url).hostname or "" for url in http_targets.values()] + [h for h, _ in mllp_targets]
     refused = refused_hosts(hosts, load.allow_hosts)

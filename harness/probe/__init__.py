@@ -1,6 +1,57 @@
-"""The built-in prober: steady FHIR requests through the front door, recorded on the timeline."""
+"""The built-in probers: steady requests to one service in the protocol it speaks, recorded on the timeline.
 
-from harness.probe.prober import ProbeConfig, Prober
-from harness.probe.stats import LiveStats, StatsSnapshot
+``make_prober(ProberSettings(target=ProbeTarget(...), ...), timeline)`` gives the prober of the
+target's protocol (:data:`PROBERS`); every one is a :class:`Prober` (``start``, ``stop``, ``stats``).
 
-__all__ = ["LiveStats", "ProbeConfig", "Prober", "StatsSnapshot"]
+Names are imported on first use (PEP 562): validating an experiment needs :class:`ProbeTarget`
+and :func:`choose_protocol`, not httpx and the MLLP client.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.probe.factory import PROBERS, make_prober
+    from harness.probe.prober import Attempt, FhirProber, Prober, ProberSettings
+    from harness.probe.sockets import MllpProber, TcpProber
+    from harness.probe.stats import LiveStats, StatsSnapshot
+    from harness.probe.target import PROTOCOLS, ProbeProtocol, ProbeTarget, choose_protocol
+    from harness.probe.web import DicomwebProber, HttpProber
+
+_WHERE = {
+    "PROBERS": "harness.probe.factory", "make_prober": "harness.probe.factory",
+    "Attempt": "harness.probe.prober", "FhirProber": "harness.probe.prober", "Prober": "harness.probe.prober",
+    "ProberSettings": "harness.probe.prober",
+    "MllpProber": "harness.probe.sockets", "TcpProber": "harness.probe.sockets",
+    "LiveStats": "harness.probe.stats", "StatsSnapshot": "harness.probe.stats",
+    "PROTOCOLS": "harness.probe.target", "ProbeProtocol": "harness.probe.target", "ProbeTarget": "harness.probe.target",
+    "choose_protocol": "harness.probe.target",
+    "DicomwebProber": "harness.probe.web", "HttpProber": "harness.probe.web",
+}
+
+__all__ = [
+    "PROBERS",
+    "PROTOCOLS",
+    "Attempt",
+    "DicomwebProber",
+    "FhirProber",
+    "HttpProber",
+    "LiveStats",
+    "MllpProber",
+    "ProbeProtocol",
+    "ProbeTarget",
+    "Prober",
+    "ProberSettings",
+    "StatsSnapshot",
+    "TcpProber",
+    "choose_protocol",
+    "make_prober",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name]), name)

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from harness.experiment import LoadedExperiment
 from harness.faults.plan import FaultPlan, plan_fault
-from harness.runner.targets import topology_for, validate_services, validate_targets
+from harness.runner.targets import validate_targets, validate_topology
 
 
 def plan_faults(loaded: LoadedExperiment) -> list[FaultPlan]:
     """Validate targets against the topology and plan every fault (raises InvalidInput)."""
-    validate_services(loaded)
-    topology = topology_for(loaded.experiment)
+    topology = validate_topology(loaded)
     validate_targets(loaded, topology)
     exp = loaded.experiment
     return [plan_fault(f, f.label, topology) for f in exp.faults]

@@ -31,11 +31,12 @@ from harness.faults.lifeline import Lifeline
 from harness.interrupt import Interrupted, Interruption, deferred_interrupts, signal_name
 from harness.load.planner import build_plan
 from harness.load.session import LoadSession, LoadSummary
-from harness.probe import ProbeConfig, Prober
+from harness.probe import Prober, ProberSettings, make_prober
 from harness.runner.backend_options import local_options
 from harness.runner.halts import Halted, HaltMonitor
 from harness.runner.observer import RunObserver, SilentObserver
 from harness.runner.planning import plan_faults
+from harness.runner.probe_target import probe_target
 from harness.runner.readbacks import collect_notifications, read_back_writes, read_schedule_diffs_into
 from harness.runner.rundir import create_run_dir
 from harness.runner.targets import topology_for
@@ -95,7 +96,8 @@ class _Run:
         self.lifeline = Lifeline(run_dir)
         self.lifeline.start()
         self.timeline = TimelineWriter(run_dir / TIMELINE_FILE)
-        self.backend = LocalBackend(topology_for(exp), run_dir, options=local_options(exp), journal=self.journal,
+        self.backend = LocalBackend(topology_for(exp), run_dir, options=local_options(exp, loaded.path),
+                                    journal=self.journal,
                                     timeline=self.timeline, interruption=interruption)
         self.nemesis: Nemesis | None = None
         self.prober: Prober | None = None
@@ -136,9 +138,10 @@ class _Run:
         self._phase("up", 0, self._bring_up)
         assert self.backend.endpoints is not None and self.nemesis is not None
         tap = self.halts.observe if self.halts is not None else None
-        self.prober = Prober(ProbeConfig(
-            base_url=self.backend.endpoints.front_door_url, service=exp.probe.service, rate=exp.probe.rate,
-            timeout=exp.probe.timeout, mix=exp.probe.mix.weights(), run_id=self.run_dir.name), self.timeline, tap=tap)
+        target = probe_target(exp, self.backend.topology, self.backend.endpoints)
+        self.prober = make_prober(ProberSettings(
+            target=target, rate=exp.probe.rate, timeout=exp.probe.timeout, mix=exp.probe.mix.weights(),
+            run_id=self.run_dir.name), self.timeline, tap=tap)
         self.prober.start()
         if exp.load is not None:
             self.load = self._start_load()
@@ -176,8 +179,8 @@ class _Run:
     def _bring_up(self) -> None:
         t0 = time.monotonic()
         endpoints = self.backend.up()
-        self.obs.event(f"topology up in {time.monotonic() - t0:.2f}s: front door {endpoints.front_door_url}, "
-                       f"Toxiproxy {endpoints.toxiproxy_url}")
+        door = f"front door {endpoints.front_door_url}, " if endpoints.front_door_url else ""
+        self.obs.event(f"topology up in {time.monotonic() - t0:.2f}s: {door}Toxiproxy {endpoints.toxiproxy_url}")
         self.nemesis = Nemesis(endpoints, self.backend, self.journal, self.timeline, on_event=self.obs.event)
 
     def _wait(self, seconds: float, started: float) -> None:
@@ -225,8 +228,12 @@ class _Run:
         returned even when waiting fails, so that clean-up stops it."""
         exp, backend = self.exp, self.backend
         assert exp.load is not None and backend.endpoints is not None
-        sites = {instance.name: instance.site for instance in backend.topology.instances}
-        load = LoadSession(build_plan(exp, backend.endpoints, self.run_dir, self.run_dir.name, sites), self.run_dir,
+        topology = backend.topology
+        ours = [s.name for s in topology.services if s.builtin == s.name]
+        # MLLP load goes to our engines only (a user's hl7v2-mllp service is probed, not loaded by personas).
+        sites = {i.name: i.site for i in topology.instances if i.service == "messaging" and "messaging" in ours}
+        load = LoadSession(build_plan(exp, backend.endpoints, self.run_dir, self.run_dir.name, sites, ours),
+                           self.run_dir,
                            self.timeline, processes=exp.load.processes, remote_workers=exp.load.remote_workers,
                            master_bind=(exp.load.master_bind, exp.load.master_port) if exp.load.remote_workers
                            else None, journal=self.journal, on_event=self.obs.event,

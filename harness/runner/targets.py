@@ -1,48 +1,81 @@
-"""Checking an experiment's names against its topology, before anything starts.
+"""Checking an experiment against its topology, before anything starts.
 
-The experiment loader knows the file's shape; only the topology knows which links, data
-centers and services exist. Every unknown name becomes a located error (file, line, YAML
-path) listing the valid names and, when one is close, a did-you-mean.
+The experiment loader knows the file's shape; only the topology knows which sites, services,
+instances and links exist, and what each service speaks. This module builds the topology
+(every problem of the topology itself, located in the experiment or its topology file) and
+then checks every name and every capability the experiment relies on: a probe, check or
+persona that cannot apply to its service is refused here (exit 2), never measured wrongly.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
+import shutil
 from collections.abc import Sequence
 
+from harness.backends.registry import supported_faults
 from harness.experiment import Experiment, LoadedExperiment, raise_issues
+from harness.experiment.base import Problem
 from harness.load.planner import persona_problems
-from harness.topology import DEPENDS_ON, Topology, reference_topology
+from harness.runner.fault_targets import fault_target_problems
+from harness.runner.probe_target import probe_problems, probed_service
+from harness.topology import Topology, TopologyProblems, build_topology
 
 YamlPath = tuple[str | int, ...]
 
-LEDGER_SERVICES = ("ehr", "messaging", "imaging", "care")
-"""Services whose writes the ledger can find again (HL7 results and the care application's
-orders in the EHR)."""
+LEDGER_CAPABILITIES = ("fhir-r4", "hl7v2-mllp", "dicomweb")
+"""What the ledger can read writes back from: FHIR resources, HL7 results (from the FHIR
+server the engine forwards to), DICOM instances."""
+
+BUILTIN_CHECKS = {"split_brain": ("ehr",), "time_to_degraded": ("care",), "staleness": ("care",),
+                  "downtime_orders": ("care",), "patient_identity": ("care",), "schedule_staleness": ("care",),
+                  "lab_turnaround": ("messaging",)}
+"""Checks that read what only our own services record (which data center acknowledged a write,
+the care application's downtime state, the engines' delivery times): the built-in they need."""
 
 
 def topology_for(experiment: Experiment) -> Topology:
-    """The topology an experiment runs on (only the reference preset exists so far): its
-    services, plus the witness site when the EHR fences. Call :func:`validate_services`
-    first: a missing dependency raises ``ValueError`` here."""
-    config = experiment.topology
-    return reference_topology(config.services, witness=config.ehr.fencing and "ehr" in config.services,
-                              workstations=config.care.workstations)
+    """The topology an experiment runs on. Call :func:`validate_topology` first: a problem
+    raises :class:`~harness.topology.TopologyProblems` here."""
+    return build_topology(experiment.topology)
 
 
-def validate_services(loaded: LoadedExperiment) -> None:
-    """Located errors for services that need one that is not in ``topology.services``."""
-    services = loaded.experiment.topology.services
-    problems: list[tuple[YamlPath, str]] = []
-    for index, service in enumerate(services):
-        missing = [dep for dep in DEPENDS_ON.get(service, ()) if dep not in services]
-        if missing:
-            problems.append((("topology", "services", index),
-                             f"service {service!r} needs {', '.join(missing)}; add it to topology.services"))
-    if len(set(services)) != len(services):
-        problems.append((("topology", "services"), "a service is listed twice"))
+def validate_topology(loaded: LoadedExperiment) -> Topology:
+    """The experiment's topology, or the loader's located ``ExperimentError`` listing every
+    problem of it (in the experiment file or in its topology file)."""
+    try:
+        topology = build_topology(loaded.experiment.topology)
+    except TopologyProblems as exc:
+        raise_issues(loaded, [Problem(("topology", *p.loc), p.message, p.expected, p.found) for p in exc.problems])
+    problems = _command_problems(loaded, topology)
     if problems:
         raise_issues(loaded, problems)
+    return topology
+
+
+def _command_problems(loaded: LoadedExperiment, topology: Topology) -> list[tuple[YamlPath, str]]:
+    """A user command whose program is not found (on PATH, or relative to its workdir)."""
+    problems: list[tuple[YamlPath, str]] = []
+    written = list(loaded.experiment.topology.services)
+    for service in topology.services:
+        if service.command is None:
+            continue
+        program = service.command[0]
+        base = loaded.path.resolve().parent
+        workdir = base / service.workdir if service.workdir else None
+        found = (shutil.which(program) if os.sep not in program
+                 else program if os.access((workdir or base) / program, os.X_OK) else None)
+        if found is None:
+            index = next((i for i, s in enumerate(written) if not isinstance(s, str) and s.name == service.name), None)
+            loc: YamlPath = ("topology", "services", index, "command", 0) if index is not None else \
+                ("topology", "services")
+            where = "on PATH" if os.sep not in program else f"(relative to {workdir or base})"
+            problems.append((loc, f"service {service.name!r}: program {program!r} not found {where}"))
+        if service.workdir is not None and not (base / service.workdir).is_dir():
+            problems.append((("topology", "services"), f"service {service.name!r}: workdir {service.workdir!r} "
+                                                       f"is not a directory (relative to {base})"))
+    return problems
 
 
 def _unknown(kind: str, name: str, valid: Sequence[str]) -> str:
@@ -52,40 +85,55 @@ def _unknown(kind: str, name: str, valid: Sequence[str]) -> str:
 
 
 def validate_targets(loaded: LoadedExperiment, topology: Topology) -> None:
-    """Raise the loader's located ``ExperimentError`` listing every unknown name."""
+    """Raise the loader's located ``ExperimentError`` listing every unknown name and every
+    probe, check or persona that cannot apply to its service."""
     exp = loaded.experiment
+    names = topology.service_names
     problems: list[tuple[YamlPath, str]] = []
-    if exp.probe.service not in topology.service_names:
-        problems.append((("probe", "service"), _unknown("service", exp.probe.service, topology.service_names)))
-    for index, fault in enumerate(exp.faults):
-        if fault.type == "power_loss":
-            if fault.target not in topology.datacenter_names:
-                problems.append((("faults", index, "target"),
-                                 _unknown("data center", fault.target, topology.datacenter_names)))
-        elif fault.target not in topology.link_names:
-            problems.append((("faults", index, "target"), _unknown("link", fault.target, topology.link_names)))
+    probed = probed_service(exp, topology)
+    if probed not in names:
+        problems.append((("probe", "service"), _unknown("service", probed, names)))
+    problems += probe_problems(exp, topology)
+    problems += fault_target_problems(exp, topology, supported_faults(exp.backend))
     for index, check in enumerate(exp.checks):
-        if check.service not in topology.service_names:
-            problems.append((("checks", index, "service"),
-                             _unknown("service", check.service, topology.service_names)))
-    for index, check in enumerate(exp.checks):
+        loc: YamlPath = ("checks", index, "service")
+        if check.service not in names:
+            default = "" if "service" in check.model_fields_set else " (the default of 'service')"
+            problems.append((loc, _unknown("service", check.service, names) + default))
+            continue
+        problems += _capability_problems(check.type, check.service, topology, loc)
         if check.type == "recovery_order":
             for position, service in enumerate(check.order):
-                if service not in topology.service_names:
-                    problems.append((("checks", index, "order", position),
-                                     _unknown("service", service, topology.service_names)))
+                if service not in names:
+                    problems.append((("checks", index, "order", position), _unknown("service", service, names)))
             for service in check.objectives:
                 if service not in check.order:
                     problems.append((("checks", index, "objectives", service),
                                      f"{service!r} has an objective but is not in 'order'"))
-        if check.type == "ledger" and check.service not in LEDGER_SERVICES:
-            problems.append((("checks", index, "service"),
-                             f"the ledger reads back writes of 'ehr' (FHIR creates), 'messaging' (HL7 results, "
-                             f"from the EHR) or 'imaging' (STOW-RS), not {check.service!r}"))
     for index, halt in enumerate(exp.halt):
-        if halt.service not in topology.service_names:
-            problems.append((("halt", index, "service"), _unknown("service", halt.service, topology.service_names)))
+        if halt.service not in names:
+            problems.append((("halt", index, "service"), _unknown("service", halt.service, names)))
     if exp.load is not None:
-        problems += persona_problems(exp.load, exp.topology.services)
+        # Personas drive our own services' APIs: a service of that name that is yours is not theirs.
+        ours = [s.name for s in topology.services if s.builtin == s.name]
+        problems += persona_problems(exp.load, ours)
     if problems:
         raise_issues(loaded, problems)
+
+
+def _capability_problems(check_type: str, service_name: str, topology: Topology,
+                         loc: YamlPath) -> list[tuple[YamlPath, str]]:
+    service = topology.service(service_name)
+    needs = BUILTIN_CHECKS.get(check_type)
+    if needs is not None and service.builtin not in needs:
+        return [(loc, f"a {check_type} check reads what only the harness's own {' or '.join(needs)} records; "
+                      f"{service_name!r} is {'a service of yours' if service.builtin is None else service.builtin}")]
+    if check_type != "ledger":
+        return []
+    if not any(service.speaks(c) for c in LEDGER_CAPABILITIES) and service.builtin != "care":
+        return [(loc, f"the ledger reads writes back from a fhir-r4, hl7v2-mllp or dicomweb service; "
+                      f"{service_name!r} speaks {', '.join(service.capabilities) or 'nothing declared'}")]
+    if service.speaks("hl7v2-mllp") and not any(topology.service(d).speaks("fhir-r4") for d in service.depends_on):
+        return [(loc, f"the ledger finds HL7 results again in the FHIR server the engine forwards them to; "
+                      f"{service_name!r} depends on no fhir-r4 service")]
+    return []

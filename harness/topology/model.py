@@ -12,13 +12,18 @@ checks that every reference resolves), so code that receives one never has to re
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from harness.experiment.topology_spec import ReadinessSpec
 
 SiteKind = Literal["campus", "datacenter", "witness", "external"]
 LinkPurpose = Literal["client", "replication", "dependency", "witness", "notification"]
-PortName = Literal["http", "mllp"]
-RouteMode = Literal["primary", "active-backup"]
+PortName = str
+"""A named port of an instance: ``http`` (health, metrics, HTTP protocols), ``mllp``, ``tcp``, or
+any name a user service declares."""
+RouteMode = Literal["primary", "active-backup", "round-robin"]
 
 
 @dataclass(frozen=True)
@@ -35,15 +40,32 @@ class Site:
 class Service:
     """A hospital service as clients see it (e.g. ``ehr``: patient records over FHIR).
 
-    ``ports`` are the named ports each instance listens on (``http`` always: health and
-    metrics; ``mllp`` for HL7 engines). ``health_path`` answers 200 whenever the process
-    is up.
+    ``ports`` are the named ports each instance listens on (ours: ``http`` always, for health
+    and metrics; ``mllp`` for HL7 engines); ``fixed_ports`` pins some of them on 127.0.0.1.
+    ``capabilities`` say what it speaks (what probes, load and checks may do with it).
+    It runs as ``builtin`` (one of the harness's services) or as ``command`` (a user's process,
+    with placeholders, :mod:`harness.backends.local.user_services`); ``readiness`` None means a
+    built-in's own (its ``health_path`` answers 200) or, for a command, a TCP connect on its
+    first port. ``depends_on`` lists the services it talks to (through links).
     """
 
     name: str
     description: str
     ports: tuple[PortName, ...] = ("http",)
     health_path: str = "/health"
+    capabilities: tuple[str, ...] = ()
+    builtin: str | None = None
+    command: tuple[str, ...] | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    workdir: str | None = None
+    fixed_ports: tuple[tuple[PortName, int], ...] = ()
+    readiness: ReadinessSpec | None = field(default=None, compare=False)
+    depends_on: tuple[str, ...] = ()
+    base_path: str = ""
+    """Where its FHIR or DICOMweb API is served ('' = the root; never a trailing '/')."""
+
+    def speaks(self, capability: str) -> bool:
+        return capability in self.capabilities
 
 
 @dataclass(frozen=True)
@@ -123,7 +145,8 @@ class FrontDoor:
 @dataclass(frozen=True)
 class Topology:
     """The whole system under test. Lookups raise ``KeyError`` only for names that the
-    experiment validation has not already rejected, i.e. programming errors."""
+    experiment validation has not already rejected, i.e. programming errors. The front door
+    exists when some service is routed through it (``front_door.routes`` may be empty)."""
 
     name: str
     sites: tuple[Site, ...]
@@ -191,6 +214,18 @@ class Topology:
             if inst.name == name:
                 return inst
         raise KeyError(name)
+
+    def route_of(self, service: str) -> FrontDoorRoute | None:
+        """The front-door route of ``service``, or None when clients do not go through it."""
+        for route in self.front_door.routes:
+            if route.service == service:
+                return route
+        return None
+
+    def campus_links_to(self, service: str) -> tuple[Link, ...]:
+        """Links from campus straight to an instance of ``service`` (HL7 senders, workstations)."""
+        names = {i.name for i in self.instances_of(service)}
+        return tuple(link for link in self.links if link.source == "campus" and link.target in names)
 
     def instances_in(self, site: str) -> tuple[Instance, ...]:
         return tuple(i for i in self.instances if i.site == site)

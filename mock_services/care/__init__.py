@@ -45,7 +45,8 @@ Run with ``python -m mock_services.care`` (flags in :mod:`.__main__`). Modules, 
 * ``views`` (what each screen shows, live or snapshot), ``api`` (clinical endpoints),
   ``downtime_api`` (status, queue, reconciliation, ``/_admin/``), ``app`` (wiring, background
   tasks, /health, /metrics), ``testing`` (serving apps and starting real processes in tests);
-* shared: ``mock_services.common.service`` (identity headers, metrics, JSON errors, serving),
+* shared: ``mock_services.common.service`` (identity headers, metrics, JSON errors),
+  ``mock_services.common.serve`` (serving),
   ``mock_services.common.eventlog`` (one stderr line per notable event).
 
 Events logged: ``start``, ``stop``, ``breaker-open`` / ``breaker-closed`` (dependency),

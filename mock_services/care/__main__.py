@@ -25,7 +25,7 @@ from pathlib import Path
 from mock_services.care.app import create_app
 from mock_services.care.config import Config
 from mock_services.common.eventlog import setup_logging
-from mock_services.common.service import serve
+from mock_services.common.serve import serve
 
 
 def _seconds(text: str) -> float:

@@ -9,36 +9,34 @@
 * :func:`admit` -- give patients an in-progress encounter in a ward (the census reads those).
 * :class:`Processes` -- ``python -m mock_services.<name>`` processes on free ports (EHR,
   scheduling, notify, care...), logs in files printed at :meth:`Processes.close`, killed there.
-* :func:`running` / :func:`free_port` -- serve any ASGI app on a real port in a thread.
+* ``running`` / ``free_port`` / ``eventually`` (re-exported from :mod:`mock_services.common.testing`)
+  -- serve any ASGI app on a real port in a thread; a free port; an async bounded poll.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 from starlette.applications import Starlette
 
 from mock_services.care.app import create_app
 from mock_services.care.config import Config
 from mock_services.care.context import Care
+from mock_services.common.testing import ServiceProcess, eventually, free_port, running, serving, wait_until
 from mock_services.ehr.app import create_app as create_ehr_app
 from mock_services.ehr.config import Config as EhrConfig
 from mock_services.ehr.config import ConfiguredRole
-from mock_services.ehr.testing_processes import ServiceProcess, wait_until
 from mock_services.imaging.app import create_app as create_imaging_app
 from mock_services.imaging.config import Config as ImagingConfig
 from mock_services.imaging.config import Role
 from mock_services.labs.app import create_app as create_labs_app
 from mock_services.labs.config import Config as LabsConfig
-from mock_services.labs.testing import free_port, running
 from mock_services.notify.app import create_app as create_notify_app
 from mock_services.notify.config import Config as NotifyConfig
 from mock_services.scheduling.app import create_app as create_scheduling_app
@@ -64,20 +62,6 @@ class Switch(httpx.AsyncBaseTransport):
         if self.status is not None:
             return httpx.Response(self.status, json={"error": "test", "detail": "injected by the test"})
         return await self.inner.handle_async_request(request)
-
-
-async def eventually(check: Callable[[], Any], timeout: float, what: str) -> None:
-    """Await until ``check()`` (sync or async) is truthy, polling every 20 ms; AssertionError after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if hasattr(result, "__await__"):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout} s: {what}")
-        await anyio.sleep(0.02)
 
 
 async def admit(ehr: httpx.AsyncClient, ward: str, patients: list[str]) -> list[str]:
@@ -116,13 +100,6 @@ class InProcess:
 
 
 @asynccontextmanager
-async def _served(app: Starlette, base_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url=base_url) as client:
-        yield client
-
-
-@asynccontextmanager
 async def in_process(directory: Path, patients: int = 20, **overrides: Any) -> AsyncIterator[InProcess]:
     """EHR (``patients`` synthetic patients), scheduling, notify and care, in-process (module docstring).
 
@@ -156,14 +133,14 @@ async def in_process(directory: Path, patients: int = 20, **overrides: Any) -> A
     }  # fmt: skip
     config = dataclasses.replace(Config(**settings), **overrides) if overrides else Config(**settings)
     async with (
-        _served(ehr_app, "http://ehr.test") as ehr,
-        _served(scheduling_app, "http://sched.test") as scheduling,
-        _served(notify_app, "http://notify.test") as notify,
-        _served(labs_app, "http://labs.test"),
-        _served(imaging_app, "http://pacs.test"),
+        serving(ehr_app, "http://ehr.test") as ehr,
+        serving(scheduling_app, "http://sched.test") as scheduling,
+        serving(notify_app, "http://notify.test") as notify,
+        serving(labs_app, "http://labs.test"),
+        serving(imaging_app, "http://pacs.test"),
     ):
         app = create_app(config, transports=dict(links))
-        async with _served(app, "http://care.test") as care:
+        async with serving(app, "http://care.test") as care:
             yield InProcess(care, ehr, scheduling, notify, {**links, "labs-ehr": labs_to_ehr}, app, config, ehr_app)
 
 

@@ -1,2 +1,5 @@
-"""Plumbing shared by the small JSON services (labs, scheduling): event logging on stderr,
-identity headers, Prometheus metrics, JSON errors and a uvicorn runner with a clean exit."""
+"""Plumbing shared by the mock services: ``serve`` (the uvicorn loop, clean exit on SIGTERM),
+``middleware`` (identity headers, body limit, last-resort errors, metrics hook), ``eventlog``
+(one stderr line per notable event), ``service`` (the small JSON services' metrics and error
+shape), ``testing`` (free ports, bounded polls, cuttable links, threaded test servers,
+service processes), and ``httpclient``, ``jsonbody``, ``openapi``, ``memtrace``."""

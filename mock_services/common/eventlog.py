@@ -2,8 +2,14 @@
 
 Format: ``2024-08-03T10:15:30.123Z labs-a[dc-a] WARNING event=ehr-unreachable detail="..."`` --
 a UTC timestamp, who, the level, then ``event=<kind>`` and ``key=value`` fields (values with
-spaces are quoted). Each service documents its events in its package docstring. Never one
-line per request. One process runs one service, so one logger name serves them all.
+spaces, quotes or ``=`` are quoted; a carriage return or line feed inside a value is written
+``\\r`` / ``\\n``, so an event is always exactly one line, even when a value is an HL7 segment
+or a multi-line error). Each service documents its events in its package docstring. Never one
+line per request.
+
+The shared logger (:data:`logger`, :func:`log_event`, :func:`setup_logging`) serves the small
+services; the EHR, imaging, messaging and witness keep a logger of their own name (tests and
+operators select a service's events by it) and use :func:`log_to` / :func:`configure`.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ logger = logging.getLogger(LOGGER_NAME)
 def _format_value(value: object) -> str:
     text = str(value)
     if not text or any(ch.isspace() or ch in '"=' for ch in text):
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "\\r").replace("\n", "\\n")
+        return '"' + escaped + '"'
     return text
 
 

@@ -1,31 +1,25 @@
-"""Service plumbing shared by every route: identity headers, Prometheus metrics, JSON errors, serving.
+"""Plumbing of the small JSON services (labs, scheduling, notify, care): identity headers, metrics, JSON errors.
 
 * :class:`ServiceMiddleware` stamps ``X-Served-By`` / ``X-Datacenter`` on every response
   (errors included), counts requests by route template, method and status, times them, and
-  turns an unhandled exception into a logged 500 ``{"error": "internal", "detail"}``.
+  turns an unhandled exception into a logged 500 ``{"error": "internal", "detail"}`` (the
+  mechanics: :mod:`.middleware`).
 * :class:`Metrics` keeps its own registry, so several apps can live in one test process.
-* :func:`serve` runs uvicorn so that SIGTERM/SIGINT end the process with status 0.
+* Serving (SIGTERM/SIGINT end the process with status 0) is :func:`mock_services.common.serve.serve`.
 """
 
 from __future__ import annotations
 
 import json
-import signal
-import time
-from types import FrameType
 
-import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
 
-from mock_services.common import memtrace
-from mock_services.common.eventlog import log_event, logger
-
-SHUTDOWN_GRACE = 2  # seconds uvicorn drains open requests on SIGTERM
+from mock_services.common.eventlog import logger
+from mock_services.common.middleware import RequestMiddleware, route_template
 
 
 def json_error(status: int, error: str, detail: str) -> Response:
@@ -56,73 +50,27 @@ class Metrics:
             "http_request_duration_seconds", "HTTP request latency", ["route", "method"], registry=self.registry
         )
 
+    def observe(self, scope: Scope, status: int, seconds: float) -> None:
+        """Count and time one request (a :data:`~.middleware.Observe` hook)."""
+        route, method = route_template(scope), scope.get("method", "")
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route, method).observe(seconds)
+
     async def endpoint(self, request: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-class ServiceMiddleware:
-    """Identity headers, metrics and last-resort error handling around the whole app."""
+class ServiceMiddleware(RequestMiddleware):
+    """:class:`~.middleware.RequestMiddleware` for the small JSON services: identity headers,
+    :class:`Metrics` by route template, and a logged 500 ``{"error": "internal", "detail"}``
+    for an unhandled exception (no body limit)."""
 
     def __init__(self, app: ASGIApp, name: str, datacenter: str, metrics: Metrics) -> None:
-        self.app = app
-        self.identity = [(b"x-served-by", name.encode()), (b"x-datacenter", datacenter.encode())]
+        super().__init__(
+            app, name=name, datacenter=datacenter, error_response=_internal, logger=logger, observe=metrics.observe
+        )
         self.metrics = metrics
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started_at = time.perf_counter()
-        status = 500
-        started = False
 
-        async def stamped_send(message: Message) -> None:
-            nonlocal started, status
-            if message["type"] == "http.response.start":
-                started, status = True, message["status"]
-                message = {**message, "headers": [*message.get("headers", []), *self.identity]}
-            await send(message)
-
-        try:
-            await self.app(scope, receive, stamped_send)
-        except Exception:
-            logger.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
-            if started:
-                raise
-            await json_error(500, "internal", "internal error (logged by the server)")(scope, receive, stamped_send)
-        finally:
-            route = scope.get("route")
-            label = getattr(route, "path", "unmatched")  # the template: one series per route, not per id
-            method = scope.get("method", "")
-            self.metrics.requests.labels(label, method, str(status)).inc()
-            self.metrics.latency.labels(label, method).observe(time.perf_counter() - started_at)
-
-
-class _Server(uvicorn.Server):
-    """uvicorn's server, but a graceful SIGTERM/SIGINT shutdown exits with status 0 (uvicorn
-    re-raises the signal otherwise, and a supervisor could not tell a clean stop from a crash)."""
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if not self.should_exit:
-            log_event("shutdown", signal=signal.Signals(sig).name)
-        super().handle_exit(sig, frame)
-        self._captured_signals.clear()
-
-
-def serve(app: Starlette, host: str, port: int) -> None:
-    """Serve ``app`` until SIGTERM/SIGINT (then drain for at most SHUTDOWN_GRACE seconds).
-
-    ``HCHAOS_TRACEMALLOC=<directory>`` in the environment traces allocations meanwhile
-    (:mod:`mock_services.common.memtrace`)."""
-    memtrace.start_from_environment()
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-        server_header=False,
-        timeout_graceful_shutdown=SHUTDOWN_GRACE,
-    )
-    _Server(config).run()
+def _internal(status: int, detail: str) -> Response:
+    return json_error(status, "internal", detail)

@@ -11,7 +11,8 @@ Usage (the harness launches exactly this)::
 
 ``--config FILE`` (JSON or TOML, same keys as the flags; flags win): :mod:`.configfile`.
 
-Exit status: 0 after SIGTERM/SIGINT (uvicorn drains for at most ``SHUTDOWN_GRACE`` seconds),
+Exit status: 0 after SIGTERM/SIGINT (uvicorn drains for at most
+:data:`~mock_services.common.serve.SHUTDOWN_GRACE` seconds; :mod:`mock_services.common.serve`),
 2 on invalid arguments (or a database holding another base snapshot). SIGKILL loses nothing
 acknowledged (see :mod:`.store`).
 """
@@ -26,16 +27,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-import uvicorn
-
-from mock_services.common import memtrace
+from mock_services.common.serve import serve
 from mock_services.ehr.app import create_app
 from mock_services.ehr.baseload import BaseMismatch
 from mock_services.ehr.config import Config, ConfiguredRole, ReplicationMode
 from mock_services.ehr.configfile import ConfigFileError, config_file_argv
-from mock_services.ehr.eventlog import log_event, setup_logging
-
-SHUTDOWN_GRACE = 2  # uvicorn takes whole seconds
+from mock_services.ehr.eventlog import log_event, logger, setup_logging
 
 
 def _positive_seconds(text: str) -> float:
@@ -52,20 +49,6 @@ def _patients(text: str) -> int:
     if not text.isdigit() or int(text) > 100_000:
         raise argparse.ArgumentTypeError(f"expected a patient count 0..100000, got {text!r}")
     return int(text)
-
-
-class _Server(uvicorn.Server):
-    """uvicorn's server, but a graceful shutdown on SIGTERM/SIGINT ends with exit status 0.
-
-    uvicorn re-raises the captured signal once shut down, so the process would die "by" it
-    (status 143/130) and a supervisor could not tell a clean stop from a crash.
-    """
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if not self.should_exit:
-            log_event("shutdown", signal=signal.Signals(sig).name)
-        super().handle_exit(sig, frame)
-        self._captured_signals.clear()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -183,20 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    server = _Server(
-        uvicorn.Config(
-            app,
-            host=config.host,
-            port=config.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-            server_header=False,
-            timeout_graceful_shutdown=SHUTDOWN_GRACE,
-        )
-    )
-    memtrace.start_from_environment()  # opt-in (HCHAOS_TRACEMALLOC): allocation reports for soaks
-    server.run()  # handles SIGTERM/SIGINT: stop accepting, drain, run the lifespan's shutdown
+    serve(app, config.host, config.port, events=logger)  # until SIGTERM/SIGINT: drain, lifespan shutdown
     return 0
 
 

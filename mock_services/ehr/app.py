@@ -35,78 +35,21 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mock_services.common.middleware import RequestMiddleware
 from mock_services.ehr.baseload import Dataset, ensure_base
 from mock_services.ehr.capability import MAX_BODY_BYTES, capability_statement, openapi_document
 from mock_services.ehr.config import Config
 from mock_services.ehr.eventlog import log_event, logger
 from mock_services.ehr.fhir import FhirApi, now_instant
 from mock_services.ehr.lease import Lease, WitnessClient
-from mock_services.ehr.metrics import MetricsMiddleware, NodeCollector, RequestMetrics
+from mock_services.ehr.metrics import NodeCollector, RequestMetrics
 from mock_services.ehr.outcome import dumps, fhir_response, http_exception_handler, operation_outcome
 from mock_services.ehr.peer import PeerClient
 from mock_services.ehr.protocol import Role
 from mock_services.ehr.replication import Node
 from mock_services.ehr.replication_api import replication_routes
 from mock_services.ehr.store import Store
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-class ServiceMiddleware:
-    """Adds the identity headers to every response, and turns a body over ``max_body`` bytes
-    (413) or an unhandled exception (500, logged with its traceback) into an OperationOutcome
-    -- which Starlette's own handlers would answer in plain text, without our headers."""
-
-    def __init__(self, app: ASGIApp, node: Node, max_body: int = MAX_BODY_BYTES) -> None:
-        self.app = app
-        self.node = node
-        self.max_body = max_body
-        self._identity = [
-            (b"x-served-by", node.config.name.encode()),
-            (b"x-datacenter", node.config.datacenter.encode()),
-        ]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body:
-                    raise _BodyTooLarge
-            return message
-
-        async def send_with_headers(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                headers = [*message.get("headers", []), *self._identity, (b"x-epoch", str(self.node.epoch).encode())]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, send_with_headers)
-            return
-        except _BodyTooLarge:
-            if started:
-                raise
-            response = operation_outcome(413, f"request body larger than {self.max_body} bytes")
-        except Exception:
-            logger.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
-            if started:
-                raise
-            response = operation_outcome(500, "internal error (logged by the server)")
-        await response(scope, receive, send_with_headers)
 
 
 def _json(document: dict[str, object], status_code: int = 200) -> Response:
@@ -209,8 +152,16 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(ServiceMiddleware, node=node),
-            Middleware(MetricsMiddleware, metrics=request_metrics),
+            Middleware(
+                RequestMiddleware,
+                name=config.name,
+                datacenter=config.datacenter,
+                error_response=operation_outcome,  # in FHIR's shape; Starlette's would be plain text
+                logger=logger,
+                max_body=MAX_BODY_BYTES,
+                extra_headers=lambda: [(b"x-epoch", str(node.epoch).encode())],  # the epoch as the answer leaves
+                observe=request_metrics.observe_request,
+            ),
         ],
         exception_handlers={HTTPException: http_exception_handler},
         lifespan=lifespan,

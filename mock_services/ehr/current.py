@@ -11,13 +11,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from mock_services.ehr.index import IndexRows, delete_rows
+from mock_services.ehr.logentry import LogEntry
 from mock_services.ehr.resources import RESOURCE_TYPES, ResourceType
-
-if TYPE_CHECKING:
-    from mock_services.ehr.store import LogEntry
 
 
 def set_current(

@@ -1,10 +1,11 @@
 """Prometheus metrics of one EHR instance (``GET /metrics``), on a registry of its own.
 
-HTTP (:class:`MetricsMiddleware`):
+HTTP (:class:`RequestMetrics`, fed by :meth:`RequestMetrics.observe_request` from the request
+middleware, :class:`mock_services.common.middleware.RequestMiddleware`):
 
 * ``ehr_http_requests_total{route, method, status}`` -- ``route`` is the route *template*
   (``/{resource_type}/{id}``), so cardinality stays bounded whatever the ids; ``unmatched``
-  for requests no route took.
+  for requests no route took; ``status`` the one sent (500 when none was).
 * ``ehr_http_request_duration_seconds{route}`` -- latency histogram (buckets 0.5 ms .. 10 s).
 
 Replication (:class:`NodeCollector`, read from the node at scrape time, never stale):
@@ -21,13 +22,12 @@ process.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from mock_services.ehr.protocol import Role
 from mock_services.ehr.replication import Node
@@ -77,32 +77,9 @@ class RequestMetrics:
             histogram = self._histograms[route] = self.latency.labels(route)
         histogram.observe(seconds)
 
-
-class MetricsMiddleware:
-    """Pure ASGI: times every HTTP request and records it under its route template."""
-
-    def __init__(self, app: ASGIApp, metrics: RequestMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # unless a response starts: an exception escaping is a 500
-
-        async def record_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, record_status)
-        finally:
-            template = self.metrics.template(getattr(scope.get("route"), "path", None))
-            self.metrics.observe(template, scope["method"], status, time.perf_counter() - started)
+    def observe_request(self, scope: Scope, status: int, seconds: float) -> None:
+        """Record one finished request (the middleware's ``observe`` hook)."""
+        self.observe(self.template(getattr(scope.get("route"), "path", None)), scope["method"], status, seconds)
 
 
 class NodeCollector(Collector):

@@ -21,18 +21,39 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from mock_services.ehr.config import ReplicationMode
+from mock_services.ehr.config import Config, ReplicationMode
 from mock_services.ehr.eventlog import log_event
 from mock_services.ehr.peer import PeerClient, PeerUnavailable
 from mock_services.ehr.protocol import AppendRequest, Heartbeat, NodeStatus, Reply, Role
-
-if TYPE_CHECKING:
-    from mock_services.ehr.replication import Node
+from mock_services.ehr.store import Store
 
 MAX_BATCH = 256  # entries per append; halves after a failed append (slow link), doubles back
 MAX_BATCHES_PER_ROUND = 64  # so catch-up never starves the heartbeat
+
+
+class Term(Protocol):
+    """What a :class:`Shipper` needs of the node whose primary term it serves (the node,
+    :class:`~.replication.Node`, satisfies it). A protocol, not the class: ``replication``
+    creates shippers, so ``shipping`` importing ``replication`` back was an import cycle."""
+
+    config: Config
+    store: Store
+
+    @property
+    def role(self) -> Role: ...
+
+    @property
+    def epoch(self) -> int: ...
+
+    def outranked_by(self, sender: str, epoch: int) -> bool:
+        """Whether a primary ``sender`` at ``epoch`` outranks this node."""
+        ...
+
+    def step_down(self, winner: str, epoch: int, via: str) -> None:
+        """``winner`` is primary and outranks this node: become its standby."""
+        ...
 
 
 class WriteOutcome(Enum):
@@ -56,7 +77,7 @@ class PeerView:
 class Shipper:
     """One primary term's link to the standby (``peer`` None: a single instance)."""
 
-    def __init__(self, node: Node, peer: PeerClient | None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, node: Term, peer: PeerClient | None, clock: Callable[[], float] = time.monotonic) -> None:
         self._node = node
         self._config = node.config
         self._store = node.store

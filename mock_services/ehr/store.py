@@ -51,6 +51,7 @@ from pathlib import Path
 from mock_services.ehr.current import set_current
 from mock_services.ehr.index import SCHEMA as INDEX_SCHEMA
 from mock_services.ehr.index import Criterion, IndexRows, TokenMatch, where_clause
+from mock_services.ehr.logentry import LogEntry
 from mock_services.ehr.resources import RESOURCE_TYPES, compact_json
 
 __all__ = ["DiscardedEntry", "LogEntry", "SearchPage", "Store", "StoreError", "TokenMatch"]
@@ -103,23 +104,6 @@ _COLUMNS = "lsn, epoch, resource_type, resource_id, version_id, last_updated, bo
 _RESOURCE_COLUMNS = "r.lsn, r.epoch, r.resource_type, r.resource_id, r.version_id, r.last_updated, r.body"
 LOAD_BATCH = 2000  # resources per executemany during a base load
 CACHE_SIZE = 8192  # current versions kept in memory for reads (~1 KB each)
-
-
-@dataclass(frozen=True)
-class LogEntry:
-    """One version of a resource; a write in the log (the unit of replication) when lsn > 0.
-
-    ``body`` is the resource's JSON text. Reads return base versions as entries at lsn 0,
-    epoch 0.
-    """
-
-    lsn: int
-    epoch: int
-    resource_type: str
-    resource_id: str
-    version_id: str
-    last_updated: str
-    body: str
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The testing seam: run EHR instances in-process over httpx's ASGI transport.
 
 In-process apps run their lifespan (so the replication task runs) inside the caller's event
-loop; two apps can be wired to each other through :class:`Link`, which can be cut to
+loop; two apps can be wired to each other through a :class:`~mock_services.common.testing.Link`, which can be cut to
 simulate a partition of the replication link -- fast, deterministic tests of step-down,
 tie-break and resync without processes or sockets. With ``fencing=True`` an in-process
 witness (:mod:`mock_services.witness`) is wired in too, through one cuttable link per
@@ -13,18 +13,18 @@ mock_services.ehr``).
 from __future__ import annotations
 
 import dataclasses
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 from starlette.applications import Starlette
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
+from mock_services.common.testing import Link, eventually
+from mock_services.common.testing import serving as common_serving
 from mock_services.ehr.app import create_app
 from mock_services.ehr.baseload import Dataset
 from mock_services.ehr.config import Config, ConfiguredRole, ReplicationMode
@@ -32,24 +32,12 @@ from mock_services.ehr.replication import Node
 from mock_services.witness.app import create_app as create_witness_app
 from mock_services.witness.leases import LeaseTable
 
+__all__ = [
+    "MRN_SYSTEM", "FakeDataset", "InProcessPair", "Link", "app_with_link", "eventually", "make_config", "node_of",
+    "running_pair", "serving",
+]  # fmt: skip
 MRN_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
 WITNESS_URL = "http://witness.test"
-
-
-class Link:
-    """An ASGI app forwarding to ``target`` (set later, so two apps can point at each other).
-
-    ``cut = True`` makes every request fail like an unreachable peer (httpx.ConnectError).
-    """
-
-    def __init__(self) -> None:
-        self.target: ASGIApp | None = None
-        self.cut = False
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.cut or self.target is None:
-            raise httpx.ConnectError("replication link cut (test)")
-        await self.target(scope, receive, send)
 
 
 def make_config(directory: Path, name: str, role: ConfiguredRole, *, peer: bool, **overrides: Any) -> Config:
@@ -79,13 +67,10 @@ def node_of(app: Starlette) -> Node:
     return node
 
 
-@asynccontextmanager
-async def serving(app: Starlette, base_url: str = "http://ehr.test") -> AsyncIterator[httpx.AsyncClient]:
-    """Run ``app``'s lifespan and yield a client talking to it in-process."""
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
-            yield client
+def serving(app: Starlette, base_url: str = "http://ehr.test") -> AbstractAsyncContextManager[httpx.AsyncClient]:
+    """Run ``app``'s lifespan and yield a client talking to it in-process
+    (:func:`mock_services.common.testing.serving`, with the EHR's default base URL)."""
+    return common_serving(app, base_url)
 
 
 def app_with_link(
@@ -102,20 +87,6 @@ def app_with_link(
         dataset=dataset,
     )
     return app, link, witness_link
-
-
-async def eventually(check: Callable[[], Awaitable[bool]] | Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``check`` every 20 ms until it is true; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout} s: {what}")
-        await anyio.sleep(0.02)
 
 
 @dataclass

@@ -1,84 +1,22 @@
 """The testing seam for real processes: EHR (and witness) processes on free ports.
 
 :class:`Cluster` starts ``python -m mock_services.ehr`` / ``python -m mock_services.witness``
-processes with their logs in files, waits for them with bounded polls, and kills every one
-it started (SIGCONT first, in case a test froze it) in :meth:`Cluster.close`, printing the
-logs so a failing test shows them. :mod:`.tcpproxy` gives the links between them latency
-and cuts. Used by the process tests; no socket leaves 127.0.0.1.
+processes (:class:`~mock_services.common.testing.ServiceProcess`) with their logs in files,
+waits for them with bounded polls, and kills every one it started (SIGCONT first, in case a
+test froze it) in :meth:`Cluster.close`, printing the logs so a failing test shows them.
+:mod:`.tcpproxy` gives the links between them latency and cuts. Used by the process tests; no socket leaves 127.0.0.1.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[2]
+from mock_services.common.testing import ServiceProcess, free_port, wait_until
+
 FHIR_JSON = "application/fhir+json"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> float:
-    """Poll ``check`` (HTTP and OS errors count as "not yet") every 20 ms; return the seconds
-    it took, or raise AssertionError naming ``what`` after ``timeout`` seconds."""
-    started = time.monotonic()
-    while True:
-        try:
-            if check():
-                return time.monotonic() - started
-        except (httpx.HTTPError, OSError):
-            pass
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"not true within {timeout} s: {what}")
-        time.sleep(0.02)
-
-
-@dataclass
-class ServiceProcess:
-    """One service process: ``module`` run with ``args``; output appended to ``log``."""
-
-    name: str
-    module: str
-    args: list[str]
-    port: int
-    log: Path
-    db: Path | None = None
-    popen: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.popen = subprocess.Popen(
-                [sys.executable, "-m", self.module, *self.args], cwd=REPO, stdout=log, stderr=subprocess.STDOUT
-            )
-
-    def signal(self, sig: signal.Signals) -> None:
-        assert self.popen is not None
-        self.popen.send_signal(sig)
-
-    def kill(self) -> None:
-        """SIGKILL (a data-center power cut) and reap."""
-        if self.popen is not None and self.popen.poll() is None:
-            os.kill(self.popen.pid, signal.SIGCONT)  # a stopped process still dies, but be explicit
-            self.popen.kill()
-            self.popen.wait(timeout=5)
 
 
 @dataclass

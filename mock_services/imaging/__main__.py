@@ -9,25 +9,20 @@ Usage (the harness launches exactly this)::
 
 Seed data is loaded before the port opens (progress on stderr), so once ``/health`` answers
 the instance is ready. Exit status: 0 after SIGTERM/SIGINT (uvicorn drains for at most
-``SHUTDOWN_GRACE`` seconds), 2 on invalid arguments. SIGKILL loses nothing acknowledged
+two seconds: :mod:`mock_services.common.serve`), 2 on invalid arguments. SIGKILL loses nothing acknowledged
 (see :mod:`.store`).
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 
-import uvicorn
-
+from mock_services.common.serve import serve
 from mock_services.imaging.config import QIDO_EMPTY_STATUSES, Config, Role
-from mock_services.imaging.eventlog import log_event, setup_logging
-
-SHUTDOWN_GRACE = 2  # uvicorn takes whole seconds
+from mock_services.imaging.eventlog import logger, setup_logging
 
 
 def _positive_seconds(text: str) -> float:
@@ -48,20 +43,6 @@ def _count(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
     return value
-
-
-class _Server(uvicorn.Server):
-    """uvicorn's server, but a graceful shutdown on SIGTERM/SIGINT ends with exit status 0.
-
-    uvicorn re-raises the captured signal once shut down, so the process would die "by" it
-    (status 143/130) and a supervisor could not tell a clean stop from a crash.
-    """
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if not self.should_exit:
-            log_event("shutdown", signal=signal.Signals(sig).name)
-        super().handle_exit(sig, frame)
-        self._captured_signals.clear()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,19 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mock_services.imaging.app import create_app
 
     app = create_app(config)
-    server = _Server(
-        uvicorn.Config(
-            app,
-            host=config.host,
-            port=config.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-            server_header=False,
-            timeout_graceful_shutdown=SHUTDOWN_GRACE,
-        )
-    )
-    server.run()  # handles SIGTERM/SIGINT: stop accepting, drain, run the lifespan's shutdown
+    serve(app, config.host, config.port, events=logger)  # until SIGTERM/SIGINT: drain, lifespan shutdown
     return 0
 
 

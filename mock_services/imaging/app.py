@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -32,8 +31,8 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mock_services.common.middleware import RequestMiddleware
 from mock_services.common.openapi import Operation, prometheus_metrics, response
 from mock_services.imaging import api
 from mock_services.imaging.config import Config
@@ -53,73 +52,8 @@ from mock_services.imaging.wado_rendered import rendered_operations
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a STOW of a few hundred small images; nothing legit here is bigger
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 def _json(document: object) -> Response:
     return Response(dumps(document), media_type="application/json")
-
-
-class ServiceMiddleware:
-    """Identity headers on every response, request metrics, and JSON errors for a body over
-    ``max_body`` bytes (413) or an unhandled exception (500, logged with its traceback) --
-    which Starlette would answer in plain text, without our headers."""
-
-    def __init__(self, app: ASGIApp, service: Service, max_body: int = MAX_BODY_BYTES) -> None:
-        self.app = app
-        self.service = service
-        self.max_body = max_body
-        self.identity = [
-            (b"x-served-by", service.config.name.encode()),
-            (b"x-datacenter", service.config.datacenter.encode()),
-        ]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-        responded = False
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body:
-                    raise _BodyTooLarge
-            return message
-
-        async def send_with_headers(message: Message) -> None:
-            nonlocal status, responded
-            if message["type"] == "http.response.start":
-                status, responded = message["status"], True
-                message = {**message, "headers": [*message.get("headers", []), *self.identity]}
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, send_with_headers)
-        except _BodyTooLarge:
-            if responded:
-                raise
-            await error_response(413, f"request body larger than {self.max_body} bytes")(
-                scope, receive, send_with_headers
-            )
-        except Exception:
-            logger.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
-            if responded:  # too late for an error response: let the server drop the connection
-                raise
-            await error_response(500, "internal error (logged by the server)")(scope, receive, send_with_headers)
-        finally:
-            route = scope.get("route")
-            label = getattr(route, "path", "unmatched")
-            method = scope.get("method", "")
-            metrics = self.service.metrics
-            metrics.requests.labels(method, label, str(status)).inc()
-            metrics.latency.labels(method, label).observe(time.perf_counter() - started)
 
 
 async def _problem_handler(request: Request, exc: Exception) -> Response:
@@ -188,7 +122,17 @@ def create_app(config: Config, *, replica_transport: httpx.AsyncBaseTransport | 
     routes = api.DESCRIPTION.routes(operations)
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(ServiceMiddleware, service=service, max_body=MAX_BODY_BYTES)],
+        middleware=[
+            Middleware(
+                RequestMiddleware,
+                name=config.name,
+                datacenter=config.datacenter,
+                error_response=error_response,  # DICOM JSON; Starlette's would be plain text
+                logger=logger,
+                observe=service.metrics.observe_request,
+                max_body=MAX_BODY_BYTES,
+            )
+        ],
         exception_handlers={Problem: _problem_handler, HTTPException: _http_exception_handler},
         lifespan=lifespan,
     )

@@ -19,6 +19,9 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.types import Scope
+
+from mock_services.common.middleware import route_template
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
@@ -57,6 +60,12 @@ class Metrics:
             "imaging_replication_backlog", "Instances queued for the replica", registry=self.registry
         )
         backlog_gauge.set_function(backlog)
+
+    def observe_request(self, scope: Scope, status: int, seconds: float) -> None:
+        """Count and time one finished request (the request middleware's ``observe`` hook)."""
+        route, method = route_template(scope), scope.get("method", "")
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

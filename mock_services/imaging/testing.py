@@ -7,8 +7,9 @@
   conditional QIDO attributes, :func:`part10_of` writes a data set back to bytes.
 * :func:`stow_body` / :func:`split_multipart` -- request bodies and response parsing.
 * :func:`make_config`, :func:`serving`, :func:`running_pair` -- in-process instances over
-  httpx's ASGI transport; the pair's archive ships to its replica through a :class:`Link`
-  that a test can cut (the replication link down).
+  httpx's ASGI transport; the pair's archive ships to its replica through a
+  :class:`~mock_services.common.testing.Link` that a test can cut (the replication link down).
+* ``free_port``, ``wait_until``, ``eventually``: :mod:`mock_services.common.testing`.
 * :class:`ImagingProcess` -- ``python -m mock_services.imaging`` on a real port, for
   integration tests (start, wait until ready, signal, SIGKILL).
 """
@@ -18,25 +19,23 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 import pydicom
 from pydicom.dataset import Dataset, FileDataset
 from pydicom.uid import generate_uid
 from starlette.applications import Starlette
-from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mock_services.common.testing import REPO, Link, eventually, free_port, wait_until
+from mock_services.common.testing import serving as common_serving
 from mock_services.imaging import multipart
 from mock_services.imaging.app import create_app
 from mock_services.imaging.config import Config, Role
@@ -45,8 +44,12 @@ from mock_services.imaging.part10 import InstanceAttrs
 from mock_services.imaging.render import render_part10
 from mock_services.imaging.service import Service
 
+__all__ = [
+    "CT_IMAGE_STORAGE", "REPO", "ImagingProcess", "InProcessPair", "Link", "eventually", "free_port", "make_attrs",
+    "make_config", "make_dataset", "make_part10", "make_rich_dataset", "part10_of", "running_pair", "service_of",
+    "serving", "split_multipart", "stow_body", "wait_until",
+]  # fmt: skip
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
-REPO = Path(__file__).resolve().parents[2]
 
 
 def make_attrs(**overrides: Any) -> InstanceAttrs:
@@ -147,26 +150,10 @@ def service_of(app: Starlette) -> Service:
     return service
 
 
-class Link:
-    """An ASGI app forwarding to ``target``; ``cut = True`` fails like an unreachable peer."""
-
-    def __init__(self, target: ASGIApp | None = None) -> None:
-        self.target = target
-        self.cut = False
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.cut or self.target is None:
-            raise httpx.ConnectError("replication link cut (test)")
-        await self.target(scope, receive, send)
-
-
-@asynccontextmanager
-async def serving(app: Starlette, base_url: str = "http://pacs.test") -> AsyncIterator[httpx.AsyncClient]:
-    """Run ``app``'s lifespan and yield a client talking to it in-process."""
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
-            yield client
+def serving(app: Starlette, base_url: str = "http://pacs.test") -> AbstractAsyncContextManager[httpx.AsyncClient]:
+    """Run ``app``'s lifespan and yield a client talking to it in-process
+    (:func:`mock_services.common.testing.serving`, with the archive's default base URL)."""
+    return common_serving(app, base_url)
 
 
 @dataclass
@@ -190,41 +177,6 @@ async def running_pair(directory: Path, **overrides: Any) -> AsyncIterator[InPro
         serving(archive_app, "http://pacs-a.test") as archive,
     ):
         yield InProcessPair(archive, replica, service_of(archive_app), service_of(replica_app), link)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]] | Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``check`` every 20 ms until it is true; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout} s: {what}")
-        await anyio.sleep(0.02)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> float:
-    """Poll ``check`` (HTTP/OS errors count as "not yet") every 20 ms; return the seconds it took."""
-    started = time.monotonic()
-    while True:
-        try:
-            if check():
-                return time.monotonic() - started
-        except (httpx.HTTPError, OSError):
-            pass
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"not true within {timeout} s: {what}")
-        time.sleep(0.02)
 
 
 @dataclass

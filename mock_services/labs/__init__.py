@@ -10,6 +10,7 @@ Run with ``python -m mock_services.labs`` (flags in :mod:`.__main__`). Modules, 
 each: ``config`` (settings), ``ehr_client`` (FHIR reads and searches with paging, typed
 failures), ``results`` (reports + observations -> result documents, H/L/N flags), ``pages``
 (the clinicians' HTML), ``app`` (routes, cache, /health; the endpoint contract), ``mock_services.common.service``
-(identity headers, metrics, JSON errors, serving), ``mock_services.common.eventlog`` (one stderr line per notable
-event), ``testing`` (a fake FHIR EHR over synthetic data, and serving apps on a port in tests).
+(identity headers, metrics, JSON errors),
+``mock_services.common.serve`` (serving), ``mock_services.common.eventlog`` (one stderr line per notable
+event), ``testing`` (a fake FHIR EHR over synthetic data).
 """

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from mock_services.common.eventlog import setup_logging
-from mock_services.common.service import serve
+from mock_services.common.serve import serve
 from mock_services.labs.app import create_app
 from mock_services.labs.config import Config
 

@@ -1,4 +1,4 @@
-"""Test seams: a tiny fake FHIR EHR over synthetic data, and running ASGI apps for real on a port.
+"""Test seam: a tiny fake FHIR EHR over synthetic data.
 
 :class:`FakeEhr` serves just what the portal reads -- ``GET /Patient/{id}``, ``GET
 /DiagnosticReport?patient=&category=`` and ``GET /Observation?patient=&category=`` as
@@ -9,28 +9,21 @@ from :mod:`mock_services.synthetic`. Its ``mode`` simulates outages: ``"ok"``, `
 ``"down"`` (through :meth:`FakeEhr.transport`, every request fails to connect). Unknown
 search parameters get 400, as in FHIR. ``requests`` records each path+query served.
 
-:func:`running` serves any ASGI app with uvicorn in a background thread on a free port.
+To serve it (or the portal) on a real port: :func:`mock_services.common.testing.running`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
-import time
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
 
 from mock_services.synthetic import SyntheticData
 
@@ -128,29 +121,3 @@ class _Switchable(httpx.AsyncBaseTransport):
         if self.fake.mode == "down":
             raise httpx.ConnectError("connection refused (fake EHR down)", request=request)
         return await self.inner.handle_async_request(request)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def running(app: ASGIApp, port: int | None = None, timeout: float = 10.0) -> Iterator[str]:
-    """Serve ``app`` on 127.0.0.1 in a daemon thread; yields its base URL; stops it on exit."""
-    port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, name=f"test-server-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"test server on port {port} did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout)

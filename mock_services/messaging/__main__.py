@@ -8,26 +8,21 @@ Usage (the harness launches exactly this)::
         [--forward-max-attempts 0] [--forward-timeout 5] [--rotate] [--dedup-key on|off] \\
         [--ack-delay 0] [--synchronous full|normal] [--idle-timeout 300] [--max-frame-bytes 1048576]
 
-Exit status: 0 after SIGTERM/SIGINT, 2 on invalid arguments. SIGKILL loses nothing
+Exit status: 0 after SIGTERM/SIGINT (:mod:`mock_services.common.serve`), 2 on invalid arguments. SIGKILL loses nothing
 acknowledged (see :mod:`.store`).
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import FrameType
 
-import uvicorn
-
+from mock_services.common.serve import serve
 from mock_services.messaging.app import create_app
 from mock_services.messaging.config import Config, Synchronous
-from mock_services.messaging.eventlog import log_event, setup_logging
-
-SHUTDOWN_GRACE = 2  # uvicorn takes whole seconds
+from mock_services.messaging.eventlog import logger, setup_logging
 
 
 def _number(kind: type[float] | type[int], minimum: float, strict: bool, what: str) -> Callable[[str], float]:
@@ -41,17 +36,6 @@ def _number(kind: type[float] | type[int], minimum: float, strict: bool, what: s
         return value
 
     return convert
-
-
-class _Server(uvicorn.Server):
-    """uvicorn's server, but a graceful shutdown on SIGTERM/SIGINT ends with exit status 0
-    (uvicorn re-raises the captured signal, so the process would die "by" it)."""
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if not self.should_exit:
-            log_event("shutdown", signal=signal.Signals(sig).name)
-        super().handle_exit(sig, frame)
-        self._captured_signals.clear()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,19 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = parse_config(argv)
     setup_logging(config.name, config.datacenter)
     app = create_app(config)
-    server = _Server(
-        uvicorn.Config(
-            app,
-            host=config.host,
-            port=config.http_port,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-            server_header=False,
-            timeout_graceful_shutdown=SHUTDOWN_GRACE,
-        )
-    )
-    server.run()  # handles SIGTERM/SIGINT: stop accepting, drain, run the lifespan's shutdown
+    serve(app, config.host, config.http_port, events=logger)  # until SIGTERM/SIGINT: drain, lifespan shutdown
     return 0
 
 

@@ -32,8 +32,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
+from mock_services.common.middleware import Observe, RequestMiddleware
 from mock_services.messaging.config import Config
 from mock_services.messaging.destination import FHIR_DESTINATION, FhirDestination
 from mock_services.messaging.eventlog import log_event, logger
@@ -104,50 +105,21 @@ class Engine:
         log_event("stop", queued=depth, forwarder_stopped=stopped)
 
 
-class ServiceMiddleware:
-    """Identity headers on every response; request count and latency per route; a 500 in
-    JSON (with the headers) for an unhandled error."""
+def _observer(metrics: Metrics, routes: list[Route]) -> Observe:
+    """Request count and latency by the route that fully matches the request (``unmatched``
+    otherwise: a 405 is not filed under the route whose method it lacks)."""
 
-    def __init__(self, app: ASGIApp, config: Config, metrics: Metrics, routes: list[Route]) -> None:
-        self.app = app
-        self.identity = [(b"x-served-by", config.name.encode()), (b"x-datacenter", config.datacenter.encode())]
-        self.metrics = metrics
-        self.routes = routes
+    def observe(scope: Scope, status: int, seconds: float) -> None:
+        route = next((r.path for r in routes if r.matches(scope)[0] is Match.FULL), "unmatched")
+        metrics.http_requests.labels(route, scope.get("method", ""), str(status)).inc()
+        metrics.http_latency.labels(route).observe(seconds)
 
-    def _route(self, scope: Scope) -> str:
-        for route in self.routes:
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                return route.path
-        return "unmatched"
+    return observe
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-        response_started = False
 
-        async def send_with_headers(message: Message) -> None:
-            nonlocal status, response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-                status = message["status"]
-                message = {**message, "headers": [*message.get("headers", []), *self.identity]}
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_headers)
-        except Exception:
-            logger.exception("event=http-error method=%s path=%s", scope.get("method"), scope.get("path"))
-            if response_started:
-                raise
-            await JSONResponse({"error": "internal error (logged)"}, 500)(scope, receive, send_with_headers)
-        finally:
-            route = self._route(scope)
-            self.metrics.http_requests.labels(route, scope.get("method", ""), str(status)).inc()
-            self.metrics.http_latency.labels(route).observe(time.perf_counter() - started)
+def _internal_error(status: int, detail: str) -> Response:
+    """The engine's last-resort answer (its error shape: ``{"error": <sentence>}``)."""
+    return JSONResponse({"error": "internal error (logged)"}, status)
 
 
 def create_app(config: Config, *, fhir_transport: httpx.BaseTransport | None = None) -> Starlette:
@@ -215,6 +187,14 @@ def create_app(config: Config, *, fhir_transport: httpx.BaseTransport | None = N
             await engine.stop()
 
     app = Starlette(routes=routes, lifespan=lifespan)
-    app.add_middleware(ServiceMiddleware, config=config, metrics=engine.metrics, routes=routes)
+    app.add_middleware(
+        RequestMiddleware,
+        name=config.name,
+        datacenter=config.datacenter,
+        error_response=_internal_error,
+        logger=logger,
+        observe=_observer(engine.metrics, routes),
+        error_format="event=http-error method=%s path=%s",
+    )
     app.state.engine = engine
     return app

@@ -13,41 +13,19 @@ recovery, not on every retry.
 from __future__ import annotations
 
 import logging
-import sys
-import time
 
+from mock_services.common.eventlog import configure, log_to
+
+# Its own logger name (not the shared one): tests and operators select this service's events by it.
 LOGGER_NAME = "mock_services.messaging"
 logger = logging.getLogger(LOGGER_NAME)
 
 
-def _format_value(value: object) -> str:
-    text = str(value)
-    if not text or any(ch.isspace() or ch in '"=' for ch in text):
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "\\r").replace("\n", "\\n") + '"'
-    return text
-
-
-def format_event(event: str, fields: dict[str, object]) -> str:
-    """``event=<event> k=v ...`` in the given field order."""
-    parts = [f"event={event}"]
-    parts.extend(f"{key}={_format_value(value)}" for key, value in fields.items())
-    return " ".join(parts)
-
-
 def log_event(event: str, *, level: int = logging.INFO, **fields: object) -> None:
     """Log one notable event (see the module docstring for the line format)."""
-    logger.log(level, format_event(event, fields))
+    log_to(logger, event, level, **fields)
 
 
 def setup_logging(name: str, datacenter: str) -> None:
     """Send this package's events to stderr with UTC timestamps. Idempotent."""
-    formatter = logging.Formatter(
-        fmt=f"%(asctime)s.%(msecs)03dZ {name}[{datacenter}] %(levelname)s %(message)s",
-        datefmt="%Y-%m-%dT%H:%M:%S",
-    )
-    formatter.converter = time.gmtime  # UTC: lines from both data centers sort on one clock
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(formatter)
-    logger.handlers[:] = [handler]
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
+    configure(logger, name, datacenter)

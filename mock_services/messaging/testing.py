@@ -1,7 +1,8 @@
 """The testing seam: engines in-process or as processes, a fake FHIR receiver, raw MLLP I/O.
 
-* :class:`ServerThread` serves any ASGI app with uvicorn on a free 127.0.0.1 port in a
-  background thread (its own event loop), so tests can use plain blocking sockets.
+* :class:`~mock_services.common.testing.ServerThread` serves any ASGI app with uvicorn on a
+  free 127.0.0.1 port in a background thread (its own event loop), so tests can use plain
+  blocking sockets (it, ``free_port`` and ``wait_until`` live in :mod:`mock_services.common.testing`).
 * :func:`running_engine` -- an engine (store, MLLP listener, forwarder, HTTP API) in such a
   thread; yields an :class:`EngineHandle` with its MLLP address and HTTP URL.
 * :class:`FakeFhirReceiver` -- a small FHIR server recording every request, honouring
@@ -33,78 +34,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
 
+from mock_services.common.testing import REPO, ServerThread, free_port, wait_until
 from mock_services.messaging import mllp
 from mock_services.messaging.app import Engine, create_app
 from mock_services.messaging.config import Config
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.02) -> float:
-    """Poll ``check`` (exceptions count as "not yet") until true; return the seconds it took."""
-    started = time.monotonic()
-    while True:
-        try:
-            if check():
-                return time.monotonic() - started
-        except (httpx.HTTPError, OSError):
-            pass
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"not true within {timeout} s: {what}")
-        time.sleep(interval)
-
-
-class ServerThread:
-    """Serve ``app`` with uvicorn on 127.0.0.1:<free port> in a daemon thread (context manager)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP,
-        # and accepted sockets inherit it -- with proto 0, every response waited ~40 ms (Nagle).
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port: int = self._socket.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=1)
-        self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._run, name="test-server", daemon=True)
-        self.error: BaseException | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self.server.serve(sockets=[self._socket]))
-        except BaseException as error:
-            self.error = error
-
-    def __enter__(self) -> ServerThread:
-        self._thread.start()
-        wait_until(lambda: self.server.started or not self._thread.is_alive(), 10, "test server started")
-        if not self.server.started:
-            raise RuntimeError(f"test server did not start: {self.error!r}")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self._thread.join(10)
-        self._socket.close()
+__all__ = [
+    "REPO", "EngineHandle", "EngineProcess", "FakeFhirReceiver", "RecordedRequest", "ServerThread", "engine_config",
+    "exchange", "fake_fhir", "free_port", "read_frames", "running_engine", "send_one", "wait_until",
+]  # fmt: skip
 
 
 @dataclass

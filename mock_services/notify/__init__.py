@@ -9,6 +9,7 @@ with the time it received it, and lists it back -- the harness's degraded-mode c
 Run with ``python -m mock_services.notify`` (flags in :mod:`.__main__`). Modules, one concept
 each: ``config`` (settings), ``store`` (SQLite WAL, or memory, receive times, idempotent ids),
 ``app`` (the endpoints and their contract, /health, /metrics), ``mock_services.common.service``
-(identity headers, metrics, JSON errors, serving), ``mock_services.common.eventlog`` (one stderr
+(identity headers, metrics, JSON errors),
+``mock_services.common.serve`` (serving), ``mock_services.common.eventlog`` (one stderr
 line per notable event: ``notification`` per stored notification).
 """

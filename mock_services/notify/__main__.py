@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mock_services.common.eventlog import setup_logging
-from mock_services.common.service import serve
+from mock_services.common.serve import serve
 from mock_services.notify.app import create_app
 from mock_services.notify.config import Config
 

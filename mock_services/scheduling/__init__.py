@@ -8,7 +8,8 @@ Run with ``python -m mock_services.scheduling`` (flags in :mod:`.__main__`). Mod
 concept each: ``config`` (settings), ``store`` (SQLite WAL store, versions, change times),
 ``validation`` (slots, If-Match, query parameters), ``api`` (the schedules endpoints and their
 contract), ``app`` (wiring, start-up loading, /health), ``mock_services.common.service`` (identity headers,
-metrics, JSON errors, serving), ``mock_services.common.eventlog`` (one stderr line per notable event).
+metrics, JSON errors),
+``mock_services.common.serve`` (serving), ``mock_services.common.eventlog`` (one stderr line per notable event).
 
 Data: at start-up an empty database is loaded with :mod:`mock_services.synthetic`'s staff
 rotas, OR and scanner bookings (``--seed``, ``--patients``); a non-empty one is kept as is.

@@ -20,7 +20,6 @@ Metrics (own registry): ``witness_http_requests_total{route, method, status}``,
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import AsyncIterator, Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -31,9 +30,10 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from mock_services.common import jsonbody, openapi
+from mock_services.common.middleware import RequestMiddleware, route_template
 from mock_services.common.openapi import Operation, json_body, path_param, prometheus_metrics, ref, response
 from mock_services.witness.leases import Decision, LeaseTable, logger
 
@@ -73,42 +73,9 @@ async def _body(request: Request) -> dict[str, object]:
     return body
 
 
-class _Middleware:
-    """Identity headers on every response; request count and latency by route template."""
-
-    def __init__(self, app: ASGIApp, name: str, datacenter: str, requests: Counter, latency: Histogram) -> None:
-        self.app = app
-        self.identity = [(b"x-served-by", name.encode()), (b"x-datacenter", datacenter.encode())]
-        self.requests = requests
-        self.latency = latency
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_headers(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message = {**message, "headers": [*message.get("headers", []), *self.identity]}
-            await send(message)
-
-        try:
-            try:
-                await self.app(scope, receive, send_with_headers)
-            except Exception:
-                # Starlette's own 500 would be plain text without our headers.
-                logger.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
-                if status != 500:
-                    raise  # the response had started: nothing sane left to send
-                await JSONResponse({"error": "internal error (logged)"}, 500)(scope, receive, send_with_headers)
-        finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.requests.labels(route, scope["method"], str(status)).inc()
-            self.latency.labels(route).observe(time.perf_counter() - started)
+def _internal_error(status: int, detail: str) -> Response:
+    """The witness's last-resort answer (its error shape has no ``detail`` field)."""
+    return JSONResponse({"error": "internal error (logged)"}, status)
 
 
 class _LeaseCollector(Collector):
@@ -180,6 +147,12 @@ def create_app(name: str, datacenter: str, table: LeaseTable) -> Starlette:
     registry = CollectorRegistry()
     requests = Counter("witness_http_requests", "HTTP requests", ["route", "method", "status"], registry=registry)
     latency = Histogram("witness_http_request_duration_seconds", "HTTP latency", ["route"], registry=registry)
+
+    def observe(scope: Scope, status: int, seconds: float) -> None:
+        route = route_template(scope)
+        requests.labels(route, scope["method"], str(status)).inc()
+        latency.labels(route).observe(seconds)
+
     decisions = Counter("witness_lease_decisions", "lease decisions by reason", ["reason"], registry=registry)
     registry.register(_LeaseCollector(table))
 
@@ -263,7 +236,16 @@ def create_app(name: str, datacenter: str, table: LeaseTable) -> Starlette:
     ]  # fmt: skip
     app = Starlette(
         routes=DESCRIPTION.routes(operations),
-        middleware=[Middleware(_Middleware, name=name, datacenter=datacenter, requests=requests, latency=latency)],
+        middleware=[
+            Middleware(
+                RequestMiddleware,
+                name=name,
+                datacenter=datacenter,
+                error_response=_internal_error,
+                logger=logger,
+                observe=observe,
+            )
+        ],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )

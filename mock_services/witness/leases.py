@@ -15,7 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-logger = logging.getLogger("mock_services.witness")
+from mock_services.common.eventlog import log_to
+
+logger = logging.getLogger("mock_services.witness")  # its own name: tests select the witness's events by it
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS lease (
@@ -105,14 +107,10 @@ class LeaseTable:
             self._put_locked(state)
         if not renewal or (current is not None and current.epoch != epoch):
             previous = f"{current.holder}@{current.epoch}" if current and current.holder else "none"
-            logger.warning(
-                "event=lease-acquired cluster=%s holder=%s epoch=%d ttl=%s previous=%s",
-                cluster,
-                holder,
-                epoch,
-                ttl,
-                previous,
-            )
+            log_to(
+                logger, "lease-acquired", logging.WARNING, cluster=cluster, holder=holder, epoch=epoch, ttl=ttl,
+                previous=previous,
+            )  # fmt: skip
         return Decision(True, "renewed" if renewal else "acquired", state)
 
     def release(self, cluster: str, holder: str) -> Decision:
@@ -124,7 +122,7 @@ class LeaseTable:
                 return Decision(False, "not-holder", current)
             state = LeaseState(cluster, None, current.epoch, now)
             self._put_locked(state)
-        logger.warning("event=lease-released cluster=%s holder=%s epoch=%d", cluster, holder, current.epoch)
+        log_to(logger, "lease-released", logging.WARNING, cluster=cluster, holder=holder, epoch=current.epoch)
         return Decision(True, "released", state)
 
     def _get_locked(self, cluster: str) -> LeaseState | None:

@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.backends.local.launchers import LaunchContext, process_spec
+from harness.backends.local.launchers import LocalLaunch, process_spec
 from harness.experiment import load_experiment
 from harness.runner.backend_options import local_options
 from harness.runner.targets import topology_for
@@ -18,9 +18,9 @@ def _argv(path: Path, instance: str, tmp_path: Path) -> tuple[str, ...]:
     ports = itertools.count(20000)
     instance_ports = {i.name: {p: next(ports) for p in topology.service(i.service).ports} for i in topology.instances}
     link_ports = {link.name: next(ports) for link in topology.links}
-    ctx = LaunchContext(topology.instance(instance), topology, instance_ports, link_ports, tmp_path,
-                        local_options(experiment).services)
-    return process_spec(ctx).argv
+    launch = LocalLaunch(topology.instance(instance), topology, instance_ports, link_ports, tmp_path,
+                         local_options(experiment).services)
+    return process_spec(launch, tmp_path).argv
 
 
 def test_the_qido_answer_to_no_match_is_the_experiments_choice(

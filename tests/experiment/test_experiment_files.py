@@ -12,6 +12,7 @@ from harness.experiment import (
     PowerLossFault,
     load_experiment,
 )
+from harness.runner.planning import plan_faults
 from harness.runner.targets import topology_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,15 +32,19 @@ def test_experiment_file_is_valid(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=[p.stem for p in EXPERIMENTS])
-def test_experiment_targets_exist_in_the_reference_topology(path: Path) -> None:
-    # The topology layer validates this for real; here we only keep the shipped files honest.
-    experiment = load_experiment(path).experiment
-    if experiment.topology.preset != "reference":
-        pytest.skip("only the reference topology's names are known here")
-    links = set(topology_for(experiment).link_names)  # the services the file runs (care adds links)
-    for fault in experiment.faults:
-        allowed = {"dc-a", "dc-b"} if fault.type == "power_loss" else links
-        assert fault.target in allowed
+def test_experiment_targets_exist_in_their_topology(path: Path) -> None:
+    # The topology layer validates this for real (plan_faults); here we keep the shipped files honest.
+    loaded = load_experiment(path)
+    plans = plan_faults(loaded)
+    topology = topology_for(loaded.experiment)
+    for fault, plan in zip(loaded.experiment.faults, plans, strict=True):
+        if fault.type == "power_loss":
+            assert fault.target in topology.datacenter_names
+        elif fault.type in ("kill", "pause", "restart"):
+            assert fault.target in {i.name for i in topology.instances}
+        elif fault.type != "partition":
+            assert fault.target in topology.link_names
+        assert plan.describe()
 
 
 def test_demo_experiment() -> None:

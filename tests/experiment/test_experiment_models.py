@@ -16,11 +16,15 @@ from harness.experiment import (
     BlackholeFault,
     Experiment,
     FailoverTimeCheck,
+    KillFault,
     LatencyFault,
     LinkDownFault,
+    PartitionFault,
+    PauseFault,
     PowerLossFault,
     ProbeMix,
     ResetPeerFault,
+    RestartFault,
 )
 from harness.experiment.base import CONSISTENCY_ERROR, Problem
 
@@ -43,7 +47,7 @@ def test_minimal_experiment_gets_every_default() -> None:
     assert e.topology.front_door.check_timeout == 0.3
     assert e.topology.front_door.fall == 2
     assert e.topology.front_door.rise == 2
-    assert e.probe.service == "ehr"
+    assert e.probe.service is None  # the EHR when it runs, else the first service (harness.runner.probe_target)
     assert e.probe.rate == 20.0
     assert e.probe.timeout == 1.0
     assert e.probe.mix.weights() == {"read": 6.0, "create": 3.0, "search": 1.0}
@@ -134,13 +138,18 @@ FAULTS: list[tuple[dict[str, Any], type, dict[str, Any]]] = [
         LinkDownFault,
         {"duration": 60.0},
     ),
+    ({"type": "kill", "target": "ehr-a", "duration": "5s"}, KillFault, {"restart": True}),
+    ({"type": "pause", "target": "ehr-a", "duration": "5s"}, PauseFault, {"at": 0.0}),
+    ({"type": "restart", "target": "ehr-a", "duration": "5s"}, RestartFault, {"duration": 5.0}),
+    ({"type": "partition", "groups": [["dc-a"], ["dc-b"]], "duration": "5s"}, PartitionFault,
+     {"one_way": False, "target": "dc-a | dc-b"}),
 ]
 
 
 def test_fault_table_covers_every_type() -> None:
     assert sorted(raw["type"] for raw, _, _ in FAULTS) == list(FAULT_TYPES)
-    assert len(FAULT_TYPES) == 6
-    assert frozenset(FAULT_TYPES) - LINK_FAULT_TYPES == {"power_loss"}
+    assert len(FAULT_TYPES) == 10
+    assert frozenset(FAULT_TYPES) - LINK_FAULT_TYPES == {"power_loss", "partition", "kill", "pause", "restart"}
 
 
 @pytest.mark.parametrize(("raw", "model", "defaults"), FAULTS, ids=[r["type"] for r, _, _ in FAULTS])

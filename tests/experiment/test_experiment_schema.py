@@ -55,7 +55,7 @@ def test_fault_union_is_a_discriminated_one_of() -> None:
     assert items["discriminator"]["propertyName"] == "type"
     mapping = items["discriminator"]["mapping"]
     assert sorted(mapping) == list(FAULT_TYPES)
-    assert len(items["oneOf"]) == 6
+    assert len(items["oneOf"]) == 10
     for tag, ref in mapping.items():
         definition = schema["$defs"][ref.removeprefix("#/$defs/")]
         assert definition["properties"]["type"]["const"] == tag
@@ -91,7 +91,7 @@ def test_durations_use_the_shared_schema() -> None:
 def test_defaults_are_published() -> None:
     schema = experiment_json_schema()
     assert schema["properties"]["backend"]["default"] == "local"
-    assert schema["$defs"]["EhrConfig"]["properties"]["replication"]["default"] == "sync"
+    assert schema["$defs"]["EhrOptions"]["properties"]["replication"]["default"] == "sync"
     assert schema["$defs"]["ProbeConfig"]["properties"]["mix"]["default"] == {
         "read": 6.0, "create": 3.0, "search": 1.0,
     }

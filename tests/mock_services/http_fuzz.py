@@ -46,7 +46,7 @@ from schemathesis.specs.openapi.checks import (
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 from starlette.types import ASGIApp
 
-from mock_services.ehr.testing_processes import ServiceProcess, free_port, wait_until
+from mock_services.common.testing import ServiceProcess, free_port, wait_until
 from tests.campaigns import LONG, budget, rng
 
 CHECKS = [

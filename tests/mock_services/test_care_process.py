@@ -17,7 +17,7 @@ import pytest
 
 from mock_services.care.identifiers import DOWNTIME_ORDER_SYSTEM, DOWNTIME_PATIENT_SYSTEM
 from mock_services.care.testing import Processes
-from mock_services.ehr.testing_processes import wait_until
+from mock_services.common.testing import wait_until
 
 pytestmark = pytest.mark.integration
 FHIR_JSON = "application/fhir+json"

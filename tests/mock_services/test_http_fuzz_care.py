@@ -20,7 +20,7 @@ from schemathesis.generation.case import Case
 
 from mock_services.care.app import create_app
 from mock_services.care.config import Config
-from mock_services.ehr.testing_processes import wait_until
+from mock_services.common.testing import wait_until
 from tests.mock_services.http_fuzz import (
     Service,
     assert_serves,

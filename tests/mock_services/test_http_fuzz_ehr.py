@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from schemathesis.generation.case import Case
 
+from mock_services.common.testing import ServiceProcess
 from mock_services.ehr.capability import openapi_document
-from mock_services.ehr.testing_processes import ServiceProcess
 from tests.mock_services.http_fuzz import Service, assert_serves, campaign_schema, exercise, running, spawn
 
 pytestmark = [pytest.mark.campaign, pytest.mark.integration]

@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mock_services.labs.testing import FakeEhr, free_port, running
+from mock_services.common.testing import free_port, running
+from mock_services.labs.testing import FakeEhr
 from mock_services.synthetic import SyntheticConfig, generate
 
 pytestmark = pytest.mark.integration

@@ -54,7 +54,7 @@ import httpx
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
-from mock_services.ehr.testing_processes import ServiceProcess
+from mock_services.common.testing import ServiceProcess
 from mock_services.messaging import samples
 from mock_services.messaging.testing import EngineProcess, free_port, wait_until
 from tests.campaigns import budget, rng

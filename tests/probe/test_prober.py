@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.probe import LiveStats, ProbeConfig, Prober
+from harness.probe import FhirProber, LiveStats, ProberSettings, ProbeTarget
 from harness.probe import prober as prober_module
 from harness.timeline import TimelineWriter
 
@@ -26,10 +26,11 @@ def test_the_acknowledged_creates_kept_for_reads_are_a_bounded_uniform_sample(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(prober_module, "CREATED_KEPT", 50, raising=False)
-    config = ProbeConfig("http://ehr.test", "ehr", rate=10, timeout=1.0, mix={"create": 1}, run_id="run")
+    config = ProberSettings(ProbeTarget("ehr", "fhir-r4", base_url="http://ehr.test"), rate=10, timeout=1.0,
+                            mix={"create": 1}, run_id="run")
     with TimelineWriter(tmp_path / "timeline.jsonl") as timeline:
-        prober = Prober(config, timeline)
-        prober._client = httpx.Client(base_url=config.base_url, transport=httpx.MockTransport(_fake_ehr))
+        prober = FhirProber(config, timeline)
+        prober._client = httpx.Client(base_url=str(config.target.base_url), transport=httpx.MockTransport(_fake_ehr))
         try:
             for _ in range(2000):
                 prober._one_request("create")

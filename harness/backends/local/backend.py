@@ -25,10 +25,11 @@ from pathlib import Path
 
 from harness.backends.base import Endpoints, LinkEndpoint
 from harness.backends.local.haproxy import FrontDoorTiming, HaproxyBackendServer, HaproxyRoute, render_haproxy_config
-from harness.backends.local.launchers import LaunchContext, process_spec
+from harness.backends.local.launchers import LocalLaunch, process_spec
 from harness.backends.local.ports import LOOPBACK, allocate_free_ports, ensure_ports_free
 from harness.backends.local.processes import HttpReady, ProcessFailedToStart, ProcessSpec, ProcessSupervisor
 from harness.backends.options import ServiceOptions
+from harness.backends.registry import SUPPORTED_FAULTS
 from harness.faults.journal import Journal
 from harness.faults.run_tag import tag_environment
 from harness.interrupt import NEVER, Interruption
@@ -70,6 +71,8 @@ class LocalOptions:
     ready_timeout: float = 15.0
     front_door_port: int | None = None
     toxiproxy_port: int | None = None
+    base_dir: Path | None = None
+    """Where user services' relative paths start (the experiment file's folder)."""
 
     @property
     def start_timeout(self) -> float:
@@ -98,11 +101,14 @@ class LocalBackend:
 
     def up(self) -> Endpoints:
         fixed = {}
-        ehr_entry = self._entry_link("ehr")
-        if self.options.front_door_port is not None and ehr_entry is not None:
-            fixed[f"front door ({ehr_entry} link)"] = self.options.front_door_port
+        main_entry = self._main_entry_link()
+        if self.options.front_door_port is not None and main_entry is not None:
+            fixed[f"front door ({main_entry} link)"] = self.options.front_door_port
         if self.options.toxiproxy_port is not None:
             fixed["Toxiproxy API"] = self.options.toxiproxy_port
+        for inst in self.topology.instances:
+            for port_name, port in self.topology.service(inst.service).fixed_ports:
+                fixed[f"{inst.name} ({port_name} port)"] = port
         ensure_ports_free(fixed)
         # Find every tool before starting anything: a missing tool leaves nothing behind.
         toxiproxy_bin = find_toxiproxy_server().path
@@ -113,11 +119,11 @@ class LocalBackend:
             self.down()
             raise
 
-    def _entry_link(self, service: str) -> str | None:
-        try:
-            return self.topology.front_door.route(service).entry_link
-        except KeyError:
-            return None
+    def _main_entry_link(self) -> str | None:
+        """The entry link ``front_door_port`` pins: the EHR's, else the first route's."""
+        routes = self.topology.front_door.routes
+        route = self.topology.route_of("ehr") or (routes[0] if routes else None)
+        return route.entry_link if route is not None else None
 
     def _up(self, toxiproxy_bin: Path, haproxy_bin: Path) -> Endpoints:
         topo = self.topology
@@ -128,12 +134,13 @@ class LocalBackend:
         toxiproxy_port = self.options.toxiproxy_port or next(free)
         stats_port = next(free)
         route_ports = {route.service: next(free) for route in routes}
-        instance_ports = {inst.name: {port: next(free) for port in topo.service(inst.service).ports}
+        instance_ports = {inst.name: {port: dict(topo.service(inst.service).fixed_ports).get(port) or next(free)
+                                      for port in topo.service(inst.service).ports}
                           for inst in topo.instances}
         link_ports = {link.name: next(free) for link in topo.links}
-        ehr_entry = self._entry_link("ehr")
-        if self.options.front_door_port is not None and ehr_entry is not None:
-            link_ports[ehr_entry] = self.options.front_door_port
+        main_entry = self._main_entry_link()
+        if self.options.front_door_port is not None and main_entry is not None:
+            link_ports[main_entry] = self.options.front_door_port
 
         def upstream_port(link: Link) -> int:
             if link.target == FRONT_DOOR:
@@ -159,8 +166,9 @@ class LocalBackend:
         data_dir = self.run_dir / "data"
         data_dir.mkdir(parents=True, exist_ok=True)
         for inst in topo.instances:
-            self.supervisor.start(process_spec(LaunchContext(
-                inst, topo, instance_ports, link_ports, data_dir, self.options.services)))
+            self.supervisor.start(process_spec(LocalLaunch(
+                inst, topo, instance_ports, link_ports, data_dir, self.options.services, self.options.base_dir),
+                self.supervisor.logs_dir))
         cfg_path = self.run_dir / "haproxy.cfg"
         cfg_path.write_text(render_haproxy_config(
             bind_host=LOOPBACK, stats_port=stats_port, timing=self.options.front_door,
@@ -172,7 +180,8 @@ class LocalBackend:
         self.supervisor.start(ProcessSpec(
             HAPROXY, (str(haproxy_bin), "-f", str(cfg_path), "-db"), "campus",
             HttpReady(LOOPBACK, stats_port, "/stats")))
-        self.supervisor.wait_ready([i.name for i in topo.instances] + [HAPROXY], self.options.start_timeout)
+        for names, timeout in self._readiness_groups():
+            self.supervisor.wait_ready(names, timeout)
 
         # 3. The client path works end to end, for every service behind the front door, and
         # HAProxy sees every server UP (else an active-backup route could start on its backup).
@@ -182,7 +191,7 @@ class LocalBackend:
         self._wait_servers_up(stats_port, expected_up={
             (route.service, topo.link(name).target)
             for route in routes for name in route.backend_links
-            if route.mode == "active-backup" or topo.instance(topo.link(name).target).role == "primary"})
+            if route.mode != "primary" or topo.instance(topo.link(name).target).role == "primary"})
 
         self.endpoints = Endpoints(
             front_door_urls={route.service: f"http://{LOOPBACK}:{links[route.entry_link].listen_port}"
@@ -195,10 +204,24 @@ class LocalBackend:
             stats_url=f"http://{LOOPBACK}:{stats_port}/stats",
             workstation_urls={link.target: f"http://{LOOPBACK}:{link_ports[link.name]}" for link in topo.links
                               if link.source == "campus" and link.purpose == "client" and link.target != FRONT_DOOR
-                              and link.port == "http"},
+                              and link.port == "http"
+                              and topo.service(topo.instance(link.target).service).builtin == "care"},
         )
         (self.run_dir / "endpoints.json").write_text(json.dumps(self.endpoints.to_json(), indent=2))
         return self.endpoints
+
+    def _readiness_groups(self) -> list[tuple[list[str], float]]:
+        """Processes to wait for, grouped by readiness budget: ours and HAProxy under the start-up
+        budget, each user service under its own ``ready.timeout`` when it has one."""
+        default: list[str] = [HAPROXY]
+        own: dict[float, list[str]] = {}
+        for inst in self.topology.instances:
+            ready = self.topology.service(inst.service).readiness
+            if ready is not None and ready.timeout is not None:
+                own.setdefault(ready.timeout, []).append(inst.name)
+            else:
+                default.insert(-1, inst.name)
+        return [(default, self.options.start_timeout), *((names, t) for t, names in own.items())]
 
     def _wait_servers_up(self, stats_port: int, expected_up: set[tuple[str, str]]) -> None:
         """Wait until HAProxy's stats list each ``(service, server)`` as UP (a standby EHR
@@ -245,6 +268,36 @@ class LocalBackend:
             self.supervisor.restart(name)
         self.supervisor.wait_ready(names, self.options.ready_timeout)
         return names
+
+    supported_faults: frozenset[str] = SUPPORTED_FAULTS["local"]
+    """Every fault type: the local backend runs each instance as a process of its own."""
+
+    restart_grace: float = 5.0
+    """Seconds a ``restart`` fault's SIGTERM is given before the SIGKILL."""
+
+    def _instance(self, name: str) -> str:
+        """``name`` if it is an instance of the topology (a process of this backend), else
+        ``ValueError``: Toxiproxy, HAProxy and unknown names are not instances."""
+        if name not in {instance.name for instance in self.topology.instances}:
+            raise ValueError(f"{name!r} is not an instance of topology {self.topology.name!r}")
+        return name
+
+    def kill_instance(self, name: str) -> None:
+        self.supervisor.kill(self._instance(name))
+
+    def start_instance(self, name: str) -> None:
+        self.supervisor.start_again(self._instance(name))
+        self.supervisor.wait_ready([name], self.options.start_timeout)
+
+    def pause_instance(self, name: str) -> None:
+        self.supervisor.pause(self._instance(name))
+
+    def resume_instance(self, name: str) -> None:
+        self.supervisor.resume(self._instance(name))
+
+    def restart_instance(self, name: str) -> None:
+        self.supervisor.restart(self._instance(name), grace=self.restart_grace)
+        self.supervisor.wait_ready([name], self.options.start_timeout)
 
 
 def haproxy_servers_up(stats_port: int) -> set[tuple[str, str]]:

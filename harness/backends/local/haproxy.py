@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+
+from harness.topology.model import RouteMode
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,9 @@ class HaproxyRoute:
     bind_port: int
     servers: tuple[HaproxyBackendServer, ...]
     check_path: str
-    mode: Literal["primary", "active-backup"]
+    mode: RouteMode
+    """primary and round-robin: every server in turn that passes its check (a standby EHR fails
+    ``/primary`` on purpose); active-backup: the others are ``backup`` servers."""
 
 
 @dataclass(frozen=True)

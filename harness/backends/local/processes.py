@@ -1,4 +1,5 @@
-"""Supervising the local backend's processes: start, wait until ready, kill, restart, stop.
+"""Supervising the local backend's processes: start, wait until ready, kill, pause, resume,
+restart, stop.
 
 Contracts:
 
@@ -8,7 +9,10 @@ Contracts:
 * Every start is written to the journal (pid + kernel start time) *before* anything else is
   done with it, and every deliberate stop after it, so ``hchaos rollback`` can find orphans.
 * :meth:`ProcessSupervisor.stop_all` leaves nothing alive: SIGTERM to each group, a short
-  grace period, then SIGKILL.
+  grace period, then SIGKILL. A SIGTERM is always followed by a SIGCONT, so a paused
+  (SIGSTOPped) process obeys it at once instead of waiting out the grace period frozen.
+* :meth:`ProcessSupervisor.pause` only sends SIGSTOP to the group (no waiting: it takes
+  effect in microseconds); :meth:`ProcessSupervisor.resume` sends SIGCONT.
 * Every process gets the supervisor's ``env`` on top of the harness's environment: the run's
   tag (:mod:`harness.faults.run_tag`), so the run's lifeline finds it even before it is
   journaled.
@@ -102,6 +106,8 @@ class ProcessSpec:
     site: str
     ready: Readiness
     env: Mapping[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+    """Working directory (None: the harness's own)."""
 
 
 class ProcessFailedToStart(InfrastructureError):
@@ -140,6 +146,7 @@ class ProcessSupervisor:
         self._lock = threading.Lock()
         self._processes: dict[str, ManagedProcess] = {}
         self._specs: dict[str, ProcessSpec] = {}
+        self._paused: set[str] = set()
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -158,7 +165,7 @@ class ProcessSupervisor:
                 try:
                     popen = subprocess.Popen(
                         spec.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                        start_new_session=True, env={**os.environ, **spec.env, **self._env},
+                        start_new_session=True, env={**os.environ, **spec.env, **self._env}, cwd=spec.cwd,
                     )
                 except OSError as exc:
                     raise ProcessFailedToStart(
@@ -168,6 +175,7 @@ class ProcessSupervisor:
             proc = ManagedProcess(spec, popen, log_path, time.time())
             self._processes[spec.name] = proc
             self._specs[spec.name] = spec
+            self._paused.discard(spec.name)
         self._note(spec.name, "start", popen.pid)
         return proc
 
@@ -198,25 +206,80 @@ class ProcessSupervisor:
                 self._interruption.sleep(0.02)
 
     def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
-        """Send ``sig`` to the process group of ``name`` and reap it (for SIGKILL/SIGTERM).
-        A process that is already dead is fine (idempotent)."""
+        """Send ``sig`` to the process group of ``name`` and reap it (for SIGKILL/SIGTERM;
+        a SIGTERM is followed by SIGCONT, so a paused process obeys it, and by SIGKILL if it
+        has not exited within 5 s). A process that is already dead is fine (idempotent)."""
         proc = self._processes.get(name)
         if proc is None or not proc.alive:
             return
         _signal_group(proc.pid, sig)
         if sig in (signal.SIGKILL, signal.SIGTERM):
+            if sig == signal.SIGTERM:
+                _signal_group(proc.pid, signal.SIGCONT)
             try:
                 proc.popen.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 _signal_group(proc.pid, signal.SIGKILL)
                 proc.popen.wait(timeout=5)
+            self._paused.discard(name)
             if self._journal is not None:
                 self._journal.process_stopped(name, proc.pid)
             self._note(name, "kill" if sig == signal.SIGKILL else "stop", proc.pid)
 
-    def restart(self, name: str) -> ManagedProcess:
-        """Start ``name`` again with the same spec (its log continues)."""
-        self.kill(name)
+    def stop(self, name: str, grace: float = 5.0) -> None:
+        """Stop ``name`` gracefully: SIGTERM (then SIGCONT, in case it is paused), SIGKILL
+        if it has not exited within ``grace`` seconds; returns once it is dead and reaped.
+        A process that is already dead is fine (idempotent)."""
+        proc = self._processes.get(name)
+        if proc is None or not proc.alive:
+            return
+        _signal_group(proc.pid, signal.SIGTERM)
+        _signal_group(proc.pid, signal.SIGCONT)
+        try:
+            proc.popen.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.popen.wait(timeout=5)
+        # Children that outlived the leader go with the group.
+        _signal_group(proc.pid, signal.SIGKILL)
+        self._paused.discard(name)
+        if self._journal is not None:
+            self._journal.process_stopped(name, proc.pid)
+        self._note(name, "stop", proc.pid)
+
+    def pause(self, name: str) -> None:
+        """Freeze the process group of ``name`` (SIGSTOP). Returns at once: the kernel stops
+        the processes asynchronously, within microseconds. A no-op for a dead process."""
+        proc = self._processes[name]
+        if not proc.alive:
+            return
+        _signal_group(proc.pid, signal.SIGSTOP)
+        self._paused.add(name)
+
+    def resume(self, name: str) -> None:
+        """Thaw the process group of ``name`` (SIGCONT). Harmless on a process that is not
+        paused or is dead."""
+        proc = self._processes[name]
+        self._paused.discard(name)
+        if proc.alive:
+            _signal_group(proc.pid, signal.SIGCONT)
+
+    def is_paused(self, name: str) -> bool:
+        """True between :meth:`pause` and :meth:`resume` (or the process's end)."""
+        return name in self._paused and self._processes[name].alive
+
+    def restart(self, name: str, *, grace: float | None = None) -> ManagedProcess:
+        """Start ``name`` again with the same spec (its log continues): SIGKILL first, or,
+        with ``grace``, a graceful :meth:`stop` with that grace period."""
+        if grace is None:
+            self.kill(name)
+        else:
+            self.stop(name, grace)
+        return self.start(self._specs[name])
+
+    def start_again(self, name: str) -> ManagedProcess:
+        """Start a process that was started before and has died (killed), with the same spec.
+        Refuses (``InfrastructureError``) while it is still alive."""
         return self.start(self._specs[name])
 
     def stop_all(self, grace: float = 3.0) -> None:
@@ -224,6 +287,8 @@ class ProcessSupervisor:
         procs = [p for p in self._processes.values() if p.alive]
         for proc in procs:
             _signal_group(proc.pid, signal.SIGTERM)
+            # A paused process would keep the SIGTERM pending for the whole grace period.
+            _signal_group(proc.pid, signal.SIGCONT)
         deadline = time.monotonic() + grace
         for proc in procs:
             try:
@@ -233,11 +298,16 @@ class ProcessSupervisor:
                 proc.popen.wait(timeout=5)
             # The group may hold children that outlived the leader: make sure.
             _signal_group(proc.pid, signal.SIGKILL)
+            self._paused.discard(proc.spec.name)
             if self._journal is not None:
                 self._journal.process_stopped(proc.spec.name, proc.pid)
             self._note(proc.spec.name, "stop", proc.pid)
 
     # -- queries -------------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        """Every process ever started by this supervisor, dead or alive."""
+        return list(self._specs)
 
     def names_in_site(self, site: str) -> list[str]:
         return [name for name, spec in self._specs.items() if spec.site == site]

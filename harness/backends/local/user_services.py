@@ -1,0 +1,63 @@
+"""A user's own service as a local process: its ``command`` with the placeholders filled in,
+its environment, working directory and readiness.
+
+The values come from the run: the instance's own ports on 127.0.0.1, a data directory of its
+own under the run folder, and its dependencies' addresses *through their links* (the link
+``<instance>-frontdoor-<service>`` or ``<instance>-<dependency instance>``), so that every
+byte it sends to them crosses Toxiproxy and can be cut, slowed or reset like ours.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness.backends.local.processes import ProcessSpec
+from harness.backends.readiness import TcpConnectReady, readiness_from_spec
+from harness.topology import placeholders
+from harness.topology.model import Link
+
+if TYPE_CHECKING:
+    from harness.services import LaunchContext
+
+
+def dependency_link(links: tuple[Link, ...], instance: str, service: str, instances_of_service: set[str]) -> Link:
+    """The link ``instance`` reaches ``service`` through (built with the topology: it exists)."""
+    for link in links:
+        if link.source == instance and (link.service == service or link.target in instances_of_service):
+            return link
+    raise KeyError(f"{instance} -> {service}")
+
+
+def user_process_spec(ctx: LaunchContext, logs_dir: Path, base_dir: Path | None) -> ProcessSpec:
+    """The process of a ``command:`` service's instance (see the module docstring)."""
+    inst, topo = ctx.instance, ctx.topology
+    service = topo.service(inst.service)
+    assert service.command is not None
+    ports = dict(ctx.ports)
+    data = ctx.data_dir / inst.name
+    data.mkdir(parents=True, exist_ok=True)
+    values = {"host": ctx.host, "port": str(next(iter(ports.values()))), "name": inst.name, "site": inst.site,
+              "role": inst.role, "data": str(data)}
+    values |= {f"port.{name}": str(port) for name, port in ports.items()}
+    for dep in service.depends_on:
+        link = dependency_link(topo.links, inst.name, dep, {i.name for i in topo.instances_of(dep)})
+        host, port = ctx.link_addresses[link.name]
+        values |= {f"url.{dep}": f"http://{host}:{port}", f"host.{dep}": host, f"port.{dep}": str(port),
+                   f"address.{dep}": f"{host}:{port}"}
+    argv = tuple(placeholders.substitute(arg, values) for arg in service.command)
+    env = {key: placeholders.substitute(value, values) for key, value in service.env}
+    log_path = logs_dir / f"{inst.name}.log"
+    ready = (readiness_from_spec(service.readiness, ctx.host, ports, log_path) if service.readiness is not None
+             else TcpConnectReady(ctx.host, next(iter(ports.values()))))
+    return ProcessSpec(inst.name, argv, inst.site, ready, env=env,
+                       cwd=resolve_workdir(service.workdir, ctx.data_dir.parent, base_dir))
+
+
+def resolve_workdir(workdir: str | None, run_dir: Path, base_dir: Path | None) -> Path:
+    """The command's working directory: as written (relative: to ``base_dir``, the experiment
+    file's folder), else the run folder."""
+    if workdir is None:
+        return run_dir
+    path = Path(workdir)
+    return path if path.is_absolute() else (base_dir or Path.cwd()) / path
