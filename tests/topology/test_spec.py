@@ -152,3 +152,23 @@ def test_an_unknown_capability_is_refused_by_the_schema(experiment_file: Callabl
     with pytest.raises(ExperimentError) as caught:
         load_experiment(experiment_file("topology: {services: [{name: x, command: [sleep], speaks: [smtp]}]}\n"))
     assert "topology.services[0]" in str(caught.value) and "smtp" in str(caught.value)
+
+
+def test_the_whole_reference_hospital_keeps_every_link_name() -> None:
+    """Pinned from the code-built reference topology this preset replaced (every combination of
+    its arguments was compared link for link): experiments name these links."""
+    from harness.topology import ALL_SERVICES
+
+    topo = reference_topology(ALL_SERVICES, witness=True, workstations=2)
+    assert sorted(topo.link_names) == [
+        "campus-care-1", "campus-care-2", "campus-frontdoor-ehr", "campus-frontdoor-imaging", "campus-frontdoor-labs",
+        "campus-frontdoor-scheduling", "campus-msg-a", "campus-msg-b", "care-1-frontdoor-ehr",
+        "care-1-frontdoor-imaging", "care-1-frontdoor-labs", "care-1-frontdoor-scheduling", "care-1-notify",
+        "care-2-frontdoor-ehr", "care-2-frontdoor-imaging", "care-2-frontdoor-labs", "care-2-frontdoor-scheduling",
+        "care-2-notify", "ehr-a-witness", "ehr-b-witness", "frontdoor-ehr-a", "frontdoor-ehr-b", "frontdoor-labs-a",
+        "frontdoor-labs-b", "frontdoor-pacs-a", "frontdoor-pacs-b", "frontdoor-sched-a", "labs-a-frontdoor-ehr",
+        "labs-b-frontdoor-ehr", "msg-a-frontdoor-ehr", "msg-b-frontdoor-ehr", "repl-ehr-a-b", "repl-ehr-b-a",
+        "repl-pacs-a-b"]
+    assert [s.name for s in topo.sites] == ["campus", "dc-a", "dc-b", "witness", "oob"]
+    assert topo.link("campus-msg-a").port == "mllp" and topo.link("ehr-a-witness").purpose == "witness"
+    assert topo.link("care-1-notify").purpose == "notification" and topo.link("repl-pacs-a-b").purpose == "replication"
