@@ -277,7 +277,8 @@ def up(experiment_file: Path, runs_dir: Path | None) -> None:
 
         loaded = load_experiment(experiment_file)
         plan_faults(loaded)  # the same validation as `run`: names against the topology
-        run_dir = create_run_dir(_runs_dir(runs_dir), f"{loaded.experiment.name}-up", loaded.path)
+        run_dir = create_run_dir(_runs_dir(runs_dir), f"{loaded.experiment.name}-up", loaded.path,
+                                 loaded.topology_source.path if loaded.topology_source else None)
         journal = Journal(run_dir, run_dir.name)
         lifeline = Lifeline(run_dir)
         lifeline.start()

@@ -1,5 +1,6 @@
 """Locating the external tools the harness drives: toxiproxy-server, toxiproxy-cli, haproxy;
-and Orthanc with its DICOMweb plugin (the real PACS the imaging mock is tested against).
+Orthanc with its DICOMweb plugin (the real PACS the imaging mock is tested against); and
+libfaketime (Debian's ``faketime``), which the ``clock_skew`` fault preloads.
 
 Lookup order, for every tool (the first place that has it wins, even at a wrong version, so
 the answer never depends on what happens to be further down the list):
@@ -21,6 +22,13 @@ plugin, ``libOrthancDicomWeb.so``: ``$HCHAOS_ORTHANC_DICOMWEB`` if set (it must 
 the first of ``<binary's prefix>/share/orthanc/plugins`` and the dirs of
 ``$HCHAOS_ORTHANC_PLUGIN_DIRS`` (default ``/usr/share/orthanc/plugins
 /usr/local/share/orthanc/plugins``) that holds it.
+
+libfaketime is a library, not a binary: ``$HCHAOS_LIBFAKETIME`` if set (it must exist), else
+the first of the dirs of ``$HCHAOS_LIBFAKETIME_DIRS`` (default: Debian's multiarch dir
+``/usr/lib/<arch>-linux-gnu/faketime``, then ``/usr/lib/faketime`` and
+``/usr/local/lib/faketime``) holding ``libfaketime.so.1``. Its version is that of the
+``faketime`` wrapper next to it on PATH when there is one (the Debian packages come
+together), else "unknown".
 """
 
 from __future__ import annotations
@@ -235,6 +243,52 @@ def find_orthanc() -> ToolInfo:
     return info
 
 
+LIBFAKETIME = "libfaketime.so.1"
+"""The file name of libfaketime's single-threaded-safe library (Debian: .../faketime/)."""
+
+_FAKETIME_HINT = (f"{INSTALL_HINT} (it installs the Debian package faketime), "
+                  "or set HCHAOS_LIBFAKETIME to a libfaketime.so.1")
+
+
+def _libfaketime_dirs() -> list[Path]:
+    configured = os.environ.get("HCHAOS_LIBFAKETIME_DIRS")
+    if configured is not None:
+        return [Path(d) for d in configured.split()]
+    machine = platform.machine() or "x86_64"
+    return [Path(f"/usr/lib/{machine}-linux-gnu/faketime"), Path("/usr/lib/faketime"), Path("/usr/local/lib/faketime")]
+
+
+def _faketime_version() -> str:
+    wrapper = shutil.which("faketime")
+    if wrapper is None:
+        return "unknown"
+    try:
+        done = subprocess.run([wrapper, "--version"], capture_output=True, text=True, timeout=VERSION_TIMEOUT,
+                              check=False, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    found = re.search(r"Version (\S+)", done.stdout + done.stderr)
+    return found.group(1) if found else "unknown"
+
+
+def find_libfaketime() -> ToolInfo:
+    """libfaketime's ``libfaketime.so.1`` (see the module docstring for where it is looked for);
+    ``ToolMissing`` naming every place looked at when it is nowhere."""
+    override = os.environ.get("HCHAOS_LIBFAKETIME")
+    if override:
+        path = Path(override).expanduser()
+        if not path.is_file():
+            raise ToolMissing(f"libfaketime: HCHAOS_LIBFAKETIME={override} does not exist",
+                              hint=f"fix or unset HCHAOS_LIBFAKETIME; or {_FAKETIME_HINT}")
+        return ToolInfo("libfaketime", path, _faketime_version(), "env HCHAOS_LIBFAKETIME")
+    dirs = _libfaketime_dirs()
+    for directory in dirs:
+        if (directory / LIBFAKETIME).is_file():
+            return ToolInfo("libfaketime", directory / LIBFAKETIME, _faketime_version(), str(directory))
+    raise ToolMissing(f"libfaketime ({LIBFAKETIME}) not found; looked in: " + ", ".join(map(str, dirs)),
+                      hint=_FAKETIME_HINT)
+
+
 def python_info() -> ToolInfo:
     """The Python running the harness."""
     return ToolInfo("python", Path(sys.executable), platform.python_version(), "sys.executable")
@@ -242,13 +296,14 @@ def python_info() -> ToolInfo:
 
 def survey() -> list[ToolInfo | ToolProblem]:
     """Every tool, found or not, in a fixed order (python, toxiproxy-server, toxiproxy-cli,
-    haproxy, Orthanc), for ``hchaos doctor``. Never raises ``ToolMissing``; runs each binary once."""
+    haproxy, Orthanc, libfaketime), for ``hchaos doctor``. Never raises ``ToolMissing``; runs each binary once."""
     results: list[ToolInfo | ToolProblem] = [python_info()]
     finders: list[tuple[str, Callable[[], ToolInfo]]] = [
         (_TOXIPROXY_SERVER.name, find_toxiproxy_server),
         (_TOXIPROXY_CLI.name, find_toxiproxy_cli),
         (_HAPROXY.name, find_haproxy),
         (_ORTHANC.name, find_orthanc),
+        ("libfaketime", find_libfaketime),
     ]
     for name, find in finders:
         try:

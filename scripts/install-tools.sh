@@ -24,6 +24,10 @@
 #     HCHAOS_ORTHANC_DICOMWEB (the plugin, libOrthancDicomWeb.so) are verified, never replaced.
 #     The package's own system service is disabled again if this script installed it: tests
 #     start their own Orthanc on a free loopback port.
+#   * libfaketime (for the clock_skew fault) comes from the Debian package `faketime` when
+#     libfaketime.so.1 is in none of HCHAOS_LIBFAKETIME_DIRS (default: the multiarch dir
+#     /usr/lib/<arch>-linux-gnu/faketime, /usr/lib/faketime, /usr/local/lib/faketime);
+#     HCHAOS_LIBFAKETIME (the library) is verified, never replaced.
 #   * Mainly for tests: HCHAOS_SBIN_DIRS (default "/usr/sbin /usr/local/sbin"),
 #     HCHAOS_ORTHANC_PLUGIN_DIRS (default "/usr/share/orthanc/plugins
 #     /usr/local/share/orthanc/plugins") and HCHAOS_APT_LISTS_DIR (default
@@ -48,7 +52,7 @@ case "${1:-}" in
     "") ;;
     --check) CHECK_ONLY=1 ;;
     -h|--help)
-        sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,35p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -425,10 +429,61 @@ ensure_orthanc() {
     report_orthanc "$path" "installed"
 }
 
+# -- libfaketime (the clock_skew fault preloads it into the instances it skews) -------------
+
+readonly LIBFAKETIME="libfaketime.so.1"
+
+faketime_help() {
+    err "install libfaketime yourself, e.g. 'sudo apt-get install -y faketime' (Debian/Ubuntu);"
+    err "or point at an existing library with HCHAOS_LIBFAKETIME=/path/to/$LIBFAKETIME."
+}
+
+# The library: HCHAOS_LIBFAKETIME if set (it must exist), else the first dir holding it.
+libfaketime_path() {
+    local dir
+    if [[ -n "${HCHAOS_LIBFAKETIME:-}" ]]; then
+        [[ -f "$HCHAOS_LIBFAKETIME" ]] && echo "$HCHAOS_LIBFAKETIME"
+        return 0
+    fi
+    for dir in ${HCHAOS_LIBFAKETIME_DIRS-/usr/lib/${HOSTTYPE:-x86_64}-linux-gnu/faketime /usr/lib/faketime /usr/local/lib/faketime}; do
+        if [[ -f "$dir/$LIBFAKETIME" ]]; then echo "$dir/$LIBFAKETIME"; return 0; fi
+    done
+}
+
+# "0.9.10" from the faketime wrapper the package ships with the library, or "-".
+faketime_version() {
+    local out
+    out="$(timeout 10 faketime --version 2>&1)" || true
+    out="$(sed -n 's/.*Version \([^ ]*\).*/\1/p' <<<"$out" | head -n1)"
+    echo "${out:--}"
+}
+
+ensure_faketime() {
+    local path
+    path="$(libfaketime_path)"
+    if [[ -n "$path" ]]; then
+        report libfaketime "$(faketime_version)" "$path" "already present${HCHAOS_LIBFAKETIME:+ (from HCHAOS_LIBFAKETIME)}"
+        return
+    fi
+    if [[ -n "${HCHAOS_LIBFAKETIME:-}" ]]; then
+        err "HCHAOS_LIBFAKETIME=$HCHAOS_LIBFAKETIME does not exist."
+        FAILED=1; report libfaketime "-" "$HCHAOS_LIBFAKETIME" "MISSING (from HCHAOS_LIBFAKETIME)"; return
+    fi
+    if (( CHECK_ONLY )); then FAILED=1; report libfaketime "-" "-" "MISSING"; return; fi
+    apt_install faketime_help faketime
+    path="$(libfaketime_path)"
+    if [[ -z "$path" ]]; then
+        err "installed the faketime package but $LIBFAKETIME is not where it was expected."
+        FAILED=1; report libfaketime "-" "-" "FAILED"; return
+    fi
+    report libfaketime "$(faketime_version)" "$path" "installed"
+}
+
 ensure_toxiproxy server toxiproxy-server HCHAOS_TOXIPROXY_SERVER
 ensure_toxiproxy cli toxiproxy-cli HCHAOS_TOXIPROXY_CLI
 ensure_haproxy
 ensure_orthanc
+ensure_faketime
 
 if (( FAILED )); then
     if (( CHECK_ONLY )); then

@@ -31,7 +31,8 @@ from harness.tools import (
 REPO = Path(__file__).resolve().parent.parent
 ENV_VARS = ("HCHAOS_TOXIPROXY_SERVER", "HCHAOS_TOXIPROXY_CLI", "HCHAOS_HAPROXY",
             "HCHAOS_TOOLS_DIR", "HCHAOS_ALLOW_ANY_TOXIPROXY", "HCHAOS_ORTHANC",
-            "HCHAOS_ORTHANC_DICOMWEB", "HCHAOS_ORTHANC_PLUGIN_DIRS")
+            "HCHAOS_ORTHANC_DICOMWEB", "HCHAOS_ORTHANC_PLUGIN_DIRS", "HCHAOS_LIBFAKETIME",
+            "HCHAOS_LIBFAKETIME_DIRS")
 
 MakeTool = Callable[..., Path]
 
@@ -191,8 +192,8 @@ def test_survey_reports_every_tool_found_or_not(sandbox: dict[str, Path]) -> Non
     write_tool(sandbox["tools"] / "bin", "toxiproxy-server", "toxiproxy-server version 2.0.0")
     report = survey()
     assert [item.name for item in report] == \
-        ["python", "toxiproxy-server", "toxiproxy-cli", "haproxy", "Orthanc"]
-    python, server, cli, haproxy, orthanc = report
+        ["python", "toxiproxy-server", "toxiproxy-cli", "haproxy", "Orthanc", "libfaketime"]
+    python, server, cli, haproxy, orthanc, _libfaketime = report
     assert isinstance(python, ToolInfo) and python.path.name.startswith("python")
     assert isinstance(server, ToolProblem) and "expected 2.12.0" in server.message
     assert isinstance(cli, ToolProblem) and "not found" in cli.message and cli.hint
@@ -268,6 +269,7 @@ def overrides(tmp_path: Path) -> dict[str, str]:
         "HCHAOS_HAPROXY": str(write_tool(tmp_path, "hap", "HAProxy version 2.6.12-1+deb12u4 x")),
         "HCHAOS_ORTHANC": str(write_tool(tmp_path, "orthanc", ORTHANC_OK)),
         "HCHAOS_ORTHANC_DICOMWEB": str(write_tool(tmp_path, PLUGIN, "")),
+        "HCHAOS_LIBFAKETIME": str(write_tool(tmp_path, "libfaketime.so.1", "")),
     }
 
 
@@ -277,10 +279,10 @@ def test_script_verifies_overrides_without_installing(overrides: dict[str, str],
     done = run_script(*args, env=overrides)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert len(lines) == 4
-    for line, name, var in zip(lines, ("toxiproxy-server", "toxiproxy-cli", "haproxy", "Orthanc"),
+    assert len(lines) == 5
+    for line, name, var in zip(lines, ("toxiproxy-server", "toxiproxy-cli", "haproxy", "Orthanc", "libfaketime"),
                                ("HCHAOS_TOXIPROXY_SERVER", "HCHAOS_TOXIPROXY_CLI",
-                                "HCHAOS_HAPROXY", "HCHAOS_ORTHANC"), strict=True):
+                                "HCHAOS_HAPROXY", "HCHAOS_ORTHANC", "HCHAOS_LIBFAKETIME"), strict=True):
         fields = line.split()
         assert (fields[0], fields[2]) == (name, overrides[var])
         assert line.endswith(f"already present (from {var})")
@@ -407,7 +409,7 @@ def test_script_without_go_says_so(shim: tuple[Path, dict[str, str]],
     assert "'go' is not on PATH" in done.stderr
     assert "HCHAOS_TOXIPROXY_SERVER" in done.stderr
     assert [ln.split()[0] for ln in done.stdout.splitlines()] == \
-        ["toxiproxy-server", "toxiproxy-cli", "haproxy", "Orthanc"]
+        ["toxiproxy-server", "toxiproxy-cli", "haproxy", "Orthanc", "libfaketime"]
     assert "FAILED" in done.stdout.splitlines()[0]
 
 

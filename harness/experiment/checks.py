@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 from harness.durations import PositiveDuration
 from harness.experiment.base import LABEL_PATTERN, NAME_MAX, FrozenModel, StrictFloat, default_label
 
-PhaseName: TypeAlias = Literal["steady_state", "recovery"]
+JudgedPhase: TypeAlias = Literal["steady_state", "recovery"]
 """Phases in which availability is judged. The fault phase is left out on purpose: during a
 fault, errors are expected and ``failover_time`` is the check that judges that window."""
 
@@ -51,7 +51,7 @@ class AvailabilityCheck(_CheckBase):
 
     type: Literal["availability"]
 
-    phases: tuple[PhaseName, ...] = Field(default=("steady_state",), min_length=1)
+    phases: tuple[JudgedPhase, ...] = Field(default=("steady_state",), min_length=1)
     """Phases judged, each on its own: steady_state and/or recovery."""
 
     max_error_rate: StrictFloat = Field(default=0.01, ge=0, le=1)
@@ -66,7 +66,7 @@ class AvailabilityCheck(_CheckBase):
 
     @field_validator("phases")
     @classmethod
-    def _phases_once(cls, phases: tuple[PhaseName, ...]) -> tuple[PhaseName, ...]:
+    def _phases_once(cls, phases: tuple[JudgedPhase, ...]) -> tuple[JudgedPhase, ...]:
         # A repeated phase would be judged twice and counted twice in the report.
         repeated = sorted({p for p in phases if phases.count(p) > 1})
         if repeated:

@@ -15,7 +15,10 @@ server's answer travelling back to the client, ``upstream`` the client's request
 
 The instance faults act on one process through the backend: ``kill`` (SIGKILL, started
 again at the heal unless ``restart: false``), ``pause`` (SIGSTOP, SIGCONT at the heal),
-``restart`` (graceful stop and start at the inject). ``partition`` black-holes every link
+``restart`` (graceful stop and start at the inject), ``clock_skew`` (its wall clock jumps by
+``offset`` and/or runs at ``rate``, through libfaketime; back to the true time at the heal)
+and ``disk_full`` (its data directory, on a size-limited filesystem of its own, is filled
+until writes fail with ENOSPC; freed at the heal). ``partition`` black-holes every link
 between groups of sites and instances (Jepsen's grudge, as data).
 """
 
@@ -23,10 +26,10 @@ from __future__ import annotations
 
 from typing import Annotated, Final, Literal, TypeAlias, get_args
 
-from pydantic import Field, Strict
+from pydantic import BeforeValidator, Field, Strict, WithJsonSchema, model_validator
 
-from harness.durations import Duration, PositiveDuration
-from harness.experiment.base import LABEL_PATTERN, NAME_MAX, FrozenModel, StrictInt, default_label
+from harness.durations import Duration, DurationError, PositiveDuration, parse_duration
+from harness.experiment.base import LABEL_PATTERN, NAME_MAX, FrozenModel, StrictFloat, StrictInt, default_label
 
 Direction: TypeAlias = Literal["upstream", "downstream", "both"]
 
@@ -37,6 +40,40 @@ MAX_GROUPS: Final = 16
 
 MAX_GROUP_MEMBERS: Final = 512
 """Most sites and instances in one partition group."""
+
+
+MAX_CLOCK_RATE: Final = 100.0
+"""Fastest a skewed clock may run (``rate``), and 1/MAX_CLOCK_RATE the slowest."""
+
+DISK_SIZE_MB: Final = 64
+"""Default size of a ``disk_full`` instance's data filesystem, in MiB."""
+
+MAX_DISK_SIZE_MB: Final = 4096
+"""Largest data filesystem a ``disk_full`` fault may ask for (it lives in memory: tmpfs)."""
+
+
+def parse_offset(value: object) -> float:
+    """A signed duration in seconds: ``"+30s"``, ``"-2m"``, ``"+0s"``, or a number of seconds
+    (negative: the clock goes back). Raises ``DurationError`` (a ``ValueError``)."""
+    if isinstance(value, bool):
+        raise DurationError(f"expected a signed duration such as '+30s' or '-2m', got {value!r}")
+    if isinstance(value, (int, float)):
+        return -parse_duration(-value) if value < 0 else parse_duration(value)
+    if not isinstance(value, str):
+        raise DurationError(f"expected a signed duration such as '+30s' or '-2m', got {value!r}")
+    text = value.strip()
+    sign = -1.0 if text.startswith("-") else 1.0
+    try:
+        return sign * parse_duration(text[1:].strip() if text[:1] in ("+", "-") else text)
+    except DurationError as exc:
+        raise DurationError(f"expected a signed duration such as '+30s' or '-2m', got {value!r}: {exc}") from None
+
+
+SignedDuration: TypeAlias = Annotated[
+    float, BeforeValidator(parse_offset),
+    WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^\s*[+-]?\s*[0-9.]"}],
+                    "description": "A signed duration: '+30s', '-2m', '+0s', or seconds as a number."})]
+"""Seconds, possibly negative (a clock offset); written like a duration with a sign."""
 
 
 class _FaultKind(FrozenModel):
@@ -200,6 +237,56 @@ class RestartFault(_FaultBase):
     """The instance to restart (e.g. 'ehr-b')."""
 
 
+class ClockSkewFault(_FaultBase):
+    """An instance's wall clock is wrong: it jumps by ``offset`` and/or runs ``rate`` times as
+    fast, as after a power cut with a dead RTC battery or an NTP step. Only the wall clock
+    (``time()``, ``gettimeofday``, ``CLOCK_REALTIME``) is faked; monotonic clocks stay true, so
+    the instance's own timeouts keep working. Applied through libfaketime (Debian's
+    ``faketime``): the instance is started under it from the beginning of the run with a
+    neutral setting, the inject rewrites its timestamp file, the heal writes the neutral
+    setting back (the clock is then true again: no jump backwards is smoothed)."""
+
+    type: Literal["clock_skew"]
+    target: str = Field(min_length=1)
+    """The instance whose clock is skewed (e.g. 'ehr-a')."""
+
+    offset: SignedDuration = 0.0
+    """How far the clock jumps at the inject: '+30s' (ahead), '-2m' (behind), '+0s' (none)."""
+
+    rate: StrictFloat = Field(default=1.0, ge=1 / MAX_CLOCK_RATE, le=MAX_CLOCK_RATE)
+    """How fast the clock runs during the fault: 1 (default: true speed), 2 (twice as fast,
+    drifting ahead), 0.5 (half speed). With a rate other than 1 the drift accumulates from the
+    inject on."""
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> ClockSkewFault:
+        if self.offset == 0 and self.rate == 1:
+            raise ValueError("a clock_skew needs an offset (e.g. '+30s') or a rate other than 1 (e.g. 2)")
+        return self
+
+    @property
+    def faketime(self) -> str:
+        """The libfaketime setting of the skewed clock: ``"+30.000 x2"`` (seconds, then the rate)."""
+        setting = f"{self.offset:+.3f}"
+        return setting if self.rate == 1 else f"{setting} x{self.rate:g}"
+
+
+class DiskFullFault(_FaultBase):
+    """An instance's data directory fills up: it lives on a filesystem of its own (a tmpfs of
+    ``size_mb`` MiB, mounted when the run starts), and the inject writes a filler file until
+    the filesystem is full (ENOSPC), so the instance's next write fails; the heal deletes the
+    filler. Only for instances that keep data: every built-in service, and a user service
+    whose command, env or workdir uses the ``{data}`` placeholder."""
+
+    type: Literal["disk_full"]
+    target: str = Field(min_length=1)
+    """The instance whose data directory fills up (e.g. 'ehr-a')."""
+
+    size_mb: StrictInt = Field(default=DISK_SIZE_MB, ge=1, le=MAX_DISK_SIZE_MB)
+    """Size of the instance's data filesystem in MiB, for the whole run (default 64): it must
+    hold what the instance writes before the fault (synthetic data included)."""
+
+
 PartitionGroup: TypeAlias = Annotated[
     tuple[Annotated[str, Field(min_length=1, max_length=NAME_MAX)], ...],
     Field(min_length=1, max_length=MAX_GROUP_MEMBERS)]
@@ -243,7 +330,7 @@ class PartitionFault(_FaultTiming):
 
 Fault: TypeAlias = Annotated[
     PowerLossFault | LatencyFault | BandwidthFault | BlackholeFault | ResetPeerFault | LinkDownFault
-    | KillFault | PauseFault | RestartFault | PartitionFault,
+    | KillFault | PauseFault | RestartFault | ClockSkewFault | DiskFullFault | PartitionFault,
     Field(discriminator="type"),
 ]
 """Any fault; pydantic picks the model from the ``type`` key."""
@@ -258,6 +345,8 @@ FAULT_MODELS: Final[tuple[type[_FaultTiming], ...]] = (
     KillFault,
     PauseFault,
     RestartFault,
+    ClockSkewFault,
+    DiskFullFault,
     PartitionFault,
 )
 
@@ -266,7 +355,7 @@ FAULT_TYPES: Final[tuple[str, ...]] = tuple(
 )
 """Every valid ``type`` of a fault, sorted (for error messages and documentation)."""
 
-INSTANCE_FAULT_TYPES: Final[frozenset[str]] = frozenset({"kill", "pause", "restart"})
+INSTANCE_FAULT_TYPES: Final[frozenset[str]] = frozenset({"kill", "pause", "restart", "clock_skew", "disk_full"})
 """Fault types whose ``target`` is one instance (a process the backend runs)."""
 
 LINK_FAULT_TYPES: Final[frozenset[str]] = frozenset(FAULT_TYPES) - {"power_loss", "partition"} - INSTANCE_FAULT_TYPES

@@ -13,15 +13,20 @@ The file is JSON lines, one object per record, with a ``type``:
 * ``process-stop``     {name, pid}                      (we stopped or killed it ourselves)
 * ``fault-inject``     {fault, actions: [...]}          (before applying; actions below)
 * ``fault-heal``       {fault}                          (after healing completed)
+* ``resource``         {kind, instance, path}           (a backend resource, before creating it:
+  ``clock-file``, a libfaketime timestamp file; ``disk``, a size-limited mount)
+* ``resource-released`` {kind, path}                    (the backend removed it again)
 * ``run-end``          {status}                         (the run cleaned up after itself)
 
 Actions are plain data: ``{"kind": "toxic", "server", "proxy", "toxic"}``,
 ``{"kind": "proxy-disabled", "server", "proxy"}``, ``{"kind": "site-killed", "site"}``, and
 for the instance faults (:func:`instance_actions`) ``{"kind": "instance-killed", "instance",
 "restart": "yes" | "no"}``, ``{"kind": "instance-paused", "instance"}``,
-``{"kind": "instance-restarted", "instance"}``. An instance action names the instance, not a
-pid: the process is the live one of that name among the ``process-start`` records (a restart
-changes the pid; the journal already tracks which one is current).
+``{"kind": "instance-restarted", "instance"}``, ``{"kind": "instance-clock-skewed",
+"instance", "offset", "rate"}`` and ``{"kind": "instance-disk-filled", "instance"}``. An
+instance action names the instance, not a pid: the process is the live one of that name among
+the ``process-start`` records (a restart changes the pid; the journal already tracks which one
+is current); a clock or disk action's file is found through the instance's ``resource``.
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ JOURNAL_FILE = "journal.jsonl"
 
 Action = dict[str, str]
 
-INSTANCE_ACTION_KINDS = {"kill": "instance-killed", "pause": "instance-paused", "restart": "instance-restarted"}
+INSTANCE_ACTION_KINDS = {"kill": "instance-killed", "pause": "instance-paused", "restart": "instance-restarted",
+                         "clock_skew": "instance-clock-skewed", "disk_full": "instance-disk-filled"}
 """Journal action ``kind`` of each instance action of a fault plan."""
 
 
@@ -56,6 +62,12 @@ class InstanceActionLike(Protocol):
     @property
     def restart(self) -> bool: ...
 
+    @property
+    def offset(self) -> float: ...
+
+    @property
+    def rate(self) -> float: ...
+
 
 def instance_actions(actions: Iterable[InstanceActionLike]) -> list[Action]:
     """The journal actions of a plan's instance actions, in order."""
@@ -64,6 +76,8 @@ def instance_actions(actions: Iterable[InstanceActionLike]) -> list[Action]:
         entry = {"kind": INSTANCE_ACTION_KINDS[action.kind], "instance": action.instance}
         if action.kind == "kill":
             entry["restart"] = "yes" if action.restart else "no"
+        elif action.kind == "clock_skew":
+            entry |= {"offset": f"{action.offset:+.3f}", "rate": f"{action.rate:g}"}
         journaled.append(entry)
     return journaled
 
@@ -96,6 +110,13 @@ class Journal:
     def process_stopped(self, name: str, pid: int) -> None:
         self.record({"type": "process-stop", "name": name, "pid": pid})
 
+    def resource_acquired(self, kind: str, instance: str, path: Path) -> None:
+        """Before a backend creates a resource a rollback must undo (a mount, a clock file)."""
+        self.record({"type": "resource", "kind": kind, "instance": instance, "path": str(path)})
+
+    def resource_released(self, kind: str, path: Path) -> None:
+        self.record({"type": "resource-released", "kind": kind, "path": str(path)})
+
     def fault_injecting(self, fault: str, actions: list[Action]) -> None:
         self.record({"type": "fault-inject", "fault": fault, "actions": actions})
 
@@ -122,6 +143,15 @@ class ProcessRef:
     site: str
 
 
+@dataclass(frozen=True)
+class Resource:
+    """Something a backend created for the run (see ``resource`` records)."""
+
+    kind: str
+    instance: str
+    path: Path
+
+
 @dataclass
 class JournalState:
     """What a journal says is still outstanding."""
@@ -131,6 +161,16 @@ class JournalState:
     ended: bool = False
     live_processes: dict[int, ProcessRef] = field(default_factory=dict)
     unhealed_faults: dict[str, list[Action]] = field(default_factory=dict)
+    resources: dict[str, Resource] = field(default_factory=dict)
+    """Backend resources acquired and not released, by path (oldest first)."""
+
+    def resource_of(self, kind: str, instance: str) -> Resource | None:
+        """The newest unreleased resource of that kind for ``instance``."""
+        found = None
+        for resource in self.resources.values():
+            if resource.kind == kind and resource.instance == instance:
+                found = resource
+        return found
 
     def live_process_named(self, name: str) -> ProcessRef | None:
         """The newest process of that name the journal says was started and not stopped."""
@@ -168,6 +208,10 @@ def replay_journal(path: Path) -> JournalState:
             state.unhealed_faults[entry["fault"]] = list(entry.get("actions", []))
         elif kind == "fault-heal":
             state.unhealed_faults.pop(entry["fault"], None)
+        elif kind == "resource":
+            state.resources[entry["path"]] = Resource(entry["kind"], entry.get("instance", ""), Path(entry["path"]))
+        elif kind == "resource-released":
+            state.resources.pop(entry["path"], None)
         elif kind == "run-end":
             state.ended = True
     return state

@@ -5,8 +5,9 @@ Contracts:
 * ``inject`` journals the plan's actions *before* touching anything, then pauses instances
   (a SIGSTOP: nothing waited for, so a pause takes effect within milliseconds of the inject),
   sends every Toxiproxy request of the plan together (one round trip of wall time, not one
-  per link), powers off sites, kills instances, and last restarts instances (a ``restart``
-  fault's inject returns once the instance is ready again).
+  per link), skews clocks and fills disks (:class:`~harness.backends.instance_state.
+  InstanceStateFaults`), powers off sites, kills instances, and last restarts instances (a
+  ``restart`` fault's inject returns once the instance is ready again).
 * ``heal`` is idempotent: it removes toxics that may already be gone, enables proxies that
   may already be enabled, resumes instances and restarts sites and killed instances only if
   this nemesis paused or killed them. Links are healed *before* processes restart, as when
@@ -14,7 +15,8 @@ Contracts:
   epoch and rejoins as a standby. A ``restart`` fault's heal does nothing but mark it ended.
 * A heal with ``restart_sites=False`` (a run that is ending) resumes paused instances (so that
   the SIGTERM stopping them is obeyed) but starts nothing: killed instances stay dead, like
-  powered-off sites.
+  powered-off sites. Skewed clocks and filled disks are restored by every heal, whatever
+  ``restart_sites`` says (it costs a file write or a delete).
 * ``heal_all`` heals every active fault, newest first, and keeps going past errors (it is
   what the runner calls in ``finally``); it returns the errors instead of raising.
 
@@ -40,6 +42,7 @@ from typing import Literal
 import httpx
 
 from harness.backends.base import Backend, Endpoints
+from harness.backends.instance_state import InstanceStateFaults
 from harness.errors import InfrastructureError
 from harness.faults.journal import Action, Journal, instance_actions
 from harness.faults.plan import FaultPlan
@@ -129,6 +132,13 @@ class Nemesis:
             if calls:
                 self._fleet.run_concurrently(calls)
             link_seconds = time.perf_counter() - started
+            for action in plan.instances_to("clock_skew"):
+                setting = self._state_faults(plan).skew_clock(action.instance, action.offset, action.rate)
+                self._on_event(f"{plan.label}: {action.instance}'s clock set to {setting} (libfaketime)")
+            for action in plan.instances_to("disk_full"):
+                written = self._state_faults(plan).fill_disk(action.instance)
+                self._on_event(f"{plan.label}: {action.instance}'s data filesystem full "
+                               f"({written / (1 << 20):.1f} MiB of filler)")
             for site in plan.powered_off_sites:
                 killed = self._backend.kill_site(site)
                 self._powered_off.add(site)
@@ -170,6 +180,13 @@ class Nemesis:
                     self._backend.resume_instance(action.instance)
                     self._paused.discard(action.instance)
                     effective.append(time.time())
+            # Clocks and disks next, also whatever Toxiproxy says: a file write or delete each.
+            for action in plan.instances_to("clock_skew"):
+                self._state_faults(plan).reset_clock(action.instance)
+                effective.append(time.time())
+            for action in plan.instances_to("disk_full"):
+                self._state_faults(plan).free_disk(action.instance)
+                effective.append(time.time())
             for outcome in self._fleet.run_concurrently(calls) if calls else []:
                 if isinstance(outcome, float):
                     effective.append(outcome)
@@ -213,6 +230,14 @@ class Nemesis:
             except Exception as exc:  # keep healing the others: leaving faults behind is worse
                 errors.append(f"healing {plan.label} failed: {exc}")
         return errors
+
+    def _state_faults(self, plan: FaultPlan) -> InstanceStateFaults:
+        """The backend as :class:`InstanceStateFaults` (validation refused the plan's fault for a
+        backend without them; this is the guard behind it)."""
+        if not isinstance(self._backend, InstanceStateFaults):
+            raise InfrastructureError(f"{plan.label}: the {getattr(self._backend, 'name', 'current')} backend cannot "
+                                      f"apply {plan.fault_type!r} faults")
+        return self._backend
 
     def close(self) -> None:
         self._fleet.close()

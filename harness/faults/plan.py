@@ -23,6 +23,8 @@ from typing import Literal, TypeAlias
 from harness.experiment.faults import (
     BandwidthFault,
     BlackholeFault,
+    ClockSkewFault,
+    DiskFullFault,
     Fault,
     KillFault,
     LatencyFault,
@@ -52,7 +54,7 @@ class ToxicAction:
         return self.toxic.name
 
 
-InstanceActionKind: TypeAlias = Literal["kill", "pause", "restart"]
+InstanceActionKind: TypeAlias = Literal["kill", "pause", "restart", "clock_skew", "disk_full"]
 
 
 @dataclass(frozen=True)
@@ -65,11 +67,18 @@ class InstanceAction:
       ending: a frozen process would not obey the SIGTERM that stops it).
     * ``restart``: graceful stop and start, waiting until ready, at the inject; the heal does
       nothing (the fault's duration is the window in which the restart is observed).
+    * ``clock_skew``: at the inject the instance's wall clock jumps by ``offset`` seconds and
+      runs at ``rate`` from then on; at the heal it is true again (always, even for a run that
+      is ending: its logs' timestamps should be right until it stops).
+    * ``disk_full``: at the inject the instance's data filesystem is filled until ENOSPC; at
+      the heal the filler is deleted (always).
     """
 
     kind: InstanceActionKind
     instance: str
     restart: bool = True
+    offset: float = 0.0
+    rate: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -114,6 +123,13 @@ class FaultPlan:
                     parts.append(f"SIGSTOP {action.instance}, SIGCONT at the heal")
                 case "restart":
                     parts.append(f"restart {action.instance} (SIGTERM, start, wait until ready)")
+                case "clock_skew":
+                    drift = "" if action.rate == 1 else f", running x{action.rate:g}"
+                    parts.append(f"skew {action.instance}'s clock {action.offset:+g}s{drift} (libfaketime), "
+                                 "true again at the heal")
+                case "disk_full":
+                    parts.append(f"fill {action.instance}'s data filesystem until ENOSPC, "
+                                 "delete the filler at the heal")
         return "; ".join(parts)
 
 
@@ -199,6 +215,10 @@ def plan_fault(fault: Fault, label: str, topology: Topology) -> FaultPlan:
             instances = (InstanceAction("pause", fault.target),)
         case RestartFault():
             instances = (InstanceAction("restart", fault.target),)
+        case ClockSkewFault():
+            instances = (InstanceAction("clock_skew", fault.target, offset=fault.offset, rate=fault.rate),)
+        case DiskFullFault():
+            instances = (InstanceAction("disk_full", fault.target),)
         case _:
             raise AssertionError(f"unhandled fault type {fault.type!r}")
     return FaultPlan(label=label, fault_type=fault.type, target=fault.target, at=fault.at, duration=fault.duration,

@@ -3,13 +3,17 @@
 A run that was SIGKILLed could not heal: its toxics are still on the proxies, its disabled
 links still disabled, its instances perhaps paused, its processes still running.
 :func:`rollback_run` removes every toxic and re-enables every link the journal says were
-applied and not healed, thaws (SIGCONT) every instance paused by a fault not healed, then
-kills every process the run started that is still alive (identified by pid *and* kernel
-start time; SIGKILL ends a stopped process too), and every other process carrying the run's
-tag (:mod:`harness.faults.run_tag`), and finally marks the run as ended so a second rollback
-is a no-op. An instance killed by a fault is not started again: the run is over (as a
-power loss of a run that is ending leaves its site off); nor is anything redone for a
-``restart`` fault (its process, old or new, is journaled and killed like any other). The run's lifeline
+applied and not healed, thaws (SIGCONT) every instance paused by a fault not healed, sets
+the clock of every instance a ``clock_skew`` left skewed back to true time (its libfaketime
+timestamp file, from the journal's ``clock-file`` resource) and deletes the filler of every
+``disk_full`` not healed, then kills every process the run started that is still alive
+(identified by pid *and* kernel start time; SIGKILL ends a stopped process too), and every
+other process carrying the run's tag (:mod:`harness.faults.run_tag`), unmounts every
+size-limited data filesystem the run mounted (``disk`` resources: after the kill, so no
+process holds it busy), and finally marks the run as ended so a second rollback is a no-op.
+An instance killed by a fault is not started again: the run is over (as a power loss of a
+run that is ending leaves its site off); nor is anything redone for a ``restart`` fault (its
+process, old or new, is journaled and killed like any other). The run's lifeline
 (:mod:`harness.faults.lifeline`) calls it the moment a runner dies; ``hchaos rollback`` is for
 what is left when even that could not run (a Toxiproxy the run does not own, a machine that
 rebooted).
@@ -26,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import InvalidInput
+from harness.errors import InfrastructureError, InvalidInput
 from harness.faults.journal import JOURNAL_FILE, Journal, JournalState, is_same_process, replay_journal
 from harness.faults.run_tag import kill_tagged, of_run
 from harness.faults.toxic_heal import DATA_TOXICS, heal_data_toxic
@@ -46,6 +50,12 @@ class RollbackResult:
     processes_killed: list[str] = field(default_factory=list)
     processes_resumed: list[str] = field(default_factory=list)
     """``name (pid N)`` of instances a fault had paused (SIGSTOP), sent SIGCONT before the kill."""
+    clocks_reset: list[str] = field(default_factory=list)
+    """Instances whose skewed clock (libfaketime timestamp file) was set back to true time."""
+    disks_freed: list[str] = field(default_factory=list)
+    """Instances whose data filesystem a ``disk_full`` had filled: the filler was deleted."""
+    disks_unmounted: list[str] = field(default_factory=list)
+    """Size-limited data filesystems the run mounted and this rollback unmounted."""
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -53,7 +63,7 @@ class RollbackResult:
     def nothing_to_do(self) -> bool:
         """Nothing had to be undone (what was already gone does not count)."""
         return not (self.toxics_removed or self.links_enabled or self.processes_killed or self.processes_resumed
-                    or self.errors)
+                    or self.clocks_reset or self.disks_freed or self.disks_unmounted or self.errors)
 
     def describe(self) -> list[str]:
         """One line per kind of outcome, for the terminal and the lifeline's log."""
@@ -63,7 +73,10 @@ class RollbackResult:
                             ("enabled links", self.links_enabled),
                             ("links already enabled", self.links_already_enabled),
                             ("resumed paused processes", self.processes_resumed),
+                            ("clocks set back to true time", self.clocks_reset),
+                            ("full disks freed", self.disks_freed),
                             ("killed processes", self.processes_killed),
+                            ("unmounted data filesystems", self.disks_unmounted),
                             ("note", self.notes),
                             ("error", self.errors)):
             if items:
@@ -151,6 +164,7 @@ def rollback_run(run_dir: Path, *, force: bool = False, timeout: float = 20.0,
     # 2. Paused instances thawed, so that none is left frozen even if the kill below cannot
     # reach it (SIGKILL would end a stopped process all the same).
     _resume_paused(state, result)
+    _restore_clocks_and_disks(state, result)
 
     # 3. Processes, identified by pid and start time (a recycled pid is not ours).
     for ref in state.live_processes.values():
@@ -173,6 +187,8 @@ def rollback_run(run_dir: Path, *, force: bool = False, timeout: float = 20.0,
     # 4. Processes nobody journaled: spawned just before the runner died, or children of ours.
     for process in kill_tagged(of_run(run_dir)):
         result.processes_killed.append(f"untracked pid {process.pid} ({process.command[:60]})")
+    # 5. Mounts, once nothing of the run can hold them busy.
+    unmounted = _unmount_disks(state, result)
 
     if not result.errors:
         journal = Journal(run_dir, state.run_id or run_dir.name)
@@ -181,6 +197,8 @@ def rollback_run(run_dir: Path, *, force: bool = False, timeout: float = 20.0,
                 journal.process_stopped(ref.name, ref.pid)
             for fault in state.unhealed_faults:
                 journal.fault_healed(fault)
+            for resource in unmounted:
+                journal.resource_released("disk", resource)
             journal.run_ended(status)
         finally:
             journal.close()
@@ -210,3 +228,54 @@ def _resume_paused(state: JournalState, result: RollbackResult) -> None:
                 result.errors.append(f"could not resume {instance} (pid {ref.pid}): {exc}")
                 continue
             result.processes_resumed.append(f"{instance} (pid {ref.pid})")
+
+
+def _restore_clocks_and_disks(state: JournalState, result: RollbackResult) -> None:
+    """True time for every clock an unhealed ``clock_skew`` skewed, no filler for every unhealed
+    ``disk_full``: the files are found through the instance's journaled resources."""
+    # Imported here, not at the top: harness.backends.local imports harness.faults (the
+    # journal), and a module-level import would make the two packages a cycle.
+    from harness.backends.local import clock, disks
+
+    for fault, actions in state.unhealed_faults.items():
+        for action in actions:
+            kind, instance = action.get("kind"), action.get("instance", "")
+            if kind == "instance-clock-skewed":
+                resource = state.resource_of("clock-file", instance)
+                if resource is None or not resource.path.exists():
+                    result.notes.append(f"{fault}: {instance}'s clock file is gone already")
+                    continue
+                try:
+                    clock.write_setting(resource.path, clock.NEUTRAL)
+                except OSError as exc:
+                    result.errors.append(f"could not reset {instance}'s clock ({resource.path}): {exc}")
+                    continue
+                result.clocks_reset.append(instance)
+            elif kind == "instance-disk-filled":
+                resource = state.resource_of("disk", instance)
+                if resource is None:
+                    result.notes.append(f"{fault}: {instance}'s data filesystem is not in the journal")
+                    continue
+                try:
+                    if disks.free(resource.path):
+                        result.disks_freed.append(instance)
+                except OSError as exc:
+                    result.errors.append(f"could not free {instance}'s disk ({resource.path}): {exc}")
+
+
+def _unmount_disks(state: JournalState, result: RollbackResult) -> list[Path]:
+    """Unmount every ``disk`` resource still journaled as acquired; the paths no longer mounted."""
+    from harness.backends.local import disks  # not at the top: see _restore_clocks_and_disks
+
+    done: list[Path] = []
+    for resource in state.resources.values():
+        if resource.kind != "disk":
+            continue
+        try:
+            if disks.unmount(resource.path):
+                result.disks_unmounted.append(f"{resource.instance} ({resource.path})")
+        except InfrastructureError as exc:
+            result.errors.append(f"could not unmount {resource.instance}'s data filesystem: {exc.message}")
+            continue
+        done.append(resource.path)
+    return done

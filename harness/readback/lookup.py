@@ -2,7 +2,7 @@
 carrying the client's identifier (ids, versions, who accepted them: ``meta.source``), for
 DICOM the instances with that SOP Instance UID (QIDO-RS).
 
-Contract: :func:`read_back_fhir` never raises for a service error; a key that could not be
+Contract: :func:`read_back` never raises for a service error; a key that could not be
 read (after :data:`ATTEMPTS` tries) comes back with ``error`` set and ``found`` empty, and the
 ledger treats it as indeterminate, never as lost. Bounded: one search per key, a fixed pool
 of :data:`WORKERS` threads, each request with its own timeout.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -94,11 +94,14 @@ def _found_dicom(response: httpx.Response) -> tuple[FoundResource, ...]:
                  for item in response.json() if SOP_INSTANCE_UID_TAG in item)
 
 
-def _one(client: httpx.Client, urls: Mapping[str, str], key: str) -> ReadBack:
+def _one(client: httpx.Client, locate: Callable[[str], str | None], key: str) -> ReadBack:
     dicom = is_dicom(key)
     path, _, query = key.removeprefix(DICOM_PREFIX).partition("?")
     name, _, value = query.partition("=")
-    base_url = urls["imaging" if dicom else "ehr"].rstrip("/")
+    base = locate(key)
+    if base is None:  # nothing in the topology holds it: indeterminate, never asked of a wrong server
+        return ReadBack(key, error=f"no {'dicomweb' if dicom else 'fhir-r4'} service to read it back from")
+    base_url = base.rstrip("/")
     params = {name: value} if dicom else {name: value, "_count": "50"}
     error = "not read"
     for attempt in range(ATTEMPTS):
@@ -115,11 +118,14 @@ def _one(client: httpx.Client, urls: Mapping[str, str], key: str) -> ReadBack:
     return ReadBack(key, error=error)
 
 
-def read_back(urls: Mapping[str, str], keys: Iterable[str], *, workers: int = WORKERS,
+def read_back(locate: Callable[[str], str | None], keys: Iterable[str], *, workers: int = WORKERS,
               progress: Callable[[int, int], None] | None = None,
               check: Callable[[], None] | None = None) -> list[ReadBack]:
-    """Look up every key (distinct, in the order given): FHIR keys at ``urls["ehr"]``, DICOM
-    keys at ``urls["imaging"]`` (front-door URLs by service). ``check`` is called after each
+    """Look up every key (distinct, in the order given) at the base URL ``locate(key)`` gives:
+    where the FHIR or DICOMweb API holding it lives (:mod:`.targets` chooses it from the
+    topology; a ``KeyBases.base_for`` serves one service, a mapping's ``get`` many). A key
+    ``locate`` has no base for comes back with ``error`` set (indeterminate), unasked.
+    ``check`` is called after each
     result (a run's interruption safe point): if it raises, the lookups not yet started are
     cancelled and the exception propagates once the running ones are done."""
     unique = list(dict.fromkeys(keys))
@@ -127,7 +133,7 @@ def read_back(urls: Mapping[str, str], keys: Iterable[str], *, workers: int = WO
     with httpx.Client(timeout=TIMEOUT, limits=httpx.Limits(max_connections=workers)) as client:
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="readback")
         try:
-            for index, result in enumerate(pool.map(lambda key: _one(client, urls, key), unique), start=1):
+            for index, result in enumerate(pool.map(lambda key: _one(client, locate, key), unique), start=1):
                 results.append(result)
                 if progress is not None and (index % 500 == 0 or index == len(unique)):
                     progress(index, len(unique))

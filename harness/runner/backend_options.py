@@ -8,13 +8,20 @@ from pathlib import Path
 from harness.backends.local.backend import LocalOptions
 from harness.backends.local.haproxy import FrontDoorTiming
 from harness.experiment import Experiment
+from harness.experiment.faults import ClockSkewFault, DiskFullFault
 from harness.services import ServiceOptions
 
 
 def local_options(experiment: Experiment, path: Path | None = None) -> LocalOptions:
     """The local backend's knobs from the experiment's ``topology`` section; ``path`` is the
-    experiment file (user services' relative paths start from its folder)."""
+    experiment file (user services' relative paths start from its folder). Instances that a
+    ``clock_skew`` fault targets start under libfaketime; those a ``disk_full`` targets get a
+    data filesystem of the largest ``size_mb`` asked for them."""
     config = experiment.topology
+    disk_limits: dict[str, int] = {}
+    for fault in experiment.faults:
+        if isinstance(fault, DiskFullFault):
+            disk_limits[fault.target] = max(disk_limits.get(fault.target, 0), fault.size_mb)
     door = config.front_door
     return LocalOptions(
         services=ServiceOptions(data=config.data, ehr=config.ehr, messaging=config.messaging, imaging=config.imaging,
@@ -23,4 +30,6 @@ def local_options(experiment: Experiment, path: Path | None = None) -> LocalOpti
                                    fall=door.fall, rise=door.rise),
         front_door_port=door.port,
         base_dir=path.resolve().parent if path is not None else None,
+        clock_skewed=frozenset(fault.target for fault in experiment.faults if isinstance(fault, ClockSkewFault)),
+        disk_limits=disk_limits,
     )

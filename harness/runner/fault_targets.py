@@ -7,11 +7,15 @@ raise the loader's ``ExperimentError`` once (:func:`harness.experiment.raise_iss
 What it rejects:
 
 * a fault type the backend does not declare in ``supported_faults``
-  ("the local backend cannot ...");
+  ("the local backend cannot ..."), or one this machine cannot carry out
+  (:func:`harness.backends.registry.machine_problem`: no libfaketime for ``clock_skew``, no
+  permission to mount a tmpfs for ``disk_full``), with the reason;
 * a ``power_loss`` target that is not a data center, a link fault's target that is not a
-  link, an instance fault's (``kill``, ``pause``, ``restart``) target that is not an
-  instance the backend runs (the front door, ``campus`` or a site are not) -- each with a
-  did-you-mean and the valid names;
+  link, an instance fault's (``kill``, ``pause``, ``restart``, ``clock_skew``,
+  ``disk_full``) target that is not an instance the backend runs (the front door, ``campus``
+  or a site are not) -- each with a did-you-mean and the valid names;
+* a ``disk_full`` on an instance that keeps no data: a user service whose command, env and
+  workdir never use ``{data}`` (every built-in keeps its files in its data directory);
 * a ``partition`` member that is neither a site, an instance nor the front door; the same
   name in two groups (groups must not overlap); a partition that cuts no link.
 
@@ -23,6 +27,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 
+from harness.backends.registry import machine_problem
 from harness.experiment import Experiment
 from harness.experiment.faults import INSTANCE_FAULT_TYPES, LINK_FAULT_TYPES, PartitionFault
 from harness.faults.plan import partition_links
@@ -42,7 +47,25 @@ _WHAT_IT_DOES = {
     "kill": "kill an instance",
     "pause": "pause an instance",
     "restart": "restart an instance",
+    "clock_skew": "skew an instance's clock",
+    "disk_full": "fill an instance's disk",
 }
+
+DATA_PLACEHOLDER = "{data}"
+"""The placeholder of a user service's own data directory (:mod:`harness.topology.placeholders`)."""
+
+
+def _keeps_no_data(name: str, topology: Topology) -> str | None:
+    """Why a ``disk_full`` on instance ``name`` would test nothing, or ``None``."""
+    service = topology.service(topology.instance(name).service)
+    if service.builtin is not None:
+        return None
+    texts = [*(service.command or ()), *(value for _key, value in service.env), service.workdir or ""]
+    if any(DATA_PLACEHOLDER in text for text in texts):
+        return None
+    return (f"{name!r} (service {service.name!r}) keeps no data the harness knows of: a disk_full fault fills the "
+            f"instance's data directory, and the service's command, env and workdir never use {DATA_PLACEHOLDER}; "
+            f"pass {DATA_PLACEHOLDER} to it (e.g. '--db={{data}}/app.db')")
 
 
 def _unknown(kind: str, name: str, valid: Sequence[str]) -> str:
@@ -101,12 +124,21 @@ def fault_target_problems(experiment: Experiment, topology: Topology, supported:
     """
     problems: Problems = []
     instances = [instance.name for instance in topology.instances]
+    machine: dict[str, str | None] = {}
     for index, fault in enumerate(experiment.faults):
+        what = _WHAT_IT_DOES.get(fault.type, fault.type)
         if fault.type not in supported:
             can = ", ".join(sorted(supported)) or "none"
             problems.append((("faults", index, "type"),
-                             f"the {experiment.backend} backend cannot {_WHAT_IT_DOES.get(fault.type, fault.type)} "
-                             f"({fault.type!r} faults); it supports: {can}"))
+                             f"the {experiment.backend} backend cannot {what} ({fault.type!r} faults); "
+                             f"it supports: {can}"))
+            continue
+        if fault.type not in machine:
+            machine[fault.type] = machine_problem(experiment.backend, fault.type)
+        if machine[fault.type] is not None:
+            problems.append((("faults", index, "type"),
+                             f"the {experiment.backend} backend cannot {what} ({fault.type!r} faults) on this "
+                             f"machine: {machine[fault.type]}"))
             continue
         target: YamlPath = ("faults", index, "target")
         if isinstance(fault, PartitionFault):
@@ -117,6 +149,8 @@ def fault_target_problems(experiment: Experiment, topology: Topology, supported:
         elif fault.type in INSTANCE_FAULT_TYPES:
             if fault.target not in instances:
                 problems.append((target, _not_an_instance(fault.target, topology, instances)))
+            elif fault.type == "disk_full" and (why := _keeps_no_data(fault.target, topology)) is not None:
+                problems.append((target, why))
         elif fault.type in LINK_FAULT_TYPES:
             if fault.target not in topology.link_names:
                 problems.append((target, _unknown("link", fault.target, topology.link_names)))

@@ -1,6 +1,7 @@
 """What the runner reads after recovery, with every client stopped: the out-of-band
-notifications, each write read back through the front doors, the care workstations' schedule
-diffs. Each lands in the run folder (or on the timeline), so a run can be re-judged offline."""
+notifications, each write read back from the service holding it, the care workstations'
+schedule diffs. Each lands in the run folder (or on the timeline), so a run can be re-judged
+offline. Which of them a run reads is decided by its checks (:mod:`harness.runner.collectors`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import polars as pl
 from harness.backends.local import LocalBackend
 from harness.checks.schedule_staleness import SCHEDULE_PREFIX
 from harness.interrupt import Interruption
-from harness.readback import READBACK_FILE, read_back, write_readback
+from harness.readback import READBACK_FILE, key_bases, key_locations, read_back, write_readback
 from harness.readback.schedules import SCHEDULE_DIFFS_FILE, read_schedule_diffs, write_schedule_diffs
 from harness.readback.table import READBACK_TABLE_FILE, write_readback_table
 from harness.runner.observer import RunObserver
@@ -63,16 +64,22 @@ def read_schedule_diffs_into(backend: LocalBackend, run_dir: Path, timeline: Tim
 
 def read_back_writes(backend: LocalBackend, services: set[str], run_dir: Path, timeline: TimelineWriter,
                      obs: RunObserver, interruption: Interruption) -> None:
-    """Read back every write of ``services`` through the front doors (FHIR creates and HL7
-    results from the EHR, images from the archive), into the run folder (for the ledger, and
-    offline re-judging). A safe point of ``interruption`` between lookups."""
+    """Read back every write of ``services`` from the service holding it, chosen by what each
+    speaks (:mod:`harness.readback.targets`: FHIR creates and HL7 results from the FHIR server,
+    images from the DICOMweb archive), into the run folder (for the ledger, and offline
+    re-judging). A safe point of ``interruption`` between lookups."""
     assert backend.endpoints is not None
     timeline.checkpoint()  # every request so far in the segments: the keys come from the columns
-    keys = load_run_timeline(run_dir).requests.filter(
+    written = load_run_timeline(run_dir).requests.filter(
         pl.col("service").cast(pl.String).is_in(sorted(services)) & pl.col("write_key").is_not_null()
-    ).select("write_key").collect().get_column("write_key").to_list()
+    ).select(pl.col("service").cast(pl.String), "write_key").collect()
+    bases = {service: key_bases(backend.topology, backend.endpoints, service) for service in sorted(services)}
+    obs.event("read back from: " + "; ".join(
+        f"{service}'s writes at {where.fhir_holder or 'no'} FHIR server"
+        + (f", {where.dicom_holder} DICOMweb" if where.dicom_holder else "") for service, where in bases.items()))
+    located = key_locations(written.iter_rows(), bases)
     started = time.monotonic()
-    results = read_back(backend.endpoints.front_door_urls, keys,
+    results = read_back(located.get, located,
                         progress=lambda done, total: obs.event(f"read back {done}/{total} writes")
                         if total >= 2000 else None, check=interruption.check)
     write_readback(run_dir / READBACK_FILE, results)

@@ -25,7 +25,7 @@ from pathlib import Path
 from harness.backends.local import LocalBackend
 from harness.checks import Outcome, RunData, Verdict, judge_data, worst
 from harness.errors import EXIT_CHECK_FAILED, EXIT_PASS
-from harness.experiment import DEGRADED_CHECKS, Experiment, LedgerCheck, LoadedExperiment
+from harness.experiment import Experiment, LoadedExperiment
 from harness.faults import FaultPlan, Journal, Nemesis
 from harness.faults.lifeline import Lifeline
 from harness.interrupt import Interrupted, Interruption, deferred_interrupts, signal_name
@@ -33,15 +33,15 @@ from harness.load.planner import build_plan
 from harness.load.session import LoadSession, LoadSummary
 from harness.probe import Prober, ProberSettings, make_prober
 from harness.runner.backend_options import local_options
+from harness.runner.collectors import Collecting, collect
 from harness.runner.halts import Halted, HaltMonitor
 from harness.runner.observer import RunObserver, SilentObserver
 from harness.runner.planning import plan_faults
 from harness.runner.probe_target import probe_target
-from harness.runner.readbacks import collect_notifications, read_back_writes, read_schedule_diffs_into
 from harness.runner.rundir import create_run_dir
 from harness.runner.targets import topology_for
 from harness.timeline import TIMELINE_FILE, HaltRecord, PhaseRecord, TimelineWriter
-from harness.timeline.events import PhaseName
+from harness.timeline.events import RunPhase
 
 TICK = 0.25
 
@@ -90,7 +90,8 @@ class _Run:
         self.obs = obs
         self.interruption = interruption
         self.plans = plans
-        self.run_dir = run_dir = create_run_dir(runs_dir, exp.name, loaded.path)
+        self.run_dir = run_dir = create_run_dir(
+            runs_dir, exp.name, loaded.path, loaded.topology_source.path if loaded.topology_source else None)
         self.result = RunResult(run_dir)
         self.journal = Journal(run_dir, run_dir.name)
         self.lifeline = Lifeline(run_dir)
@@ -103,7 +104,7 @@ class _Run:
         self.prober: Prober | None = None
         self.load: LoadSession | None = None
         self.halts = HaltMonitor(exp.halt) if exp.halt else None
-        self.current_phase: PhaseName = "up"
+        self.current_phase: RunPhase = "up"
         self.status = "aborted"
         self.cleaned = False
 
@@ -156,18 +157,11 @@ class _Run:
             self.load = None
         self.prober.stop()
         self.prober = None
-        self.interruption.check()
-        collect_notifications(self.backend, self.timeline, obs)
-        ledger_services = {check.service for check in exp.checks if isinstance(check, LedgerCheck)}
-        ledger_services |= {"care" for check in exp.checks if check.type in DEGRADED_CHECKS}
-        ledger_services |= {check.service for check in exp.checks if check.type == "lab_turnaround"}
-        if ledger_services:
-            read_back_writes(self.backend, ledger_services, self.run_dir, self.timeline, obs, self.interruption)
-        if any(check.type == "schedule_staleness" for check in exp.checks):
-            self.interruption.check()
-            read_schedule_diffs_into(self.backend, self.run_dir, self.timeline, obs)
+        # What the checks declared they need (notifications, read-back, schedule diffs), each
+        # after a safe point of the interruption.
+        collect(Collecting(self.backend, self.run_dir, self.timeline, obs, self.interruption, exp.checks))
 
-    def _phase(self, name: PhaseName, seconds: float, body: Callable[[], None]) -> None:
+    def _phase(self, name: RunPhase, seconds: float, body: Callable[[], None]) -> None:
         self.interruption.check()
         self.current_phase = name
         self.obs.phase_started(name, seconds)

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, Literal, TypeAlias
 
-PhaseName = Literal["up", "steady_state", "faults", "recovery", "checks"]
+RunPhase = Literal["up", "steady_state", "faults", "recovery", "checks"]
+"""The phases of a run, in the order they happen (what a :class:`PhaseRecord` marks). Checks judge
+only some of them: :data:`harness.experiment.checks.JudgedPhase`."""
 ProcessAction = Literal["start", "ready", "kill", "stop"]
 
 
@@ -100,7 +102,7 @@ class PhaseRecord:
     """A phase of the run started or ended."""
 
     t: float
-    phase: PhaseName
+    phase: RunPhase
     action: Literal["start", "end"]
     kind: Literal["phase"] = "phase"
 

@@ -3,8 +3,8 @@
 * :func:`free_port` -- a TCP port on 127.0.0.1 that was free a moment ago.
 * :func:`wait_until` (blocking) and :func:`eventually` (async) -- bounded polls that fail with
   an ``AssertionError`` naming what was awaited.
-* :class:`Link` -- an ASGI app forwarding to another one that a test can cut: two in-process
-  apps wired through it lose each other like peers across a partition.
+* :class:`CuttableLink` -- an ASGI app forwarding to another one that a test can cut: two
+  in-process apps wired through it lose each other like peers across a partition.
 * :func:`serving` -- run an app's lifespan and talk to it in-process (httpx ASGI transport).
 * :class:`ServerThread` / :func:`running` -- serve an ASGI app with uvicorn on a real
   127.0.0.1 port in a daemon thread, for code that needs sockets (raw MLLP, real clients).
@@ -82,7 +82,7 @@ async def eventually(check: Callable[[], Any], timeout: float, what: str) -> Non
         await anyio.sleep(POLL)
 
 
-class Link:
+class CuttableLink:
     """An ASGI app forwarding to ``target`` (settable later, so two apps can point at each other).
 
     While ``cut`` is true, or before a target is set, every request fails as an unreachable

@@ -1,8 +1,8 @@
 """The testing seam: run EHR instances in-process over httpx's ASGI transport.
 
 In-process apps run their lifespan (so the replication task runs) inside the caller's event
-loop; two apps can be wired to each other through a :class:`~mock_services.common.testing.Link`, which can be cut to
-simulate a partition of the replication link -- fast, deterministic tests of step-down,
+loop; two apps can be wired to each other through a :class:`~mock_services.common.testing.CuttableLink`,
+which can be cut to simulate a partition of the replication link -- fast, deterministic tests of step-down,
 tie-break and resync without processes or sockets. With ``fencing=True`` an in-process
 witness (:mod:`mock_services.witness`) is wired in too, through one cuttable link per
 instance. :class:`FakeDataset` is a tiny base snapshot with known values. Used by the
@@ -23,7 +23,7 @@ import httpx
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
-from mock_services.common.testing import Link, eventually
+from mock_services.common.testing import CuttableLink, eventually
 from mock_services.common.testing import serving as common_serving
 from mock_services.ehr.app import create_app
 from mock_services.ehr.baseload import Dataset
@@ -33,8 +33,8 @@ from mock_services.witness.app import create_app as create_witness_app
 from mock_services.witness.leases import LeaseTable
 
 __all__ = [
-    "MRN_SYSTEM", "FakeDataset", "InProcessPair", "Link", "app_with_link", "eventually", "make_config", "node_of",
-    "running_pair", "serving",
+    "MRN_SYSTEM", "CuttableLink", "FakeDataset", "InProcessPair", "app_with_link", "eventually", "make_config",
+    "node_of", "running_pair", "serving",
 ]  # fmt: skip
 MRN_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
 WITNESS_URL = "http://witness.test"
@@ -75,10 +75,10 @@ def serving(app: Starlette, base_url: str = "http://ehr.test") -> AbstractAsyncC
 
 def app_with_link(
     config: Config, *, witness: ASGIApp | None = None, dataset: Dataset | None = None
-) -> tuple[Starlette, Link, Link]:
-    """An app whose peer traffic goes through a new :class:`Link` (point it at the peer), and
+) -> tuple[Starlette, CuttableLink, CuttableLink]:
+    """An app whose peer traffic goes through a new :class:`CuttableLink` (point it at the peer), and
     whose witness traffic (fencing) goes through another, already pointing at ``witness``."""
-    link, witness_link = Link(), Link()
+    link, witness_link = CuttableLink(), CuttableLink()
     witness_link.target = witness
     app = create_app(
         config,
@@ -99,10 +99,10 @@ class InProcessPair:
     b: httpx.AsyncClient
     node_a: Node
     node_b: Node
-    a_to_b: Link
-    b_to_a: Link
-    a_to_witness: Link
-    b_to_witness: Link
+    a_to_b: CuttableLink
+    b_to_a: CuttableLink
+    a_to_witness: CuttableLink
+    b_to_witness: CuttableLink
     leases: LeaseTable | None
 
     def partition(self, cut: bool = True) -> None:

@@ -8,7 +8,7 @@
 * :func:`stow_body` / :func:`split_multipart` -- request bodies and response parsing.
 * :func:`make_config`, :func:`serving`, :func:`running_pair` -- in-process instances over
   httpx's ASGI transport; the pair's archive ships to its replica through a
-  :class:`~mock_services.common.testing.Link` that a test can cut (the replication link down).
+  :class:`~mock_services.common.testing.CuttableLink` that a test can cut (the replication link down).
 * ``free_port``, ``wait_until``, ``eventually``: :mod:`mock_services.common.testing`.
 * :class:`ImagingProcess` -- ``python -m mock_services.imaging`` on a real port, for
   integration tests (start, wait until ready, signal, SIGKILL).
@@ -34,7 +34,7 @@ from pydicom.dataset import Dataset, FileDataset
 from pydicom.uid import generate_uid
 from starlette.applications import Starlette
 
-from mock_services.common.testing import REPO, Link, eventually, free_port, wait_until
+from mock_services.common.testing import REPO, CuttableLink, eventually, free_port, wait_until
 from mock_services.common.testing import serving as common_serving
 from mock_services.imaging import multipart
 from mock_services.imaging.app import create_app
@@ -45,9 +45,9 @@ from mock_services.imaging.render import render_part10
 from mock_services.imaging.service import Service
 
 __all__ = [
-    "CT_IMAGE_STORAGE", "REPO", "ImagingProcess", "InProcessPair", "Link", "eventually", "free_port", "make_attrs",
-    "make_config", "make_dataset", "make_part10", "make_rich_dataset", "part10_of", "running_pair", "service_of",
-    "serving", "split_multipart", "stow_body", "wait_until",
+    "CT_IMAGE_STORAGE", "REPO", "CuttableLink", "ImagingProcess", "InProcessPair", "eventually", "free_port",
+    "make_attrs", "make_config", "make_dataset", "make_part10", "make_rich_dataset", "part10_of", "running_pair",
+    "service_of", "serving", "split_multipart", "stow_body", "wait_until",
 ]  # fmt: skip
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 
@@ -162,14 +162,14 @@ class InProcessPair:
     replica: httpx.AsyncClient
     archive_service: Service
     replica_service: Service
-    link: Link
+    link: CuttableLink
 
 
 @asynccontextmanager
 async def running_pair(directory: Path, **overrides: Any) -> AsyncIterator[InProcessPair]:
-    """``pacs-a`` (archive) shipping to ``pacs-b`` (replica) through a cuttable :class:`Link`."""
+    """``pacs-a`` (archive) shipping to ``pacs-b`` (replica) through a :class:`CuttableLink`."""
     replica_app = create_app(make_config(directory, "pacs-b", Role.REPLICA, **overrides))
-    link = Link(replica_app)
+    link = CuttableLink(replica_app)
     archive_config = make_config(directory, "pacs-a", Role.ARCHIVE, replica_url="http://pacs-b.test", **overrides)
     archive_app = create_app(archive_config, replica_transport=httpx.ASGITransport(app=link))
     async with (

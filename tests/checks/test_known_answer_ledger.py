@@ -15,7 +15,7 @@ import pytest
 
 from harness.checks import Verdict
 from harness.experiment import load_experiment
-from harness.runner import runner as runner_module
+from harness.runner import readbacks as readbacks_module
 from harness.runner.runner import run_experiment
 
 pytestmark = pytest.mark.integration
@@ -38,7 +38,7 @@ checks: [{{type: ledger, service: ehr}}]
 def _discarded_by_the_old_primary(monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
     """Capture, right before teardown, what ehr-a says it discarded at its resync."""
     captured: list[set[str]] = []
-    original = runner_module.read_back_writes
+    original = readbacks_module.read_back_writes
 
     def read_back_then_ask(backend, services, run_dir, timeline, obs, interruption):  # type: ignore[no-untyped-def]
         original(backend, services, run_dir, timeline, obs, interruption)
@@ -46,7 +46,7 @@ def _discarded_by_the_old_primary(monkeypatch: pytest.MonkeyPatch) -> list[set[s
         entries = httpx.get(f"{url}/_replication/discarded", params={"limit": 1000}, timeout=5).json()["entries"]
         captured.append({f"{e['resource_type']}/{e['resource_id']}" for e in entries})
 
-    monkeypatch.setattr(runner_module, "read_back_writes", read_back_then_ask)
+    monkeypatch.setattr(readbacks_module, "read_back_writes", read_back_then_ask)
     return captured
 
 

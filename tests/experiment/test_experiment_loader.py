@@ -67,13 +67,13 @@ def test_unknown_fault_type_message_matches_the_contract() -> None:
         """)
     assert str(issue) == (
         "experiments/x.yaml:7:11: faults[1].type: unknown fault type 'powerloss'; expected one of: "
-        "bandwidth, blackhole, kill, latency, link_down, partition, pause, power_loss, "
+        "bandwidth, blackhole, clock_skew, disk_full, kill, latency, link_down, partition, pause, power_loss, "
         "reset_peer, restart (did you mean 'power_loss'?)"
     )
     assert issue.file == Path(FILE)
     assert (issue.line, issue.column, issue.yaml_path) == (7, 11, "faults[1].type")
-    assert issue.expected == ("one of: bandwidth, blackhole, kill, latency, link_down, partition, pause, power_loss, "
-                              "reset_peer, restart")
+    assert issue.expected == ("one of: bandwidth, blackhole, clock_skew, disk_full, kill, latency, link_down, "
+                              "partition, pause, power_loss, reset_peer, restart")
     assert issue.found == "'powerloss'"
 
 
@@ -102,8 +102,8 @@ def test_missing_discriminator() -> None:
         """)
     assert (issue.line, issue.column, issue.yaml_path) == (4, 5, "faults[0]")
     assert "missing field 'type'" in issue.message
-    assert issue.expected == ("one of: bandwidth, blackhole, kill, latency, link_down, partition, pause, power_loss, "
-                              "reset_peer, restart")
+    assert issue.expected == ("one of: bandwidth, blackhole, clock_skew, disk_full, kill, latency, link_down, "
+                              "partition, pause, power_loss, reset_peer, restart")
     assert issue.message.endswith(f"expected {issue.expected}")
 
 

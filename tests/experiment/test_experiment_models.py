@@ -27,6 +27,7 @@ from harness.experiment import (
     RestartFault,
 )
 from harness.experiment.base import CONSISTENCY_ERROR, Problem
+from harness.experiment.faults import ClockSkewFault, DiskFullFault
 
 MINIMAL: dict[str, Any] = {"version": 1, "name": "minimal"}
 
@@ -141,6 +142,9 @@ FAULTS: list[tuple[dict[str, Any], type, dict[str, Any]]] = [
     ({"type": "kill", "target": "ehr-a", "duration": "5s"}, KillFault, {"restart": True}),
     ({"type": "pause", "target": "ehr-a", "duration": "5s"}, PauseFault, {"at": 0.0}),
     ({"type": "restart", "target": "ehr-a", "duration": "5s"}, RestartFault, {"duration": 5.0}),
+    ({"type": "clock_skew", "target": "ehr-a", "offset": "+30s", "duration": "5s"}, ClockSkewFault,
+     {"offset": 30.0, "rate": 1.0, "faketime": "+30.000"}),
+    ({"type": "disk_full", "target": "ehr-a", "duration": "5s"}, DiskFullFault, {"size_mb": 64}),
     ({"type": "partition", "groups": [["dc-a"], ["dc-b"]], "duration": "5s"}, PartitionFault,
      {"one_way": False, "target": "dc-a | dc-b"}),
 ]
@@ -148,8 +152,9 @@ FAULTS: list[tuple[dict[str, Any], type, dict[str, Any]]] = [
 
 def test_fault_table_covers_every_type() -> None:
     assert sorted(raw["type"] for raw, _, _ in FAULTS) == list(FAULT_TYPES)
-    assert len(FAULT_TYPES) == 10
-    assert frozenset(FAULT_TYPES) - LINK_FAULT_TYPES == {"power_loss", "partition", "kill", "pause", "restart"}
+    assert len(FAULT_TYPES) == 12
+    assert frozenset(FAULT_TYPES) - LINK_FAULT_TYPES == {"power_loss", "partition", "kill", "pause", "restart",
+                                                         "clock_skew", "disk_full"}
 
 
 @pytest.mark.parametrize(("raw", "model", "defaults"), FAULTS, ids=[r["type"] for r, _, _ in FAULTS])

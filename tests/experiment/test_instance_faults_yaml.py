@@ -72,7 +72,7 @@ def test_every_new_fault_loads_with_its_defaults_and_targets_the_topology() -> N
 
 def test_fault_type_sets() -> None:
     assert {"kill", "pause", "restart", "partition"} <= set(FAULT_TYPES)
-    assert {"kill", "pause", "restart"} == INSTANCE_FAULT_TYPES
+    assert {"kill", "pause", "restart", "clock_skew", "disk_full"} == INSTANCE_FAULT_TYPES
     assert {"latency", "bandwidth", "blackhole", "reset_peer", "link_down"} == LINK_FAULT_TYPES
 
 

@@ -1,5 +1,5 @@
 """Archive -> replica replication, in-process: the archive's shipper posts to the replica
-app through a :class:`Link` that a test can cut (replication interval 0.05 s)."""
+app through a :class:`CuttableLink` that a test can cut (replication interval 0.05 s)."""
 
 from __future__ import annotations
 

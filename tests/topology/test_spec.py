@@ -172,3 +172,21 @@ def test_the_whole_reference_hospital_keeps_every_link_name() -> None:
     assert [s.name for s in topo.sites] == ["campus", "dc-a", "dc-b", "witness", "oob"]
     assert topo.link("campus-msg-a").port == "mllp" and topo.link("ehr-a-witness").purpose == "witness"
     assert topo.link("care-1-notify").purpose == "notification" and topo.link("repl-pacs-a-b").purpose == "replication"
+
+
+@pytest.mark.parametrize("where", ["topologies/hospital.yaml", "../shared/hospital.yaml"])
+def test_a_run_folder_keeps_the_topology_file_for_re_judging(tmp_path: Path, where: str) -> None:
+    from harness.runner.rundir import create_run_dir
+
+    experiments = tmp_path / "experiments"
+    topology = (experiments / where).resolve()
+    topology.parent.mkdir(parents=True)
+    topology.write_text("services: [ehr, labs]\n")
+    experiments.mkdir(exist_ok=True)
+    exp = experiments / "exp.yaml"
+    exp.write_text(f"version: 1\nname: t\ntopology: {{file: '{where}', ehr: {{fencing: true}}}}\n")
+    loaded = load_experiment(exp)
+    assert loaded.topology_source is not None
+    run_dir = create_run_dir(tmp_path / "runs", "t", loaded.path, loaded.topology_source.path)
+    again = load_experiment(run_dir / "experiment.yaml")  # the run folder alone is enough
+    assert topology_for(again.experiment).service_names == ("ehr", "labs", "witness")

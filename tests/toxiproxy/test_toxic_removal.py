@@ -43,7 +43,10 @@ FLUSH_SIGNATURE = "Could not write last packets after interrupt to Output"
 """What toxiproxy-server logs each time a removal's 5 s flush of one chunk times out."""
 
 @dataclass
-class Link:
+class ProxyUnderTest:
+    """One proxy on the real Toxiproxy server (by ``name``, listening on ``port``), the client
+    that drives it and the server's log, where the flush timeouts show."""
+
     client: ToxiproxyClient
     name: str
     port: int
@@ -72,11 +75,11 @@ class Link:
 def link_factory(real_client: ToxiproxyClient, toxiproxy_server: Any) -> Iterator[Any]:
     upstreams: list[PartsUpstream] = []
 
-    def make(parts: int) -> Link:
+    def make(parts: int) -> ProxyUnderTest:
         upstream = PartsUpstream(parts)
         upstreams.append(upstream)
         proxy = real_client.create_proxy(ProxySpec("ehr", "127.0.0.1:0", upstream.address))
-        return Link(real_client, "ehr", proxy.listen_host_port[1], toxiproxy_server.log)
+        return ProxyUnderTest(real_client, "ehr", proxy.listen_host_port[1], toxiproxy_server.log)
 
     yield make
     for upstream in upstreams:

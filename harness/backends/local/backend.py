@@ -20,10 +20,12 @@ import http.client
 import json
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.backends.base import Endpoints, LinkEndpoint
+from harness.backends.local import clock, disks
 from harness.backends.local.haproxy import FrontDoorTiming, HaproxyBackendServer, HaproxyRoute, render_haproxy_config
 from harness.backends.local.launchers import LocalLaunch, process_spec
 from harness.backends.local.ports import LOOPBACK, allocate_free_ports, ensure_ports_free
@@ -34,7 +36,7 @@ from harness.faults.journal import Journal
 from harness.faults.run_tag import tag_environment
 from harness.interrupt import NEVER, Interruption
 from harness.timeline import TimelineWriter
-from harness.tools import find_haproxy, find_toxiproxy_server
+from harness.tools import find_haproxy, find_libfaketime, find_toxiproxy_server
 from harness.topology import FRONT_DOOR, Link, Topology
 from harness.toxiproxy import ProxySpec, ToxiproxyClient
 
@@ -73,6 +75,10 @@ class LocalOptions:
     toxiproxy_port: int | None = None
     base_dir: Path | None = None
     """Where user services' relative paths start (the experiment file's folder)."""
+    clock_skewed: frozenset[str] = frozenset()
+    """Instances started under libfaketime (some ``clock_skew`` fault targets them)."""
+    disk_limits: Mapping[str, int] = field(default_factory=dict)
+    """Instance -> MiB of the size-limited filesystem its data lives on (``disk_full`` targets)."""
 
     @property
     def start_timeout(self) -> float:
@@ -96,6 +102,9 @@ class LocalBackend:
                                             interruption=interruption)
         self.endpoints: Endpoints | None = None
         self._toxiproxy: ToxiproxyClient | None = None
+        self._journal = journal
+        self._clocks: dict[str, clock.FaketimeClock] = {}
+        self._disks: dict[str, Path] = {}
 
     # -- up / down -----------------------------------------------------------------------
 
@@ -113,7 +122,9 @@ class LocalBackend:
         # Find every tool before starting anything: a missing tool leaves nothing behind.
         toxiproxy_bin = find_toxiproxy_server().path
         haproxy_bin = find_haproxy().path
+        faketime = find_libfaketime().path if self.options.clock_skewed else None
         try:
+            self._prepare_instance_state(faketime)
             return self._up(toxiproxy_bin, haproxy_bin)
         except BaseException:
             self.down()
@@ -167,7 +178,8 @@ class LocalBackend:
         data_dir.mkdir(parents=True, exist_ok=True)
         for inst in topo.instances:
             self.supervisor.start(process_spec(LocalLaunch(
-                inst, topo, instance_ports, link_ports, data_dir, self.options.services, self.options.base_dir),
+                inst, topo, instance_ports, link_ports, data_dir, self.options.services, self.options.base_dir,
+                clock=self._clocks.get(inst.name), own_disk=inst.name in self._disks),
                 self.supervisor.logs_dir))
         cfg_path = self.run_dir / "haproxy.cfg"
         cfg_path.write_text(render_haproxy_config(
@@ -253,6 +265,7 @@ class LocalBackend:
             self._toxiproxy.close()
             self._toxiproxy = None
         self.supervisor.stop_all()
+        self._release_disks()
 
     # -- process faults ------------------------------------------------------------------
 
@@ -298,6 +311,64 @@ class LocalBackend:
     def restart_instance(self, name: str) -> None:
         self.supervisor.restart(self._instance(name), grace=self.restart_grace)
         self.supervisor.wait_ready([name], self.options.start_timeout)
+
+    # -- clock and disk faults (harness.backends.instance_state.InstanceStateFaults) -------
+
+    def _prepare_instance_state(self, faketime: Path | None) -> None:
+        """Before any instance starts: a neutral timestamp file for each clock-skewed instance,
+        and a size-limited filesystem mounted at ``data/<instance>`` for each disk-limited one.
+        Each is journaled before it is created (``hchaos rollback`` undoes it)."""
+        names = {instance.name for instance in self.topology.instances}
+        for name in sorted(self.options.clock_skewed & names):
+            assert faketime is not None  # up() looked it up: clock_skewed is not empty
+            path = clock.clock_file(self.run_dir, name)
+            if self._journal is not None:
+                self._journal.resource_acquired("clock-file", name, path)
+            clock.write_setting(path, clock.NEUTRAL)
+            self._clocks[name] = clock.FaketimeClock(faketime, path)
+        for name, size_mb in sorted(self.options.disk_limits.items()):
+            if name not in names:
+                continue
+            path = self.run_dir / "data" / name
+            if self._journal is not None:
+                self._journal.resource_acquired("disk", name, path)
+            disks.mount_tmpfs(path, size_mb)
+            self._disks[name] = path
+
+    def _release_disks(self) -> None:
+        """Unmount every size-limited filesystem (after the processes using it stopped)."""
+        for name, path in list(self._disks.items()):
+            disks.unmount(path)
+            if self._journal is not None:
+                self._journal.resource_released("disk", path)
+            del self._disks[name]
+
+    def _clock(self, name: str) -> clock.FaketimeClock:
+        found = self._clocks.get(self._instance(name))
+        if found is None:
+            raise ValueError(f"{name!r} was not started under libfaketime (no clock_skew fault targets it)")
+        return found
+
+    def skew_clock(self, name: str, offset: float, rate: float) -> str:
+        started = self.supervisor.process(name).started_at
+        setting = clock.faketime_setting(offset, rate, time.time() - started)
+        clock.write_setting(self._clock(name).timestamp_file, setting)
+        return setting
+
+    def reset_clock(self, name: str) -> None:
+        clock.write_setting(self._clock(name).timestamp_file, clock.NEUTRAL)
+
+    def _disk(self, name: str) -> Path:
+        found = self._disks.get(self._instance(name))
+        if found is None:
+            raise ValueError(f"{name!r} has no size-limited data filesystem (no disk_full fault targets it)")
+        return found
+
+    def fill_disk(self, name: str) -> int:
+        return disks.fill(self._disk(name), self.options.disk_limits[name] << 20)
+
+    def free_disk(self, name: str) -> None:
+        disks.free(self._disk(name))
 
 
 def haproxy_servers_up(stats_port: int) -> set[tuple[str, str]]:
