@@ -193,7 +193,8 @@ def main() -> None:
 
     from harness.backends.local import LocalBackend, LocalOptions
     from harness.experiment.faults import PauseFault
-    from harness.faults import Journal, Nemesis, plan_fault
+    from harness.faults import Nemesis, plan_fault
+    from harness.run.journal import Journal
     from harness.topology import reference_topology
 
     topology = reference_topology(("ehr",))

@@ -48,7 +48,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.faults.run_tag import of_run, processes_tagged
+from harness.run.run_tag import of_run, processes_tagged
 from mock_services.common import memtrace
 
 REPO = Path(__file__).resolve().parents[1]

@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness.backends import EhrOptions, ServiceOptions
 from harness.backends.local import LocalBackend, LocalOptions
 from harness.experiment import PowerLossFault
-from harness.faults import Journal, Nemesis, plan_fault
+from harness.faults import Nemesis, plan_fault
+from harness.run.journal import Journal
 from harness.topology import reference_topology
 from harness.toxiproxy import ToxiproxyClient
 

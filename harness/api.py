@@ -72,7 +72,6 @@ if TYPE_CHECKING:
     )
     from harness.faults import (
         FaultPlan,
-        Journal,
         Nemesis,
         RollbackResult,
         plan_fault,
@@ -81,6 +80,7 @@ if TYPE_CHECKING:
     )
     from harness.interrupt import Interrupted, Interruption
     from harness.probe import Prober, ProberSettings, ProbeTarget, make_prober
+    from harness.run import Journal
     from harness.runner import (
         RunObserver,
         RunResult,
@@ -144,7 +144,7 @@ _WHERE: dict[str, str] = {
     "LocalOptions": "harness.backends.local",
     # faults, the journal, rollback
     "FaultPlan": "harness.faults",
-    "Journal": "harness.faults",
+    "Journal": "harness.run",
     "Nemesis": "harness.faults",
     "RollbackResult": "harness.faults",
     "plan_fault": "harness.faults",

@@ -266,11 +266,10 @@ def up(experiment_file: Path, runs_dir: Path | None) -> None:
     """Bring the experiment's topology up and keep it running until Ctrl-C (no faults)."""
 
     def body(interruption: Interruption) -> int:
-        from harness.backends.local import LocalBackend
+        from harness.backends.factory import create_backend
         from harness.experiment import load_experiment
-        from harness.faults import Journal
         from harness.faults.lifeline import Lifeline
-        from harness.runner.backend_options import local_options
+        from harness.run.journal import Journal
         from harness.runner.planning import plan_faults
         from harness.runner.rundir import create_run_dir
         from harness.runner.targets import topology_for
@@ -282,9 +281,8 @@ def up(experiment_file: Path, runs_dir: Path | None) -> None:
         journal = Journal(run_dir, run_dir.name)
         lifeline = Lifeline(run_dir)
         lifeline.start()
-        backend = LocalBackend(topology_for(loaded.experiment), run_dir,
-                               options=local_options(loaded.experiment, loaded.path), journal=journal,
-                               interruption=interruption)
+        backend = create_backend(loaded, topology_for(loaded.experiment), run_dir, journal=journal,
+                                 interruption=interruption)
         try:
             endpoints = backend.up()
             console.print_json(json.dumps(endpoints.to_json()))

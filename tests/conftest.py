@@ -1,7 +1,7 @@
 """Shared fixtures: small experiment files and process-leak checks for integration tests.
 
 Every test that has a ``tmp_path`` is followed by a sweep: a process still carrying the tag of
-a run under that folder (:mod:`harness.faults.run_tag`) is killed, so a failing test never
+a run under that folder (:mod:`harness.run.run_tag`) is killed, so a failing test never
 leaves a hospital running; and if the test had passed, the leftover fails it (a leak is a bug).
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.faults.journal import JOURNAL_FILE, is_same_process, replay_journal
-from harness.faults.run_tag import kill_tagged, under
+from harness.run.journal import JOURNAL_FILE, is_same_process, replay_journal
+from harness.run.run_tag import kill_tagged, under
 from tests.campaigns import register_hypothesis_profiles
 
 # testcontainers (later backends) cannot pull its Ryuk image here.
@@ -44,7 +44,7 @@ def processes_alive(run_dir: Path) -> list[str]:
     for line in (run_dir / JOURNAL_FILE).read_text().splitlines():
         entry = json.loads(line)
         if entry.get("type") == "process-start":
-            from harness.faults.journal import ProcessRef
+            from harness.run.journal import ProcessRef
 
             ref = ProcessRef(entry["name"], entry["pid"], entry.get("start_ticks"), entry.get("site", ""))
             if is_same_process(ref):

@@ -13,7 +13,7 @@ from textwrap import dedent
 
 import pytest
 
-from harness.faults import replay_journal
+from harness.run.journal import replay_journal
 from tests.conftest import journal_ended, processes_alive
 
 HCHAOS = [sys.executable, "-m", "harness.cli"]

@@ -8,13 +8,13 @@ import sys
 import time
 from pathlib import Path
 
-from harness.faults.run_tag import of_run, processes_tagged, tag_environment
+from harness.run.run_tag import of_run, processes_tagged, tag_environment
 
 REPO = Path(__file__).resolve().parents[1]
 
 INNER = '''
 import subprocess, sys, os
-from harness.faults.run_tag import tag_environment
+from harness.run.run_tag import tag_environment
 
 def test_leaks_a_run_process(tmp_path):
     run_dir = tmp_path / "run"

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from harness.topology.model import Topology
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,12 @@ class Backend(Protocol):
     """
 
     name: str
+
+    topology: Topology
+    """What it runs."""
+
+    endpoints: Endpoints | None
+    """Where it runs, as the harness reaches it (None until ``up`` returned)."""
 
     supported_faults: frozenset[str]
     """Every fault ``type`` this backend can carry out (e.g. ``{"latency", "pause", ...}``)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from harness.backends.base import Endpoints
 from harness.experiment.faults import FAULT_TYPES
+from harness.topology import Topology, reference_topology
 
 
 class NoProcessesBackend:
@@ -16,8 +17,11 @@ class NoProcessesBackend:
 
     name = "no-processes"
 
-    def __init__(self, supported_faults: frozenset[str] = frozenset(FAULT_TYPES)) -> None:
+    def __init__(self, supported_faults: frozenset[str] = frozenset(FAULT_TYPES),
+                 topology: Topology | None = None) -> None:
         self.supported_faults = supported_faults
+        self.topology = topology if topology is not None else reference_topology()
+        self.endpoints: Endpoints | None = None
         self.killed: list[str] = []
         self.restarted: list[str] = []
         self.calls: list[tuple[str, str]] = []

@@ -1,4 +1,4 @@
-"""Faults (the nemesis): plans, inject/heal, the on-disk journal and rollback.
+"""Faults (the nemesis): plans, inject/heal, rollback from the run's journal (:mod:`harness.run`).
 
 Names are imported on first use (PEP 562): planning a fault (``hchaos validate``) must not
 import the nemesis, whose timeline pulls in Polars.
@@ -10,15 +10,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from harness.faults.journal import JOURNAL_FILE, Journal, replay_journal
     from harness.faults.nemesis import Nemesis
     from harness.faults.plan import FaultPlan, ToxicAction, plan_fault
     from harness.faults.rollback import RollbackResult, rollback_run, unfinished_runs
 
 _WHERE = {
-    "JOURNAL_FILE": "harness.faults.journal",
-    "Journal": "harness.faults.journal",
-    "replay_journal": "harness.faults.journal",
     "Nemesis": "harness.faults.nemesis",
     "FaultPlan": "harness.faults.plan",
     "ToxicAction": "harness.faults.plan",
@@ -29,14 +25,11 @@ _WHERE = {
 }
 
 __all__ = [
-    "JOURNAL_FILE",
     "FaultPlan",
-    "Journal",
     "Nemesis",
     "RollbackResult",
     "ToxicAction",
     "plan_fault",
-    "replay_journal",
     "rollback_run",
     "unfinished_runs",
 ]

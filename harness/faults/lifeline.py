@@ -13,7 +13,7 @@ typing ``hchaos rollback``:
   descriptors, whatever killed it.
 * Then, if the journal says the run did not end, it rolls the run back (toxics, disabled links,
   journaled processes: :func:`harness.faults.rollback.rollback_run`); in every case it kills the
-  processes still carrying the run's tag (:mod:`harness.faults.run_tag`: a process spawned but
+  processes still carrying the run's tag (:mod:`harness.run.run_tag`: a process spawned but
   not yet journaled, Locust's workers), then exits. Measured: well under a second from the
   runner's SIGKILL to the last process gone.
 
@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from harness.faults.run_tag import RUN_TAG_ENV
+from harness.run.run_tag import RUN_TAG_ENV
 
 LOG_NAME = "lifeline.log"
 
@@ -103,8 +103,8 @@ def watch(run_dir: Path) -> int:
 def reap(run_dir: Path) -> int:
     """Roll back the run if it did not end, then kill its tagged stragglers. Exit status: 0, or
     1 if something could not be undone (said in the log)."""
-    from harness.faults.journal import JOURNAL_FILE, replay_journal
-    from harness.faults.run_tag import kill_tagged, of_run
+    from harness.run.journal import JOURNAL_FILE, replay_journal
+    from harness.run.run_tag import kill_tagged, of_run
 
     started = time.monotonic()
     status = 0

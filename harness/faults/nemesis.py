@@ -44,9 +44,9 @@ import httpx
 from harness.backends.base import Backend, Endpoints
 from harness.backends.instance_state import InstanceStateFaults
 from harness.errors import InfrastructureError
-from harness.faults.journal import Action, Journal, instance_actions
 from harness.faults.plan import FaultPlan
 from harness.faults.toxic_heal import DATA_TOXICS, ToxicHeal, heal_data_toxic
+from harness.run.journal import Action, Journal, instance_actions
 from harness.timeline import FaultRecord, TimelineWriter
 from harness.toxiproxy import ToxiproxyClient, ToxiproxyFleet, ToxiproxyUnreachable
 

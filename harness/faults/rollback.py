@@ -8,7 +8,7 @@ the clock of every instance a ``clock_skew`` left skewed back to true time (its 
 timestamp file, from the journal's ``clock-file`` resource) and deletes the filler of every
 ``disk_full`` not healed, then kills every process the run started that is still alive
 (identified by pid *and* kernel start time; SIGKILL ends a stopped process too), and every
-other process carrying the run's tag (:mod:`harness.faults.run_tag`), unmounts every
+other process carrying the run's tag (:mod:`harness.run.run_tag`), unmounts every
 size-limited data filesystem the run mounted (``disk`` resources: after the kill, so no
 process holds it busy), and finally marks the run as ended so a second rollback is a no-op.
 An instance killed by a fault is not started again: the run is over (as a power loss of a
@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import InfrastructureError, InvalidInput
-from harness.faults.journal import JOURNAL_FILE, Journal, JournalState, is_same_process, replay_journal
-from harness.faults.run_tag import kill_tagged, of_run
 from harness.faults.toxic_heal import DATA_TOXICS, heal_data_toxic
+from harness.run.journal import JOURNAL_FILE, Journal, JournalState, is_same_process, replay_journal
+from harness.run.run_tag import kill_tagged, of_run
 from harness.toxiproxy import ToxiproxyClient, ToxiproxyError, ToxiproxyNotFound, ToxiproxyUnreachable
 
 
@@ -233,8 +233,8 @@ def _resume_paused(state: JournalState, result: RollbackResult) -> None:
 def _restore_clocks_and_disks(state: JournalState, result: RollbackResult) -> None:
     """True time for every clock an unhealed ``clock_skew`` skewed, no filler for every unhealed
     ``disk_full``: the files are found through the instance's journaled resources."""
-    # Imported here, not at the top: harness.backends.local imports harness.faults (the
-    # journal), and a module-level import would make the two packages a cycle.
+    # Imported here, not at the top: the local backend's package pulls in the whole backend
+    # (httpx, the Toxiproxy client), which a rollback needs only when a clock or disk is journaled.
     from harness.backends.local import clock, disks
 
     for fault, actions in state.unhealed_faults.items():

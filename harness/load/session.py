@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness.errors import InfrastructureError
-from harness.faults import Journal
-from harness.faults.run_tag import tag_environment
 from harness.interrupt import NEVER, Interruption
 from harness.load.command import locust_command, locust_env
 from harness.load.plan import LOG_FILE, PLAN_FILE, LoadPlan
 from harness.probe import LiveStats, StatsSnapshot
+from harness.run.journal import Journal
+from harness.run.run_tag import tag_environment
 from harness.timeline import RequestTap, TimelineWriter
 from harness.timeline.events import REQUEST_FIELDS, REQUEST_REQUIRED
 

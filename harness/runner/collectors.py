@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from harness.backends.local import LocalBackend
+from harness.backends import Backend
 from harness.checks.registry import CollectorName, collectors_for, readback_services
 from harness.experiment import Check
 from harness.interrupt import Interruption
@@ -29,7 +29,7 @@ class Collecting:
     """What every collector may use: the running backend (its topology and endpoints), the
     run folder and timeline, the observer, the interruption, and the experiment's checks."""
 
-    backend: LocalBackend
+    backend: Backend
     run_dir: Path
     timeline: TimelineWriter
     obs: RunObserver

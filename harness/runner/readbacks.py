@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import polars as pl
 
-from harness.backends.local import LocalBackend
+from harness.backends import Backend
 from harness.checks.schedule_staleness import SCHEDULE_PREFIX
 from harness.interrupt import Interruption
 from harness.readback import READBACK_FILE, key_bases, key_locations, read_back, write_readback
@@ -22,7 +22,7 @@ from harness.timeline import NotificationRecord, TimelineWriter
 from harness.timeline.store import load_run_timeline
 
 
-def collect_notifications(backend: LocalBackend, timeline: TimelineWriter, obs: RunObserver) -> None:
+def collect_notifications(backend: Backend, timeline: TimelineWriter, obs: RunObserver) -> None:
     """Put what the out-of-band notification sink received during the run on the timeline (the
     sink's own receive times: the checks measure when a notification got out, not when sent)."""
     assert backend.endpoints is not None
@@ -43,7 +43,7 @@ def collect_notifications(backend: LocalBackend, timeline: TimelineWriter, obs: 
               f"({', '.join(sorted({str(i['event']) for i in received})) or 'none'})")
 
 
-def read_schedule_diffs_into(backend: LocalBackend, run_dir: Path, timeline: TimelineWriter,
+def read_schedule_diffs_into(backend: Backend, run_dir: Path, timeline: TimelineWriter,
                              obs: RunObserver) -> None:
     """After recovery: each care workstation's schedule diff for the wards of the schedules the
     run changed, into the run folder (for the schedule-staleness check, and re-judging)."""
@@ -62,7 +62,7 @@ def read_schedule_diffs_into(backend: LocalBackend, run_dir: Path, timeline: Tim
               f"{len(backend.endpoints.workstation_urls)} workstation(s)")
 
 
-def read_back_writes(backend: LocalBackend, services: set[str], run_dir: Path, timeline: TimelineWriter,
+def read_back_writes(backend: Backend, services: set[str], run_dir: Path, timeline: TimelineWriter,
                      obs: RunObserver, interruption: Interruption) -> None:
     """Read back every write of ``services`` from the service holding it, chosen by what each
     speaks (:mod:`harness.readback.targets`: FHIR creates and HL7 results from the FHIR server,

@@ -22,17 +22,17 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness.backends.local import LocalBackend
+from harness.backends.factory import create_backend
 from harness.checks import Outcome, RunData, Verdict, judge_data, worst
 from harness.errors import EXIT_CHECK_FAILED, EXIT_PASS
 from harness.experiment import Experiment, LoadedExperiment
-from harness.faults import FaultPlan, Journal, Nemesis
+from harness.faults import FaultPlan, Nemesis
 from harness.faults.lifeline import Lifeline
 from harness.interrupt import Interrupted, Interruption, deferred_interrupts, signal_name
 from harness.load.planner import build_plan
 from harness.load.session import LoadSession, LoadSummary
 from harness.probe import Prober, ProberSettings, make_prober
-from harness.runner.backend_options import local_options
+from harness.run.journal import Journal
 from harness.runner.collectors import Collecting, collect
 from harness.runner.halts import Halted, HaltMonitor
 from harness.runner.observer import RunObserver, SilentObserver
@@ -97,9 +97,8 @@ class _Run:
         self.lifeline = Lifeline(run_dir)
         self.lifeline.start()
         self.timeline = TimelineWriter(run_dir / TIMELINE_FILE)
-        self.backend = LocalBackend(topology_for(exp), run_dir, options=local_options(exp, loaded.path),
-                                    journal=self.journal,
-                                    timeline=self.timeline, interruption=interruption)
+        self.backend = create_backend(loaded, topology_for(exp), run_dir, journal=self.journal, timeline=self.timeline,
+                                      interruption=interruption)
         self.nemesis: Nemesis | None = None
         self.prober: Prober | None = None
         self.load: LoadSession | None = None

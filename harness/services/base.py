@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from harness.services.options import ServiceOptions
-    from harness.topology import Instance, Link, Topology
+    from harness.topology.model import Instance, Link, Topology
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,9 @@ from harness.backends import EhrOptions, Endpoints, ServiceOptions
 from harness.backends.local import LocalBackend, LocalOptions, disks
 from harness.backends.local import clock as clocks
 from harness.experiment.faults import ClockSkewFault, DiskFullFault
-from harness.faults import Journal, Nemesis, plan_fault, replay_journal
+from harness.faults import Nemesis, plan_fault
 from harness.faults.rollback import rollback_run
+from harness.run.journal import Journal, replay_journal
 from harness.tools import find_libfaketime
 from harness.topology import reference_topology
 

@@ -15,7 +15,8 @@ import pytest
 from harness.backends import DataOptions, EhrOptions, Endpoints, ServiceOptions
 from harness.backends.local import LocalBackend, LocalOptions
 from harness.experiment import PowerLossFault
-from harness.faults import Journal, Nemesis, plan_fault
+from harness.faults import Nemesis, plan_fault
+from harness.run.journal import Journal
 from harness.topology import reference_topology
 from mock_services.messaging.samples import oru
 from mock_services.messaging.sender import MllpSender

@@ -17,7 +17,8 @@ from harness.backends import EhrOptions, Endpoints, ServiceOptions
 from harness.backends.local import LocalBackend, LocalOptions
 from harness.backends.local.processes import ProcessSpec, ProcessSupervisor, TcpReady
 from harness.experiment.faults import FAULT_TYPES, KillFault, PartitionFault, PauseFault, RestartFault
-from harness.faults import FaultPlan, Journal, Nemesis, plan_fault, replay_journal
+from harness.faults import FaultPlan, Nemesis, plan_fault
+from harness.run.journal import Journal, replay_journal
 from harness.topology import reference_topology
 from harness.toxiproxy import ToxiproxyClient
 

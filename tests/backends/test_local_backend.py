@@ -21,7 +21,8 @@ from harness.experiment import (
     PowerLossFault,
     ResetPeerFault,
 )
-from harness.faults import FaultPlan, Journal, Nemesis, plan_fault
+from harness.faults import FaultPlan, Nemesis, plan_fault
+from harness.run.journal import Journal
 from harness.topology import reference_topology
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ from harness.backends.local.processes import (
     ProcessSupervisor,
     TcpReady,
 )
-from harness.faults.journal import Journal, replay_journal
+from harness.run.journal import Journal, replay_journal
 
 
 def http_server_spec(name: str, port: int, site: str = "dc-a") -> ProcessSpec:

@@ -4,7 +4,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness.faults.journal import Journal, ProcessRef, is_same_process, process_start_ticks, replay_journal
+from harness.run.journal import Journal, ProcessRef, is_same_process, process_start_ticks, replay_journal
 
 
 def test_replay_tracks_what_is_outstanding(tmp_path: Path) -> None:

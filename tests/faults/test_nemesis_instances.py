@@ -7,8 +7,9 @@ from pathlib import Path
 
 from harness.backends.base import Endpoints
 from harness.backends.fake import NoProcessesBackend
-from harness.faults import Journal, Nemesis
+from harness.faults import Nemesis
 from harness.faults.plan import FaultPlan, InstanceAction
+from harness.run.journal import Journal
 from harness.toxiproxy.fake import FakeToxiproxy
 
 URL = "http://fake-toxiproxy:8474"

@@ -11,7 +11,8 @@ from harness.backends.base import Endpoints
 from harness.backends.fake import NoProcessesBackend
 from harness.checks.reconnection import check_reconnection
 from harness.checks.windows import fault_heals, fault_starts
-from harness.faults import FaultPlan, Journal, Nemesis, ToxicAction
+from harness.faults import FaultPlan, Nemesis, ToxicAction
+from harness.run.journal import Journal
 from harness.timeline import FaultRecord, RequestRecord, TimelineWriter, read_timeline
 from harness.toxiproxy import ProxySpec, ToxicSpec, ToxiproxyClient
 from harness.toxiproxy.fake import FakeToxiproxy

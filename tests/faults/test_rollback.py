@@ -16,7 +16,8 @@ import pytest
 from harness.backends.local.ports import allocate_free_ports
 from harness.backends.local.processes import HttpReady, ProcessSpec, ProcessSupervisor
 from harness.errors import InvalidInput
-from harness.faults import Journal, replay_journal, rollback_run, unfinished_runs
+from harness.faults import rollback_run, unfinished_runs
+from harness.run.journal import Journal, replay_journal
 from harness.tools import find_toxiproxy_server
 from harness.toxiproxy import ProxySpec, ToxicSpec, ToxiproxyClient
 from tests.conftest import journal_ended, processes_alive
@@ -81,7 +82,7 @@ def test_rollback_refuses_a_run_whose_runner_is_alive(tmp_path: Path) -> None:
     try:
         import json
 
-        from harness.faults.journal import process_start_ticks
+        from harness.run.journal import process_start_ticks
 
         (tmp_path / "journal.jsonl").write_text(json.dumps({
             "type": "run-start", "run": "live", "pid": runner.pid,

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from harness.backends.local.processes import ProcessSpec, ProcessSupervisor, TcpReady
-from harness.faults import Journal, replay_journal, rollback_run
-from harness.faults.journal import ProcessRef, instance_actions, is_same_process
+from harness.faults import rollback_run
 from harness.faults.plan import InstanceAction
+from harness.run.journal import Journal, ProcessRef, instance_actions, is_same_process, replay_journal
 from tests.conftest import journal_ended
 
 pytestmark = pytest.mark.integration

@@ -16,10 +16,10 @@ import pytest
 
 from harness.backends import DataOptions, Endpoints, ServiceOptions
 from harness.backends.local import LocalBackend, LocalOptions
-from harness.faults import Journal
 from harness.load.catalogue import PERSONAS
 from harness.load.command import locust_command, locust_env
 from harness.load.plan import LOG_FILE, PLAN_FILE, RECORDS_FILE, STOP_FILE, SUMMARY_FILE, LoadPlan, PersonaPlan, Stage
+from harness.run.journal import Journal
 from harness.topology import reference_topology
 
 PATIENTS = 30

@@ -124,8 +124,7 @@ def test_malformed_record_lines_are_rejected_counted_and_reported(
 
 
 def test_locust_is_in_the_journal_so_rollback_can_kill_it(tmp_path: Path, fake_locust: list[str]) -> None:
-    from harness.faults import Journal
-    from harness.faults.journal import JOURNAL_FILE
+    from harness.run.journal import JOURNAL_FILE, Journal
 
     journal = Journal(tmp_path, "t")
     with TimelineWriter(tmp_path / "timeline.jsonl") as timeline:

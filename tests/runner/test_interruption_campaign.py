@@ -24,8 +24,8 @@ from textwrap import dedent
 
 import pytest
 
-from harness.faults import replay_journal
-from harness.faults.run_tag import of_run, processes_tagged
+from harness.run.journal import replay_journal
+from harness.run.run_tag import of_run, processes_tagged
 from tests.campaigns import budget, rng
 from tests.conftest import journal_ended, processes_alive, write_experiment
 

@@ -176,7 +176,8 @@ def test_the_nemesis_heals_a_latency_fault_without_the_flush_and_stamps_when_it_
     makes the toxic inert first, and its heal record's ``ended`` is that moment."""
     from harness.backends.base import Endpoints
     from harness.backends.fake import NoProcessesBackend
-    from harness.faults import FaultPlan, Journal, Nemesis, ToxicAction
+    from harness.faults import FaultPlan, Nemesis, ToxicAction
+    from harness.run.journal import Journal
     from harness.timeline import FaultRecord, TimelineWriter, read_timeline
 
     link = link_factory(parts=2)

@@ -32,9 +32,9 @@ from harness.backends.local.ports import LOOPBACK, allocate_free_ports, ensure_p
 from harness.backends.local.processes import HttpReady, ProcessFailedToStart, ProcessSpec, ProcessSupervisor
 from harness.backends.options import ServiceOptions
 from harness.backends.registry import SUPPORTED_FAULTS
-from harness.faults.journal import Journal
-from harness.faults.run_tag import tag_environment
 from harness.interrupt import NEVER, Interruption
+from harness.run.journal import Journal
+from harness.run.run_tag import tag_environment
 from harness.timeline import TimelineWriter
 from harness.tools import find_haproxy, find_libfaketime, find_toxiproxy_server
 from harness.topology import FRONT_DOOR, Link, Topology

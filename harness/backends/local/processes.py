@@ -14,7 +14,7 @@ Contracts:
 * :meth:`ProcessSupervisor.pause` only sends SIGSTOP to the group (no waiting: it takes
   effect in microseconds); :meth:`ProcessSupervisor.resume` sends SIGCONT.
 * Every process gets the supervisor's ``env`` on top of the harness's environment: the run's
-  tag (:mod:`harness.faults.run_tag`), so the run's lifeline finds it even before it is
+  tag (:mod:`harness.run.run_tag`), so the run's lifeline finds it even before it is
   journaled.
 * Waiting for readiness is a safe point of the run's :class:`~harness.interrupt.Interruption`:
   a Ctrl-C during a slow start-up is obeyed within a poll, not after the whole timeout.
@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Protocol
 
 from harness.errors import InfrastructureError
-from harness.faults.journal import Journal
 from harness.interrupt import NEVER, Interruption
+from harness.run.journal import Journal
 from harness.timeline import ProcessRecord, TimelineWriter
 from harness.timeline.events import ProcessAction
 
