@@ -4,8 +4,8 @@ faults it supports where validation can read them without importing it."""
 from __future__ import annotations
 
 from harness.backends import Backend
-from harness.backends.fake import NoProcessesBackend
 from harness.backends.factory import create_backend
+from harness.backends.fake import NoProcessesBackend
 from harness.backends.local import LocalBackend
 from harness.backends.registry import SUPPORTED_FAULTS
 from harness.experiment import FAULT_TYPES, parse_experiment
