@@ -26,6 +26,6 @@ def create_backend(loaded: LoadedExperiment, topology: Topology, run_dir: Path, 
         from harness.backends.local import LocalBackend
         from harness.runner.backend_options import local_options
 
-        return LocalBackend(topology, run_dir, options=local_options(loaded.experiment, loaded.path),
+        return LocalBackend(topology, run_dir, options=local_options(loaded.experiment, loaded.services_dir),
                             journal=journal, timeline=timeline, interruption=interruption)
     raise AssertionError(f"unknown backend {backend!r}: the experiment's validation refuses it first")

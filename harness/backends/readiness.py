@@ -1,7 +1,8 @@
 """Composable readiness checks for the services of a topology: an HTTP status, a TCP connect,
 a log line, all of / any of them.
 
-Each check is one quick, non-blocking attempt (the supervisor polls it) and remembers what it
+Each check is one quick, non-blocking attempt (the supervisor polls it), is ``reset()`` before
+every start of its process (a restarted instance is judged afresh), and remembers what it
 saw last, so that a readiness that never comes is reported as what was expected *and* what
 was seen ("GET /metadata answering 200; last seen: 503", "connection refused"). Built from a
 service's ``ready:`` (:func:`readiness_from_spec`); the default for a user command is a TCP
@@ -42,6 +43,9 @@ class HttpStatusReady:
         wanted = " or ".join(map(str, self.statuses))
         return f"GET http://{self.host}:{self.port}{self.path} answering {wanted} (last seen: {self.seen})"
 
+    def reset(self) -> None:
+        self.seen = "nothing yet"
+
     def check(self) -> bool:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=0.5)
         try:
@@ -68,6 +72,9 @@ class TcpConnectReady:
     def description(self) -> str:
         return f"a TCP connection to {self.host}:{self.port} (last seen: {self.seen})"
 
+    def reset(self) -> None:
+        self.seen = "nothing yet"
+
     def check(self) -> bool:
         try:
             with socket.create_connection((self.host, self.port), timeout=0.5):
@@ -90,6 +97,9 @@ class LogLineReady:
     def description(self) -> str:
         return f"a log line matching {self.pattern!r} (last seen: {self.seen})"
 
+    def reset(self) -> None:
+        self.seen = "no such line yet"
+
     def check(self) -> bool:
         try:
             with self.log_path.open("rb") as log:
@@ -100,10 +110,17 @@ class LogLineReady:
         except OSError:
             self.seen = "no log yet"
             return False
+        # Only what the latest start printed: after its header line, which is the file's first
+        # line on a first start.
         start = tail.rfind(b"\n" + START_MARKER)
-        text = tail[start + 1:] if start >= 0 else tail
+        if start >= 0:
+            text = tail[start + 1:]
+        elif tail.startswith(START_MARKER):
+            text = tail
+        else:
+            text = b"=== \n" + tail  # the header fell out of the scanned tail: every line counts
         regex = re.compile(self.pattern)
-        for line in text.decode(errors="replace").splitlines()[1 if start >= 0 else 0:]:
+        for line in text.decode(errors="replace").splitlines()[1:]:
             if regex.search(line):
                 self.seen = f"matched {line.strip()[:120]!r}"
                 return True
@@ -123,6 +140,11 @@ class AllReady:
         waiting = [p.description for i, p in enumerate(self.parts) if i not in self._done]
         return "all of: " + "; ".join(waiting or ["(all ready)"])
 
+    def reset(self) -> None:
+        self._done.clear()
+        for part in self.parts:
+            part.reset()
+
     def check(self) -> bool:
         for index, part in enumerate(self.parts):
             if index not in self._done and part.check():
@@ -139,6 +161,10 @@ class AnyReady:
     @property
     def description(self) -> str:
         return "any of: " + "; ".join(p.description for p in self.parts)
+
+    def reset(self) -> None:
+        for part in self.parts:
+            part.reset()
 
     def check(self) -> bool:
         return any(part.check() for part in self.parts)

@@ -45,6 +45,16 @@ class LoadedExperiment:
     topology_source: TopologySource | None = None
     """The topology file the ``topology`` section's other keys came from (``topology.file``)."""
 
+    @property
+    def services_dir(self) -> Path:
+        """The folder of the file that declares the topology's services (the topology file when
+        ``services`` came from it, else the experiment's): user services' relative ``command``
+        and ``workdir`` start there, at validation and at run time alike."""
+        source = self.topology_source
+        if source is not None and "services" in source.keys:
+            return source.path.resolve().parent
+        return self.path.resolve().parent
+
     def issue(
         self, loc: Loc, message: str, *, expected: str | None = None, found: str | None = None
     ) -> ExperimentIssue:

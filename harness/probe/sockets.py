@@ -11,9 +11,14 @@
   AA or CA; ``error`` ``ack-<code>`` on any other ACK (AE, AR, CE, CR), ``connect`` when the
   connection was refused, ``timeout`` when no ACK came within the timeout, ``no-ack`` when the
   engine closed or reset the connection without one. ``status`` is ``None``.
-* :class:`TcpProber` (``tcp``) -- connect, then close, within the timeout. Operation
-  ``connect``; ok when the connection was established; ``error`` ``connect`` (refused),
-  ``timeout``, or the ``OSError``'s type name (unreachable network, ...).
+* :class:`TcpProber` (``tcp``) -- connect, then wait :data:`HOLD` seconds for the peer to close
+  it, then close. Every target is behind a Toxiproxy link, and Toxiproxy accepts a connection
+  *before* it dials the upstream: a dead service shows as a connection closed at once, not as
+  a refused one. Operation ``connect``; ok when the connection was established and stayed
+  open (or the service spoke first); ``error`` ``closed`` (closed or reset at once: nothing
+  behind the proxy), ``connect`` (refused), ``timeout``, or the ``OSError``'s type name.
+  A service that is alive but frozen, or a black-holed link, still passes: a connect cannot
+  tell them apart (give the service a protocol, e.g. ``http``, to probe it deeper).
 
 Neither knows who answered: ``served_by`` and ``datacenter`` stay ``None`` (an ACK's MSH-3/4
 echo the message's receiving application, not the engine instance).
@@ -110,8 +115,13 @@ class MllpProber(Prober):
             sender.close()
 
 
+HOLD = 0.05
+"""Seconds a tcp probe's connection must stay open: Toxiproxy closes a client's connection as
+soon as its dial of the upstream fails, within a millisecond on loopback."""
+
+
 class TcpProber(Prober):
-    """``tcp``: a connect (and close) per request (see the module docstring)."""
+    """``tcp``: a connect, held :data:`HOLD` seconds, per request (see the module docstring)."""
 
     operation = "connect"
 
@@ -124,6 +134,13 @@ class TcpProber(Prober):
             return Attempt(ok=False, error="timeout")
         except OSError as error:
             return Attempt(ok=False, error=type(error).__name__)
-        connection.close()
-        return Attempt(ok=True)
+        with connection:
+            connection.settimeout(min(HOLD, self.settings.timeout))
+            try:
+                spoke = connection.recv(1)
+            except TimeoutError:
+                return Attempt(ok=True)  # still open: somebody is there
+            except OSError:
+                return Attempt(ok=False, error="closed")  # reset
+            return Attempt(ok=True) if spoke else Attempt(ok=False, error="closed")
 

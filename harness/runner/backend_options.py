@@ -12,9 +12,9 @@ from harness.experiment.faults import ClockSkewFault, DiskFullFault
 from harness.services import ServiceOptions
 
 
-def local_options(experiment: Experiment, path: Path | None = None) -> LocalOptions:
-    """The local backend's knobs from the experiment's ``topology`` section; ``path`` is the
-    experiment file (user services' relative paths start from its folder). Instances that a
+def local_options(experiment: Experiment, services_dir: Path | None = None) -> LocalOptions:
+    """The local backend's knobs from the experiment's ``topology`` section; ``services_dir`` is
+    where user services' relative paths start (``LoadedExperiment.services_dir``). Instances that a
     ``clock_skew`` fault targets start under libfaketime; those a ``disk_full`` targets get a
     data filesystem of the largest ``size_mb`` asked for them."""
     config = experiment.topology
@@ -29,7 +29,7 @@ def local_options(experiment: Experiment, path: Path | None = None) -> LocalOpti
         front_door=FrontDoorTiming(check_interval=door.check_interval, check_timeout=door.check_timeout,
                                    fall=door.fall, rise=door.rise),
         front_door_port=door.port,
-        base_dir=path.resolve().parent if path is not None else None,
+        base_dir=services_dir,
         clock_skewed=frozenset(fault.target for fault in experiment.faults if isinstance(fault, ClockSkewFault)),
         disk_limits=disk_limits,
     )

@@ -14,8 +14,8 @@ What it rejects:
   link, an instance fault's (``kill``, ``pause``, ``restart``, ``clock_skew``,
   ``disk_full``) target that is not an instance the backend runs (the front door, ``campus``
   or a site are not) -- each with a did-you-mean and the valid names;
-* a ``disk_full`` on an instance that keeps no data: a user service whose command, env and
-  workdir never use ``{data}`` (every built-in keeps its files in its data directory);
+* a ``disk_full`` on an instance that keeps no data: a user service whose command and env
+  never use ``{data}`` (every built-in keeps its files in its data directory);
 * a ``partition`` member that is neither a site, an instance nor the front door; the same
   name in two groups (groups must not overlap); a partition that cuts no link.
 
@@ -60,11 +60,11 @@ def _keeps_no_data(name: str, topology: Topology) -> str | None:
     service = topology.service(topology.instance(name).service)
     if service.builtin is not None:
         return None
-    texts = [*(service.command or ()), *(value for _key, value in service.env), service.workdir or ""]
+    texts = [*(service.command or ()), *(value for _key, value in service.env)]
     if any(DATA_PLACEHOLDER in text for text in texts):
         return None
     return (f"{name!r} (service {service.name!r}) keeps no data the harness knows of: a disk_full fault fills the "
-            f"instance's data directory, and the service's command, env and workdir never use {DATA_PLACEHOLDER}; "
+            f"instance's data directory, and the service's command and env never use {DATA_PLACEHOLDER}; "
             f"pass {DATA_PLACEHOLDER} to it (e.g. '--db={{data}}/app.db')")
 
 

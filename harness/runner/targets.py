@@ -55,26 +55,27 @@ def validate_topology(loaded: LoadedExperiment) -> Topology:
 
 
 def _command_problems(loaded: LoadedExperiment, topology: Topology) -> list[tuple[YamlPath, str]]:
-    """A user command whose program is not found (on PATH, or relative to its workdir)."""
+    """A user command whose working directory does not exist or whose program is not found (a
+    bare name on PATH; a path from its working directory, as the process will be started)."""
     problems: list[tuple[YamlPath, str]] = []
     written = list(loaded.experiment.topology.services)
     for service in topology.services:
         if service.command is None:
             continue
+        index = next((i for i, s in enumerate(written) if not isinstance(s, str) and s.name == service.name), None)
+        at: YamlPath = ("topology", "services", index) if index is not None else ("topology", "services")
+        workdir = service.working_dir(loaded.services_dir)
+        if not workdir.is_dir():
+            problems.append(((*at, "workdir") if index is not None else at,
+                             f"service {service.name!r}: workdir {str(workdir)!r} is not a directory"))
+            continue
         program = service.command[0]
-        base = loaded.path.resolve().parent
-        workdir = base / service.workdir if service.workdir else None
-        found = (shutil.which(program) if os.sep not in program
-                 else program if os.access((workdir or base) / program, os.X_OK) else None)
+        found = shutil.which(program) if os.sep not in program else (
+            program if os.access(workdir / program, os.X_OK) else None)
         if found is None:
-            index = next((i for i, s in enumerate(written) if not isinstance(s, str) and s.name == service.name), None)
-            loc: YamlPath = ("topology", "services", index, "command", 0) if index is not None else \
-                ("topology", "services")
-            where = "on PATH" if os.sep not in program else f"(relative to {workdir or base})"
-            problems.append((loc, f"service {service.name!r}: program {program!r} not found {where}"))
-        if service.workdir is not None and not (base / service.workdir).is_dir():
-            problems.append((("topology", "services"), f"service {service.name!r}: workdir {service.workdir!r} "
-                                                       f"is not a directory (relative to {base})"))
+            where = "on PATH" if os.sep not in program else f"(from {workdir})"
+            problems.append(((*at, "command", 0) if index is not None else at,
+                             f"service {service.name!r}: program {program!r} not found {where}"))
     return problems
 
 

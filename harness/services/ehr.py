@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import model_validator
+
 from harness.durations import PositiveDuration
 from harness.models import FrozenModel
 from harness.services.base import Driver, LaunchContext
@@ -42,6 +44,18 @@ class EhrOptions(FrozenModel):
 
     lease_ttl: PositiveDuration = 2.0
     """With fencing: how long a primary's lease lasts without renewal."""
+
+    @model_validator(mode="after")
+    def _timings_that_can_work(self) -> EhrOptions:
+        # The EHR itself refuses these at start-up (mock_services/ehr/config.py); said here, they
+        # are a located error before anything starts instead of a process that exits.
+        if self.promote_after <= self.heartbeat_interval:
+            raise ValueError(f"promote_after ({self.promote_after:g}s) must be longer than heartbeat_interval "
+                             f"({self.heartbeat_interval:g}s), or a healthy standby would promote itself")
+        if self.fencing and self.lease_ttl < 2 * self.heartbeat_interval:
+            raise ValueError(f"lease_ttl ({self.lease_ttl:g}s) must be at least two heartbeat intervals "
+                             f"({2 * self.heartbeat_interval:g}s): the lease is renewed every heartbeat")
+        return self
 
 
 def ehr_argv(ctx: LaunchContext) -> list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -66,6 +67,14 @@ class Service:
 
     def speaks(self, capability: str) -> bool:
         return capability in self.capabilities
+
+    def working_dir(self, base: Path) -> Path:
+        """Where a ``command`` runs: ``base`` (the folder of the file that declares the service),
+        or ``workdir`` relative to it. Its program, when written with a '/', is found from there."""
+        if self.workdir is None:
+            return base
+        path = Path(self.workdir)
+        return path if path.is_absolute() else base / path
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from harness.experiment.topology_spec import (
     InstanceSpec,
     ServiceSpec,
 )
+from harness.services import DRIVERS
 from harness.topology import placeholders
 from harness.topology.model import FrontDoor, FrontDoorRoute, Instance, Link, Service, Site, Topology
 from harness.topology.presets import preset_config
@@ -44,8 +45,11 @@ FRONT_DOOR = "front-door"
 CAMPUS = "campus"
 MAX_COUNT = 64
 
-BUILTINS = ("ehr", "messaging", "imaging", "labs", "scheduling", "care", "witness", "notify")
-"""The harness's own services (``builtin:``), one driver each (:mod:`harness.backends.local.launchers`)."""
+RUN_KEYS = frozenset({"builtin", "command", "image", "url"})
+"""How a service runs: exactly one of them."""
+
+BUILTINS = tuple(DRIVERS)
+"""The harness's own services (``builtin:``), one driver each (:mod:`harness.services`)."""
 
 
 class TopologyProblems(ValueError):
@@ -99,17 +103,21 @@ class _Builder:
         self.config = config
         self.preset = preset_config(config.preset) if config.preset != "none" else None
         self.problems: list[Problem] = []
+        self.running: set[str] = set()
+        self.chosen: list[_Chosen] = []
 
     def problem(self, loc: Loc, message: str, expected: str | None = None, found: str | None = None) -> None:
         self.problems.append(Problem(loc, message, expected, found))
 
     def build(self) -> Topology:
-        chosen = self._choose_services()
+        chosen = self.chosen = self._choose_services()
+        self.running = {c.spec.name for c in chosen}
         services = {c.spec.name: self._service(c) for c in chosen}
         instances = {c.spec.name: self._instances(c) for c in chosen}
         sites = self._sites()
         self._check_placement(chosen, instances, sites)
         self._check_dependencies(chosen, services)
+        self._check_knobs(chosen)
         self._check_fixed_ports(chosen)
         routes, links = self._derived_links(chosen, services, instances)
         links += self._written_links(services, instances, {link.name for link in links})
@@ -130,6 +138,10 @@ class _Builder:
         preset = {s.name: s for s in self._preset_services()}
         written = "services" in self.config.model_fields_set or self.preset is None
         chosen: dict[str, _Chosen] = {}
+        if self.preset is None and "services" not in self.config.model_fields_set:
+            self.problem(("preset",), "with preset: none, declare your services under topology.services "
+                                      "(there is no preset to pick them from)")
+            return []
         if not written:
             for spec in preset.values():
                 if spec.starts in (None, "by-default"):
@@ -152,8 +164,11 @@ class _Builder:
                 chosen[name] = _Chosen(preset[entry], loc)
             elif name in preset:
                 base = preset[name]
-                chosen[name] = _Chosen(base.model_copy(update={k: getattr(entry, k) for k in entry.model_fields_set}),
-                                       loc, frozenset(entry.model_fields_set))
+                update = {k: getattr(entry, k) for k in entry.model_fields_set}
+                if RUN_KEYS & entry.model_fields_set:
+                    # Written how it runs (your own EHR instead of ours): none of the preset's ways stays.
+                    update |= {k: None for k in RUN_KEYS - entry.model_fields_set}
+                chosen[name] = _Chosen(base.model_copy(update=update), loc, frozenset(entry.model_fields_set))
             else:
                 chosen[name] = _Chosen(entry, loc, frozenset(entry.model_fields_set))
         # Services a running one needs and that start when needed (witness, notification sink).
@@ -177,6 +192,15 @@ class _Builder:
     def _active_dependencies(self, spec: ServiceSpec) -> list[DependencySpec]:
         deps = [DependencySpec(service=d) if isinstance(d, str) else d for d in spec.depends_on or ()]
         return [d for d in deps if d.when is None or self._knob(d.when) is True]
+
+    def _check_knobs(self, chosen: list[_Chosen]) -> None:
+        """Every ``when:`` names an on/off knob (a typo would silently drop the dependency)."""
+        for item in chosen:
+            for index, dep in enumerate(item.spec.depends_on or ()):
+                if isinstance(dep, DependencySpec) and dep.when is not None \
+                        and not isinstance(self._knob(dep.when), bool):
+                    self.problem(item.at("depends_on", index, "when"), f"when: {dep.when!r} is not an on/off knob of "
+                                 "the topology (e.g. 'ehr.fencing')", found=repr(dep.when))
 
     def _knob(self, path: str) -> object:
         section, _, knob = path.partition(".")
@@ -213,7 +237,9 @@ class _Builder:
             self.problem(chosen.at("clients"), f"service {spec.name!r}: 'clients: front-door' needs a front_door route")
         if spec.ready is not None:
             self._check_readiness_ports(spec.ready, ports, chosen.at("ready"))
-        dependencies = [d.service for d in self._active_dependencies(spec)]
+        # An optional dependency that does not run is no dependency: no link, no placeholder.
+        dependencies = [d.service for d in self._active_dependencies(spec) if d.service in self.running
+                        or not d.optional]
         texts = [(chosen.at("command", i), arg) for i, arg in enumerate(spec.command or ())]
         texts += [(chosen.at("env", key), value) for key, value in spec.env.items()]
         for where, text in texts:
@@ -224,8 +250,19 @@ class _Builder:
             spec.name, spec.description or "", ports=tuple(ports), capabilities=tuple(spec.speaks or ()),
             builtin=spec.builtin, command=spec.command, env=tuple(sorted(spec.env.items())), workdir=spec.workdir,
             fixed_ports=tuple((n, p) for n, p in ports.items() if p is not None), readiness=spec.ready,
-            depends_on=tuple(d.service for d in self._active_dependencies(spec)),
+            depends_on=tuple(d for d in dependencies if d in self.running), health_path=self._health_path(spec),
             base_path=(spec.base_path or "").rstrip("/"))
+
+    def _health_path(self, spec: ServiceSpec) -> str:
+        """What says the service is up: a built-in's health path; for a user service, its
+        front-door check when written, else its HTTP readiness path, else ``/``."""
+        if spec.builtin is not None and spec.builtin in DRIVERS:
+            return DRIVERS[spec.builtin].health_path
+        if spec.front_door is not None and "check" in spec.front_door.model_fields_set:
+            return spec.front_door.check
+        if spec.ready is not None and spec.ready.http is not None:
+            return spec.ready.http.path
+        return "/"
 
     def _check_readiness_ports(self, ready: object, ports: dict[str, int | None], loc: Loc) -> None:
         from harness.experiment.topology_spec import ReadinessSpec
@@ -351,6 +388,13 @@ class _Builder:
 
     # -- 4. links --------------------------------------------------------------------------
 
+    def _chosen_owner_of(self, instance: str) -> _Chosen | None:
+        """The chosen service that the preset placed ``instance`` in (None: not chosen, or not the preset's)."""
+        for spec in self._preset_services():
+            if any(i.name == instance for i in spec.instances or ()):
+                return next((c for c in self.chosen if c.spec.name == spec.name), None)
+        return None
+
     def _derived_links(self, chosen: list[_Chosen], services: dict[str, Service],
                        instances: dict[str, tuple[Instance, ...]]) -> tuple[list[FrontDoorRoute], list[Link]]:
         routes: list[FrontDoorRoute] = []
@@ -366,8 +410,9 @@ class _Builder:
                     backends.append(f"frontdoor-{inst.name}")
                     links.append(Link(backends[-1], FRONT_DOOR, CAMPUS, inst.name, inst.site, "client",
                                       f"front door to {inst.name} in {inst.site}"))
-                routes.append(FrontDoorRoute(name, entry, tuple(backends), spec.front_door.check,
-                                             spec.front_door.mode))
+                check = spec.front_door.check if "check" in spec.front_door.model_fields_set \
+                    else services[name].health_path
+                routes.append(FrontDoorRoute(name, entry, tuple(backends), check, spec.front_door.mode))
         for item in chosen:
             service = services[item.spec.name]
             if item.spec.clients == "direct":
@@ -389,6 +434,14 @@ class _Builder:
                         links.append(Link(f"{inst.name}-{target.name}", inst.name, inst.site, target.name,
                                           target.site, dep.purpose, f"{inst.name} to {target.name}",
                                           port=client_port(services[dep.service])))
+        seen: dict[str, Link] = {}
+        for link in links:
+            if link.name in seen:
+                first = seen[link.name]
+                self.problem(("services",), f"two links would both be named {link.name!r} ({first.source} -> "
+                                            f"{first.target} and {link.source} -> {link.target}): rename one of the "
+                                            "instances", found=repr(link.name))
+            seen.setdefault(link.name, link)
         return routes, links
 
     def _written_links(self, services: dict[str, Service], instances: dict[str, tuple[Instance, ...]],
@@ -403,6 +456,13 @@ class _Builder:
                 if not from_preset:
                     self.problem(loc, f"link {spec.name!r}: no instance {missing[0]!r} in this topology; instances: "
                                       f"{some_of(list(where))}", found=repr(missing[0]))
+                elif (owner := self._chosen_owner_of(missing[0])) is not None:
+                    # The service runs but its instances were renamed: silently dropping the link
+                    # would run it without (say) replication -- another system than the user meant.
+                    self.problem(owner.at("instances"), f"the preset's link {spec.name!r} ({spec.source} -> "
+                                                        f"{spec.target}) joins instances {owner.spec.name!r} no "
+                                                        "longer has; write the links of your instances under "
+                                                        "topology.links")
                 continue
             if spec.name in taken:
                 self.problem((*loc, "name"), f"link name {spec.name!r} is already used", found=repr(spec.name))

@@ -30,7 +30,7 @@ def _backend(experiment_file: Callable[..., Path], tmp_path: Path, service: str)
     loaded = load_experiment(experiment_file(f"topology:\n  services:\n{service}"))
     plan_faults(loaded)  # the validation a run does first
     return LocalBackend(topology_for(loaded.experiment), tmp_path / "run",
-                        options=local_options(loaded.experiment, loaded.path))
+                        options=local_options(loaded.experiment, loaded.services_dir))
 
 
 def test_the_command_reaches_its_dependency_through_its_link(experiment_file: Callable[..., Path],
@@ -114,3 +114,34 @@ def test_a_fixed_port_that_is_taken_is_refused_before_anything_starts(experiment
             backend.up()
     assert f"127.0.0.1:{port} (fixed-1 (tcp port))" in str(caught.value)
     assert not (tmp_path / "run" / "logs" / "toxiproxy.log").exists()  # nothing was started
+
+
+def test_a_tcp_service_runs_end_to_end_and_a_kill_is_seen_by_its_connect_probe(
+        experiment_file: Callable[..., Path], tmp_path: Path) -> None:
+    """A service with no HTTP port at all: up() completes, the probe connects through its campus
+    link, and killing its only instance is measured (then it is started again)."""
+    from harness.checks import Outcome
+    from harness.runner.runner import run_experiment
+
+    echo = RELAY.parent / "tcp_echo.py"
+    loaded = load_experiment(experiment_file(f"""\
+        topology:
+          services:
+            - name: echo
+              command: [{sys.executable}, {echo}, "{{port}}"]
+              speaks: [tcp]
+              ready: {{log: echo listening}}
+              instances: [{{name: echo-1, site: dc-a}}]
+              clients: direct
+        probe: {{service: echo, rate: 20}}
+        phases: {{steady_state: 2s, recovery: 3s}}
+        faults: [{{type: kill, target: echo-1, at: 0s, duration: 2s}}]
+        checks:
+          - {{type: availability, service: echo, phases: [steady_state, recovery], max_error_rate: 0.0}}
+          - {{type: failover_time, service: echo, max: 500ms}}
+        """))
+    result = run_experiment(loaded, tmp_path / "runs")
+    availability, failover = result.verdicts
+    assert availability.outcome is Outcome.PASS, availability.summary
+    assert failover.outcome is Outcome.FAIL, failover.summary  # nothing to fail over to: back after the restart
+    assert failover.evidence["errors_after_fault"] > 10

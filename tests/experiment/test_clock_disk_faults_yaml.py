@@ -62,7 +62,7 @@ def test_both_load_with_their_defaults_and_become_local_options() -> None:
     assert isinstance(drift, ClockSkewFault) and drift.faketime == "-120.000 x2"
     assert isinstance(full, DiskFullFault) and full.size_mb == 64
     assert isinstance(bigger, DiskFullFault) and bigger.size_mb == 128
-    options = local_options(loaded.experiment, Path(FILE))
+    options = local_options(loaded.experiment, Path(FILE).parent)
     assert options.clock_skewed == {"ehr-a", "ehr-b"}
     assert dict(options.disk_limits) == {"ehr-a": 128}  # the largest size asked for
     topology = topology_for(loaded.experiment)

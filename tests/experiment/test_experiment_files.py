@@ -12,6 +12,7 @@ from harness.experiment import (
     PowerLossFault,
     load_experiment,
 )
+from harness.experiment.faults import INSTANCE_FAULT_TYPES
 from harness.runner.planning import plan_faults
 from harness.runner.targets import topology_for
 
@@ -40,7 +41,7 @@ def test_experiment_targets_exist_in_their_topology(path: Path) -> None:
     for fault, plan in zip(loaded.experiment.faults, plans, strict=True):
         if fault.type == "power_loss":
             assert fault.target in topology.datacenter_names
-        elif fault.type in ("kill", "pause", "restart"):
+        elif fault.type in INSTANCE_FAULT_TYPES:
             assert fault.target in {i.name for i in topology.instances}
         elif fault.type != "partition":
             assert fault.target in topology.link_names

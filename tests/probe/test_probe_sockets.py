@@ -120,10 +120,14 @@ def test_mllp_probe_records_a_refused_connection_and_a_close_without_ack(run_pro
 
 
 def test_tcp_probe_connects_to_a_listener_and_records_a_closed_port(run_probe: RunProbe) -> None:
-    with listening() as port:
+    with listening(answer="AA") as port:  # keeps each connection open
         records = run_probe(ProbeTarget("database", "tcp", host="127.0.0.1", port=port))
     assert len(records) > 5
     assert all(r.ok and r.operation == "connect" and r.error is None for r in records)
+    # Accepted then closed at once is what Toxiproxy does when nothing listens behind it: down.
+    with listening() as port:
+        closed = run_probe(ProbeTarget("database", "tcp", host="127.0.0.1", port=port), seconds=0.3)
+    assert closed and all(not r.ok and r.error == "closed" for r in closed)
     assert all(r.status is None and r.served_by is None and r.write_key is None for r in records)
     refused = run_probe(ProbeTarget("database", "tcp", host="127.0.0.1", port=closed_port()), seconds=0.3)
     assert all(not r.ok and r.error == "connect" and r.operation == "connect" for r in refused)

@@ -190,3 +190,83 @@ def test_a_run_folder_keeps_the_topology_file_for_re_judging(tmp_path: Path, whe
     run_dir = create_run_dir(tmp_path / "runs", "t", loaded.path, loaded.topology_source.path)
     again = load_experiment(run_dir / "experiment.yaml")  # the run folder alone is enough
     assert topology_for(again.experiment).service_names == ("ehr", "labs", "witness")
+
+
+@pytest.mark.parametrize(("body", "where", "text"), [
+    # renaming a preset service's instances would silently drop its replication links
+    ("topology: {services: [{name: ehr, instances: [{name: ehr-1, site: dc-a, role: primary},"
+     " {name: ehr-2, site: dc-b, role: standby}]}]}", "topology.services[0].instances", "repl-ehr-a-b"),
+    ("topology: {preset: none}", "topology.preset", "declare your services under topology.services"),
+    ("topology: {services: [ehr, {name: x, command: [sleep], speaks: [http], instances: [{name: x-1, site: dc-a}],"
+     " front_door: {}, depends_on: [{service: ehr, when: ehr.fencnig}]}]}", "topology.services[1].depends_on[0].when",
+     "not an on/off knob"),
+    ("topology: {services: [{name: y, command: [sleep], speaks: [http], instances: [{name: y-1, site: dc-a}],"
+     " front_door: {}}, {name: x, command: [sleep], speaks: [http], instances: [{name: frontdoor-y, site: dc-a}],"
+     " clients: direct}]}", "topology.services", "two links would both be named 'campus-frontdoor-y'"),
+    ("topology: {services: [ehr], ehr: {promote_after: 100ms}}", "topology.ehr",
+     "promote_after (0.1s) must be longer than heartbeat_interval"),
+    ("topology: {services: [ehr, {name: x, command: [sleep, '{url.labs}'], speaks: [http],"
+     " instances: [{name: x-1, site: dc-a}], front_door: {}, depends_on: [{service: labs, optional: true}]}]}",
+     "topology.services[1].command[1]", "not one of this service's dependencies"),
+])
+def test_more_bad_topologies_are_located_errors(experiment_file: Callable[..., Path], body: str, where: str,
+                                                text: str) -> None:
+    with pytest.raises(ExperimentError) as caught:
+        plan_faults(load_experiment(experiment_file(body + "\n")))
+    message = str(caught.value)
+    assert f": {where}: " in message, message
+    assert text in message, message
+
+
+def test_an_optional_dependency_that_does_not_run_is_no_dependency(experiment_file: Callable[..., Path]) -> None:
+    topo = _topology(experiment_file, """\
+        topology:
+          services:
+            - ehr
+            - {name: x, command: [sleep], speaks: [http], instances: [{name: x-1, site: dc-a}], front_door: {},
+               depends_on: [ehr, {service: labs, optional: true}]}
+        """)
+    assert topo.service("x").depends_on == ("ehr",)
+    assert "x-1-frontdoor-labs" not in topo.link_names
+
+
+def test_replacing_a_preset_service_with_your_own_command_drops_the_builtin(
+        experiment_file: Callable[..., Path]) -> None:
+    topo = _topology(experiment_file, """\
+        topology:
+          services: [{name: ehr, command: [sleep], speaks: [fhir-r4], base_path: /fhir}]
+        """)
+    ehr = topo.service("ehr")
+    assert (ehr.builtin, ehr.command, ehr.base_path) == (None, ("sleep",), "/fhir")
+    assert [i.name for i in topo.instances_of("ehr")] == ["ehr-a", "ehr-b"]  # the preset's placement stays
+    route = topo.route_of("ehr")
+    assert route is not None and route.check_path == "/primary"
+
+
+def test_a_user_services_health_check_defaults_to_its_readiness_path_else_the_root(
+        experiment_file: Callable[..., Path]) -> None:
+    topo = _topology(experiment_file, """\
+        topology:
+          services:
+            - {name: x, command: [sleep], speaks: [http], instances: [{name: x-1, site: dc-a}], front_door: {}}
+            - {name: y, command: [sleep], speaks: [http], instances: [{name: y-1, site: dc-a}], front_door: {},
+               ready: {http: {path: /status}}}
+        """)
+    assert [topo.route_of(s).check_path for s in ("x", "y")] == ["/", "/status"]  # type: ignore[union-attr]
+
+
+def test_a_relative_program_and_workdir_start_from_the_file_that_declares_the_service(tmp_path: Path) -> None:
+    (tmp_path / "topologies" / "bin").mkdir(parents=True)
+    script = tmp_path / "topologies" / "bin" / "serve.sh"
+    script.write_text("#!/bin/sh\nexec sleep 1\n")
+    script.chmod(0o755)
+    (tmp_path / "topologies" / "h.yaml").write_text(
+        "services:\n  - {name: x, command: [./serve.sh], workdir: bin, speaks: [tcp],"
+        " instances: [{name: x-1, site: dc-a}], clients: direct}\n")
+    exp = tmp_path / "exp.yaml"
+    exp.write_text("version: 1\nname: t\ntopology: {file: topologies/h.yaml}\nprobe: {service: x}\n")
+    loaded = load_experiment(exp)
+    plan_faults(loaded)  # found, from the topology file's folder
+    assert loaded.services_dir == tmp_path / "topologies"
+    service = topology_for(loaded.experiment).service("x")
+    assert service.working_dir(loaded.services_dir) == tmp_path / "topologies" / "bin"

@@ -210,7 +210,8 @@ class LocalBackend:
                              for route in routes},
             toxiproxy_url=toxiproxy_url,
             links=links,
-            instance_urls={name: f"http://{LOOPBACK}:{ports['http']}" for name, ports in instance_ports.items()},
+            instance_urls={name: f"http://{LOOPBACK}:{ports['http']}" for name, ports in instance_ports.items()
+                           if "http" in ports},
             mllp={link.target: (LOOPBACK, link_ports[link.name])
                   for link in topo.links if link.port == "mllp" and link.source == "campus"},
             stats_url=f"http://{LOOPBACK}:{stats_port}/stats",
@@ -222,18 +223,20 @@ class LocalBackend:
         (self.run_dir / "endpoints.json").write_text(json.dumps(self.endpoints.to_json(), indent=2))
         return self.endpoints
 
+    def ready_budget(self, instance: str) -> float:
+        """Seconds an instance may take to become ready, at start-up and at every restart: its
+        service's ``ready.timeout`` when it says, else the backend's start-up budget."""
+        ready = self.topology.service(self.topology.instance(instance).service).readiness
+        return ready.timeout if ready is not None and ready.timeout is not None else self.options.start_timeout
+
     def _readiness_groups(self) -> list[tuple[list[str], float]]:
-        """Processes to wait for, grouped by readiness budget: ours and HAProxy under the start-up
-        budget, each user service under its own ``ready.timeout`` when it has one."""
-        default: list[str] = [HAPROXY]
-        own: dict[float, list[str]] = {}
+        """Processes to wait for, grouped by readiness budget (:meth:`ready_budget`; HAProxy:
+        the start-up budget)."""
+        groups: dict[float, list[str]] = {self.options.start_timeout: []}
         for inst in self.topology.instances:
-            ready = self.topology.service(inst.service).readiness
-            if ready is not None and ready.timeout is not None:
-                own.setdefault(ready.timeout, []).append(inst.name)
-            else:
-                default.insert(-1, inst.name)
-        return [(default, self.options.start_timeout), *((names, t) for t, names in own.items())]
+            groups.setdefault(self.ready_budget(inst.name), []).append(inst.name)
+        groups[self.options.start_timeout].append(HAPROXY)
+        return list((names, budget) for budget, names in groups.items())
 
     def _wait_servers_up(self, stats_port: int, expected_up: set[tuple[str, str]]) -> None:
         """Wait until HAProxy's stats list each ``(service, server)`` as UP (a standby EHR
@@ -279,7 +282,8 @@ class LocalBackend:
         names = self.supervisor.names_in_site(site)
         for name in names:
             self.supervisor.restart(name)
-        self.supervisor.wait_ready(names, self.options.ready_timeout)
+        for name in names:  # all restarting at once: each waited for within its own budget
+            self.supervisor.wait_ready([name], self.ready_budget(name))
         return names
 
     supported_faults: frozenset[str] = SUPPORTED_FAULTS["local"]
@@ -300,7 +304,7 @@ class LocalBackend:
 
     def start_instance(self, name: str) -> None:
         self.supervisor.start_again(self._instance(name))
-        self.supervisor.wait_ready([name], self.options.start_timeout)
+        self.supervisor.wait_ready([name], self.ready_budget(name))
 
     def pause_instance(self, name: str) -> None:
         self.supervisor.pause(self._instance(name))
@@ -310,7 +314,7 @@ class LocalBackend:
 
     def restart_instance(self, name: str) -> None:
         self.supervisor.restart(self._instance(name), grace=self.restart_grace)
-        self.supervisor.wait_ready([name], self.options.start_timeout)
+        self.supervisor.wait_ready([name], self.ready_budget(name))
 
     # -- clock and disk faults (harness.backends.instance_state.InstanceStateFaults) -------
 

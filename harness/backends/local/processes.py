@@ -159,6 +159,9 @@ class ProcessSupervisor:
             if current is not None and current.alive:
                 raise InfrastructureError(f"process {spec.name!r} is already running (pid {current.pid})")
             log_path = self.logs_dir / f"{spec.name}.log"
+            reset = getattr(spec.ready, "reset", None)
+            if reset is not None:  # a restart is judged afresh (readiness.py remembers what it saw)
+                reset()
             with log_path.open("ab") as log:
                 log.write(f"=== {time.strftime('%Y-%m-%dT%H:%M:%S')} starting: {' '.join(spec.argv)}\n".encode())
                 log.flush()

@@ -51,13 +51,4 @@ def user_process_spec(ctx: LaunchContext, logs_dir: Path, base_dir: Path | None)
     ready = (readiness_from_spec(service.readiness, ctx.host, ports, log_path) if service.readiness is not None
              else TcpConnectReady(ctx.host, next(iter(ports.values()))))
     return ProcessSpec(inst.name, argv, inst.site, ready, env=env,
-                       cwd=resolve_workdir(service.workdir, ctx.data_dir.parent, base_dir))
-
-
-def resolve_workdir(workdir: str | None, run_dir: Path, base_dir: Path | None) -> Path:
-    """The command's working directory: as written (relative: to ``base_dir``, the experiment
-    file's folder), else the run folder."""
-    if workdir is None:
-        return run_dir
-    path = Path(workdir)
-    return path if path.is_absolute() else (base_dir or Path.cwd()) / path
+                       cwd=service.working_dir(base_dir or Path.cwd()))
