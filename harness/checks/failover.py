@@ -5,6 +5,8 @@ Measured from per-request records, not aggregates. "Back" means: a window of
 least ``min_success_rate`` and which is fully observed (requests exist at or after its
 end, so a run that ends mid-window cannot claim recovery). The failover time is that
 window's start minus the fault's start: the moment clients could rely on the service again.
+A window can only start once the fault was in effect (the inject's ``ended``): a request sent
+while the fault was being applied may still succeed, and proves nothing about recovery.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ def requests_after(requests: Requests, after: float, services: Sequence[str] | N
             .collect())
 
 
-def sustained_start(t: np.ndarray, ok: np.ndarray, sustained: float, min_success_rate: float) -> float | None:
-    """Start time of the first qualifying window (see the module) in requests sorted by start
-    time ``t`` with outcomes ``ok``, or ``None``. Vectorised: successes before each request
+def sustained_start(t: np.ndarray, ok: np.ndarray, sustained: float, min_success_rate: float,
+                    not_before: float = -np.inf) -> float | None:
+    """Start time of the first qualifying window (see the module) starting at or after
+    ``not_before``, in requests sorted by start time ``t`` with outcomes ``ok``, or ``None``. Vectorised: successes before each request
     (prefix sums) and each window's end by binary search, so millions of requests take
     milliseconds; the success rate is the same float division as the per-request definition,
     so ties decide alike."""
@@ -43,7 +46,7 @@ def sustained_start(t: np.ndarray, ok: np.ndarray, sustained: float, min_success
     in_window = end - np.arange(n)
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = (before[end] - before[:n]) / in_window
-    qualifying = ok & (end < n) & (rate >= min_success_rate)  # end < n: a request after it, fully observed
+    qualifying = ok & (end < n) & (rate >= min_success_rate) & (t >= not_before)  # end < n: fully observed
     first = np.flatnonzero(qualifying)
     return float(t[first[0]]) if first.size else None
 
@@ -59,8 +62,9 @@ def first_sustained_success(requests: Requests, after: float, sustained: float,
 
 def check_failover_time(name: str, requests: Requests, fault_label: str,
                         fault_start: float | None, max_seconds: float, sustained: float,
-                        min_success_rate: float) -> Verdict:
-    """Pass when the service is back within ``max_seconds`` of the fault's start."""
+                        min_success_rate: float, in_effect: float | None = None) -> Verdict:
+    """Pass when the service is back within ``max_seconds`` of the fault's start (windows from
+    ``in_effect``, default the start)."""
     bound = f"<= {format_duration(max_seconds)}"
     evidence: dict[str, object] = {"fault": fault_label, "fault_start": fault_start, "max": max_seconds,
                                    "sustained": sustained, "min_success_rate": min_success_rate}
@@ -76,7 +80,8 @@ def check_failover_time(name: str, requests: Requests, fault_label: str,
     evidence["first_error"] = float(errors[0]) - fault_start if errors.size else None
     evidence["last_error"] = float(errors[-1]) - fault_start if errors.size else None
     evidence["errors_after_fault"] = int(errors.size)
-    back = sustained_start(t, ok, sustained, min_success_rate)
+    back = sustained_start(t, ok, sustained, min_success_rate,
+                           not_before=in_effect if in_effect is not None else fault_start)
     if back is None:
         return Verdict(name, "failover_time", Outcome.FAIL,
                        f"never back: no {format_duration(sustained)} window of successes after {fault_label}",

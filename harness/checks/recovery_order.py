@@ -21,7 +21,8 @@ from harness.durations import format_duration
 
 def check_recovery_order(name: str, requests: Requests,
                          order: Sequence[str], fault_label: str, fault_start: float | None,
-                         objectives: Mapping[str, float], sustained: float, min_success_rate: float) -> Verdict:
+                         objectives: Mapping[str, float], sustained: float, min_success_rate: float,
+                         in_effect: float | None = None) -> Verdict:
     bound = " -> ".join(f"{s} (<= {format_duration(objectives[s])})" if s in objectives else s for s in order)
     evidence: dict[str, object] = {"fault": fault_label, "order": list(order), "objectives": dict(objectives)}
     if fault_start is None:
@@ -36,7 +37,9 @@ def check_recovery_order(name: str, requests: Requests,
         if frame is None:
             silent.append(service)
             continue
-        at = sustained_start(frame["t"].to_numpy(), frame["ok"].to_numpy(), sustained, min_success_rate)
+        # Windows from when the fault was in effect (see harness.checks.failover).
+        at = sustained_start(frame["t"].to_numpy(), frame["ok"].to_numpy(), sustained, min_success_rate,
+                             not_before=in_effect if in_effect is not None else fault_start)
         back[service] = None if at is None else at - fault_start
     evidence["back_after"] = back
     problems = [f"{s} never back" for s, t in back.items() if t is None]

@@ -37,7 +37,7 @@ from harness.checks.rundata import RunData
 from harness.checks.schedule_staleness import check_schedule_staleness
 from harness.checks.split_brain import check_split_brain
 from harness.checks.verdict import Verdict
-from harness.checks.windows import Window, fault_heals, fault_starts, phase_starts, phase_windows
+from harness.checks.windows import Window, fault_heals, fault_in_effect, fault_starts, phase_starts, phase_windows
 from harness.experiment import (
     AvailabilityCheck,
     BlastRadiusCheck,
@@ -148,7 +148,8 @@ def _split_brain(experiment: Experiment, check: SplitBrainCheck, data: RunData) 
 def _recovery_order(experiment: Experiment, check: RecoveryOrderCheck, data: RunData) -> Verdict:
     label = experiment.measured_fault(check).label
     return check_recovery_order(check.label, data.requests, check.order, label, fault_starts(data.events).get(label),
-                                check.objectives, check.sustained, check.min_success_rate)
+                                check.objectives, check.sustained, check.min_success_rate,
+                                in_effect=fault_in_effect(data.events).get(label))
 
 
 @_register(AvailabilityCheck)
@@ -219,4 +220,4 @@ def _failover_time(experiment: Experiment, check: FailoverTimeCheck, data: RunDa
     fault = experiment.measured_fault(check).label
     return check_failover_time(check.label, data.requests_of(check.service), fault,
                                fault_starts(data.events).get(fault), check.max, check.sustained,
-                               check.min_success_rate)
+                               check.min_success_rate, in_effect=fault_in_effect(data.events).get(fault))

@@ -38,6 +38,14 @@ def fault_starts(records: Iterable[TimelineRecord]) -> dict[str, float]:
     return {r.fault: r.t for r in records if isinstance(r, FaultRecord) and r.action == "inject"}
 
 
+def fault_in_effect(records: Iterable[TimelineRecord]) -> dict[str, float]:
+    """When each fault's injection had taken effect (its ``ended``: every toxic applied, every
+    process killed), by label. A request sent before that may still have succeeded: it is no
+    evidence that the service came back, so recovery windows start here."""
+    return {r.fault: r.ended if r.ended is not None else r.t
+            for r in records if isinstance(r, FaultRecord) and r.action == "inject"}
+
+
 @dataclass(frozen=True)
 class Window:
     start: float

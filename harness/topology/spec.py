@@ -334,6 +334,10 @@ class _Builder:
                                  f"unknown site {spec.site!r}{hint}; sites: {', '.join(sites)} (add one under "
                                  "topology.sites)", found=repr(spec.site))
             for inst in instances[item.spec.name]:
+                if inst.name in sites and inst.site != inst.name:  # the witness in its own site is fine
+                    self.problem(item.at("instances"), f"instance name {inst.name!r} is also a site's: faults and "
+                                                       "partition groups name both, so they must differ",
+                                 found=repr(inst.name))
                 if inst.name in seen or inst.name in (CAMPUS, FRONT_DOOR):
                     owner = seen.get(inst.name, "the harness")
                     self.problem(item.at("instances"), f"instance name {inst.name!r} is already used by "

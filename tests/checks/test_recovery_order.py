@@ -74,3 +74,26 @@ def test_bad_services_in_order_or_objectives_are_located(experiment_file: Callab
         plan_faults(load_experiment(path))
     paths = sorted(i.yaml_path for i in caught.value.issues)
     assert paths == ["checks[0].objectives.imaging", "checks[0].order[1]"]
+
+
+def test_a_success_sent_before_the_fault_took_effect_is_not_recovery() -> None:
+    """Found by the flagship under load: the power-loss inject takes ~90 ms to black-hole every
+    link; a sparse service's request sent 2 ms after the inject started still succeeded, the
+    next one came 1.4 s later, and the 1 s window holding only that success counted as 'back at
+    2 ms' -- before its data center had even gone. Recovery counts from when the fault was in
+    effect (the inject's ``ended``)."""
+    from harness.experiment import Experiment
+
+    experiment = Experiment.model_validate({
+        "version": 1, "name": "x", "faults": [{"type": "power_loss", "name": "cut", "target": "dc-a", "duration": 5}],
+        "checks": [{"type": "recovery_order", "order": ["ehr", "scheduling"]},
+                   {"type": "failover_time", "service": "scheduling", "fault": "cut", "max": "1s"}]})
+    records: list[TimelineRecord] = [FaultRecord(CUT, "inject", "cut", "power_loss", "dc-a", 5.0, ended=CUT + 0.09)]
+    records += _service("ehr", 2.0)
+    sparse = [RequestRecord(CUT + 0.0025, 0.004, "load", "scheduling", "x", True)]
+    sparse += [RequestRecord(CUT + 1.36 + i, 0.001, "load", "scheduling", "x", i >= 10) for i in range(20)]
+    records += sparse
+    order, failover = judge(experiment, records)
+    assert order.evidence["back_after"]["scheduling"] == pytest.approx(11.36), order.evidence
+    assert order.outcome.value == "pass", order.summary
+    assert failover.outcome.value == "fail" and failover.evidence["failover_time"] == pytest.approx(11.36)

@@ -270,3 +270,11 @@ def test_a_relative_program_and_workdir_start_from_the_file_that_declares_the_se
     assert loaded.services_dir == tmp_path / "topologies"
     service = topology_for(loaded.experiment).service("x")
     assert service.working_dir(loaded.services_dir) == tmp_path / "topologies" / "bin"
+
+
+def test_an_instance_named_like_another_site_is_refused(experiment_file: Callable[..., Path]) -> None:
+    with pytest.raises(ExperimentError) as caught:
+        plan_faults(load_experiment(experiment_file(
+            "topology: {services: [{name: x, command: [sleep], speaks: [tcp], clients: direct,"
+            " instances: [{name: dc-a, site: dc-b}]}]}\nprobe: {service: x}\n")))
+    assert "topology.services[0].instances: instance name 'dc-a' is also a site's" in str(caught.value)
