@@ -34,10 +34,10 @@ def requests_after(requests: Requests, after: float, services: Sequence[str] | N
 def sustained_start(t: np.ndarray, ok: np.ndarray, sustained: float, min_success_rate: float,
                     not_before: float = -np.inf) -> float | None:
     """Start time of the first qualifying window (see the module) starting at or after
-    ``not_before``, in requests sorted by start time ``t`` with outcomes ``ok``, or ``None``. Vectorised: successes before each request
-    (prefix sums) and each window's end by binary search, so millions of requests take
-    milliseconds; the success rate is the same float division as the per-request definition,
-    so ties decide alike."""
+    ``not_before``, in requests sorted by start time ``t`` with outcomes ``ok``, or ``None``.
+    Vectorised: successes before each request (prefix sums) and each window's end by binary
+    search, so millions of requests take milliseconds; the success rate is the same float
+    division as the per-request definition, so ties decide alike."""
     n = len(t)
     if n == 0:
         return None

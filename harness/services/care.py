@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from harness.durations import PositiveDuration
 from harness.models import FrozenModel, StrictInt
@@ -48,6 +48,15 @@ class CareOptions(FrozenModel):
 
     printer: Literal["ok", "fail"] = "ok"
     """fail: every downtime document fails to print (the application must say so)."""
+
+    @model_validator(mode="after")
+    def _snapshots_can_be_fresh(self) -> CareOptions:
+        # The application refuses this at start-up (mock_services/care/config.py): said here, it
+        # is a located error before anything starts.
+        if self.max_snapshot_age < self.snapshot_interval:
+            raise ValueError(f"max_snapshot_age ({self.max_snapshot_age:g}s) must be at least snapshot_interval "
+                             f"({self.snapshot_interval:g}s), or every snapshot would be stale before the next refresh")
+        return self
 
 
 def care_argv(ctx: LaunchContext) -> list[str]:

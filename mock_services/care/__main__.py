@@ -5,7 +5,7 @@ Usage (the harness launches exactly this)::
     python -m mock_services.care --name care-1 [--datacenter campus] --host 127.0.0.1 --port 18070 \\
         --state-dir /path/care-1 --ehr-url http://127.0.0.1:18000 [--labs-url URL] [--imaging-url URL] \\
         [--scheduling-url URL] [--notify-url http://127.0.0.1:18090/notifications] \\
-        [--downtime-mode on|off] [--snapshot-interval 60] [--max-snapshot-age 300] [--max-patients 500] \\
+        [--downtime-mode on|off] [--snapshot-interval 30] [--max-snapshot-age 120] [--max-patients 200] \\
         [--ward cardiologie --ward urgences] [--breaker-failures 3] [--breaker-window 10] \\
         [--breaker-reset 2] [--dependency-timeout 2] [--probe-interval 1] [--queue-capacity 10000] \\
         [--id-prefix DT] [--printer ok|fail]
@@ -59,9 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
         add(f"--{dependency}-url", default=None, help=f"the {dependency} service's base URL (omit: not configured)")
     add("--notify-url", default=None, help="the out-of-band notification sink's POST URL")
     add("--downtime-mode", type=_switch("on", "off"), default=True, help="on (default) or off: no downtime procedure")
-    add("--snapshot-interval", type=_seconds, default=60.0, help="seconds between snapshot refreshes")
-    add("--max-snapshot-age", type=_seconds, default=300.0, help="older snapshots are flagged stale (s)")
-    add("--max-patients", type=int, default=500, help="at most this many patients in a snapshot")
+    # The defaults are Config's, which are the harness's own (harness/services/care.py: CareOptions).
+    add("--snapshot-interval", type=_seconds, default=Config.snapshot_interval, help="seconds between refreshes")
+    add("--max-snapshot-age", type=_seconds, default=Config.max_snapshot_age, help="older: flagged stale (s)")
+    add("--max-patients", type=int, default=Config.max_patients, help="at most this many patients in a snapshot")
     add("--ward", action="append", default=[], help="a ward to snapshot (repeatable; default: every ward found)")
     add("--breaker-failures", type=int, default=3, help="failures within the window that open a breaker")
     add("--breaker-window", type=_seconds, default=10.0, help="seconds over which failures are counted")

@@ -57,9 +57,9 @@ class Config:
     scheduling_url: str | None = None
     notify_url: str | None = None
     downtime_mode: bool = True
-    snapshot_interval: float = 60.0
-    max_snapshot_age: float = 300.0
-    max_patients: int = 500
+    snapshot_interval: float = 30.0  # the defaults are the harness's (harness/services/care.py: CareOptions)
+    max_snapshot_age: float = 120.0
+    max_patients: int = 200
     wards: tuple[str, ...] = ()
     breaker_failures: int = 3
     breaker_window: float = 10.0

@@ -28,7 +28,7 @@ def test_full_command_line() -> None:
     assert (config.breaker_failures, config.breaker_window, config.breaker_reset) == (5, 20.0, 4.0)
     assert (config.queue_capacity, config.id_prefix, config.max_patients) == (7, "PANNE", 50)
     defaults = parse_config(BASE)
-    assert defaults.downtime_mode is True and defaults.ehr_url is None and defaults.snapshot_interval == 60.0
+    assert defaults.downtime_mode is True and defaults.ehr_url is None and defaults.snapshot_interval == 30.0
 
 
 @pytest.mark.parametrize(
