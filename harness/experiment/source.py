@@ -21,7 +21,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from harness.experiment.base import Loc
-from harness.experiment.limits import BoundedLoader, check_text_size
+from harness.experiment.limits import BoundedLoader, FastBoundedLoader, check_text_size
 
 
 @dataclass(frozen=True, order=True)
@@ -126,9 +126,18 @@ def parse_yaml(text: str) -> ParsedYaml:
         LimitError: the text is over one of the limits of :mod:`harness.experiment.limits`.
     """
     check_text_size(text)
+    if FastBoundedLoader is not None:
+        try:
+            return _parse(text, FastBoundedLoader)
+        except YamlSyntaxError:
+            pass  # said again below in PyYAML's words, which users and tests know
+    return _parse(text, BoundedLoader)
+
+
+def _parse(text: str, loader_class: type[BoundedLoader]) -> ParsedYaml:
     positions = _Positions(text)
     try:
-        loader = BoundedLoader(text, locate=lambda index: astuple(positions.at(index)))
+        loader = loader_class(text, locate=lambda index: astuple(positions.at(index)))
     except yaml.reader.ReaderError as exc:  # a control character: the text is not YAML at all
         raise YamlSyntaxError(f"{exc.reason} (character #x{exc.character:04x})",
                               positions.at(exc.position)) from None
