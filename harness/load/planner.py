@@ -16,21 +16,20 @@ from urllib.parse import urlsplit
 from harness.backends import Endpoints
 from harness.errors import InvalidInput
 from harness.experiment import Experiment, LoadConfig
+from harness.experiment.base import Loc
 from harness.load.catalogue import PERSONAS
 from harness.load.plan import RECORDS_FILE, STOP_FILE, SUMMARY_FILE, LoadPlan, PersonaPlan
 from harness.load.safety import refused_hosts
 from harness.load.shapes import compile_stages
-
-YamlPath = tuple[str | int, ...]
 
 LOAD_TAIL = 10.0
 """Seconds the shape runs past the planned end of the run: the harness stops the load
 itself at the end of recovery; this only covers a slow fault injection or heal."""
 
 
-def persona_problems(load: LoadConfig, services: Collection[str]) -> list[tuple[YamlPath, str]]:
+def persona_problems(load: LoadConfig, services: Collection[str]) -> list[tuple[Loc, str]]:
     """Located problems of personas/tasks that need services not in the topology."""
-    problems: list[tuple[YamlPath, str]] = []
+    problems: list[tuple[Loc, str]] = []
     for name, persona in load.persona_loads().items():
         spec = PERSONAS[name]
         if persona.weight <= 0:

@@ -29,12 +29,12 @@ from collections.abc import Sequence
 
 from harness.backends.registry import machine_problem
 from harness.experiment import Experiment
+from harness.experiment.base import Loc
 from harness.experiment.faults import INSTANCE_FAULT_TYPES, LINK_FAULT_TYPES, PartitionFault
 from harness.faults.plan import partition_links
 from harness.topology import Topology
 
-YamlPath = tuple[str | int, ...]
-Problems = list[tuple[YamlPath, str]]
+Problems = list[tuple[Loc, str]]
 
 _WHAT_IT_DOES = {
     "power_loss": "power off a data center",
@@ -96,7 +96,7 @@ def _partition_problems(index: int, fault: PartitionFault, topology: Topology) -
     first_group: dict[str, int] = {}
     for g, group in enumerate(fault.groups):
         for m, member in enumerate(group):
-            where: YamlPath = ("faults", index, "groups", g, m)
+            where: Loc = ("faults", index, "groups", g, m)
             if member not in valid:
                 close = difflib.get_close_matches(member, valid, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -140,7 +140,7 @@ def fault_target_problems(experiment: Experiment, topology: Topology, supported:
                              f"the {experiment.backend} backend cannot {what} ({fault.type!r} faults) on this "
                              f"machine: {machine[fault.type]}"))
             continue
-        target: YamlPath = ("faults", index, "target")
+        target: Loc = ("faults", index, "target")
         if isinstance(fault, PartitionFault):
             problems += _partition_problems(index, fault, topology)
         elif fault.type == "power_loss":

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from harness.backends import Endpoints
 from harness.experiment import Experiment
+from harness.experiment.base import Loc
 from harness.probe.target import ProbeProtocol, ProbeTarget, choose_protocol
 from harness.topology import Topology
-
-YamlPath = tuple[str | int, ...]
 
 
 def probed_service(exp: Experiment, topology: Topology) -> str:
@@ -33,13 +32,13 @@ def probe_protocol(topology: Topology, service: str) -> ProbeProtocol | None:
     return choose_protocol(topology.service(service).capabilities)
 
 
-def probe_problems(exp: Experiment, topology: Topology) -> list[tuple[YamlPath, str]]:
+def probe_problems(exp: Experiment, topology: Topology) -> list[tuple[Loc, str]]:
     """Located problems of the probe line against the topology (unknown services are reported
     with the other unknown names)."""
     service = probed_service(exp, topology)
     if service not in topology.service_names:
         return []
-    loc: YamlPath = ("probe", "service") if exp.probe.service is not None else ("probe",)
+    loc: Loc = ("probe", "service") if exp.probe.service is not None else ("probe",)
     protocol = probe_protocol(topology, service)
     if protocol is None:
         return [(loc, f"the probe cannot speak to {service!r}: it speaks "

@@ -16,13 +16,11 @@ from collections.abc import Sequence
 
 from harness.backends.registry import supported_faults
 from harness.experiment import Experiment, LoadedExperiment, raise_issues
-from harness.experiment.base import Problem
+from harness.experiment.base import Loc, Problem
 from harness.load.planner import persona_problems
 from harness.runner.fault_targets import fault_target_problems
 from harness.runner.probe_target import probe_problems, probed_service
 from harness.topology import Topology, TopologyProblems, build_topology
-
-YamlPath = tuple[str | int, ...]
 
 LEDGER_CAPABILITIES = ("fhir-r4", "hl7v2-mllp", "dicomweb")
 """What the ledger can read writes back from: FHIR resources, HL7 results (from the FHIR
@@ -54,16 +52,16 @@ def validate_topology(loaded: LoadedExperiment) -> Topology:
     return topology
 
 
-def _command_problems(loaded: LoadedExperiment, topology: Topology) -> list[tuple[YamlPath, str]]:
+def _command_problems(loaded: LoadedExperiment, topology: Topology) -> list[tuple[Loc, str]]:
     """A user command whose working directory does not exist or whose program is not found (a
     bare name on PATH; a path from its working directory, as the process will be started)."""
-    problems: list[tuple[YamlPath, str]] = []
+    problems: list[tuple[Loc, str]] = []
     written = list(loaded.experiment.topology.services)
     for service in topology.services:
         if service.command is None:
             continue
         index = next((i for i, s in enumerate(written) if not isinstance(s, str) and s.name == service.name), None)
-        at: YamlPath = ("topology", "services", index) if index is not None else ("topology", "services")
+        at: Loc = ("topology", "services", index) if index is not None else ("topology", "services")
         workdir = service.working_dir(loaded.services_dir)
         if not workdir.is_dir():
             problems.append(((*at, "workdir") if index is not None else at,
@@ -90,14 +88,14 @@ def validate_targets(loaded: LoadedExperiment, topology: Topology) -> None:
     probe, check or persona that cannot apply to its service."""
     exp = loaded.experiment
     names = topology.service_names
-    problems: list[tuple[YamlPath, str]] = []
+    problems: list[tuple[Loc, str]] = []
     probed = probed_service(exp, topology)
     if probed not in names:
         problems.append((("probe", "service"), _unknown("service", probed, names)))
     problems += probe_problems(exp, topology)
     problems += fault_target_problems(exp, topology, supported_faults(exp.backend))
     for index, check in enumerate(exp.checks):
-        loc: YamlPath = ("checks", index, "service")
+        loc: Loc = ("checks", index, "service")
         if check.service not in names:
             default = "" if "service" in check.model_fields_set else " (the default of 'service')"
             problems.append((loc, _unknown("service", check.service, names) + default))
@@ -123,7 +121,7 @@ def validate_targets(loaded: LoadedExperiment, topology: Topology) -> None:
 
 
 def _capability_problems(check_type: str, service_name: str, topology: Topology,
-                         loc: YamlPath) -> list[tuple[YamlPath, str]]:
+                         loc: Loc) -> list[tuple[Loc, str]]:
     service = topology.service(service_name)
     needs = BUILTIN_CHECKS.get(check_type)
     if needs is not None and service.builtin not in needs:

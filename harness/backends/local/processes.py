@@ -44,7 +44,7 @@ from harness.timeline.events import ProcessAction
 LOG_TAIL_LINES = 20
 
 
-class Readiness(Protocol):
+class ReadinessCheck(Protocol):
     """One quick readiness attempt; ``description`` says what is awaited, for errors."""
 
     @property
@@ -104,7 +104,7 @@ class ProcessSpec:
     name: str
     argv: tuple[str, ...]
     site: str
-    ready: Readiness
+    ready: ReadinessCheck
     env: Mapping[str, str] = field(default_factory=dict)
     cwd: Path | None = None
     """Working directory (None: the harness's own)."""
