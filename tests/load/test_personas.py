@@ -95,8 +95,11 @@ def test_each_http_persona_runs_clean_and_records_every_request(persona: str, ho
         slots = [r for r in run.records if r["operation"] == "scheduling: POST /schedules/{id}/slots"]
         assert slots and {"scheduling: GET /schedules", "scheduling: GET /schedules/{id}"} <= operations
         for slot in slots:
+            if slot["status"] == 412:  # another scheduler wrote first: nothing written, so no resource
+                assert slot.get("resource_id") is None and slot.get("version") is None
+                continue
             assert slot["resource_id"].startswith("Schedule/staff-")
-            assert slot["status"] == 412 or int(slot["version"]) >= 2
+            assert int(slot["version"]) >= 2
         last = next(s for s in reversed(slots) if s["status"] == 201)
         current = httpx.get(f"{fd['scheduling']}/schedules/{last['resource_id'].split('/')[1]}", timeout=5).json()
         assert current["version"] >= int(last["version"])
