@@ -23,6 +23,7 @@ from harness.faults.rollback import rollback_run
 from harness.run.journal import Journal, replay_journal
 from harness.tools import find_libfaketime
 from harness.topology import reference_topology
+from tests.backends.running import Running, running_topology
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +40,6 @@ def _skip_without_tools() -> None:
         pytest.skip(f"no size-limited mount here: {disks.mount_problem()}")
 
 
-Running = tuple[LocalBackend, Endpoints, Nemesis, Journal]
 
 
 @pytest.fixture
@@ -47,17 +47,8 @@ def running(tmp_path: Path) -> Iterator[Running]:
     _skip_without_tools()
     options = LocalOptions(services=ServiceOptions(ehr=EhrOptions(promote_after=1.0, heartbeat_interval=0.1)),
                            clock_skewed=frozenset({"ehr-a"}), disk_limits={"ehr-a": 16})
-    journal = Journal(tmp_path, "t")
-    backend = LocalBackend(TOPOLOGY, tmp_path, options=options, journal=journal)
-    endpoints = backend.up()
-    nemesis = Nemesis(endpoints, backend, journal)
-    try:
-        yield backend, endpoints, nemesis, journal
-    finally:
-        nemesis.heal_all()
-        nemesis.close()
-        backend.down()
-        journal.close()
+    with running_topology(TOPOLOGY, tmp_path, options) as running:
+        yield running
 
 
 def served_date(endpoints: Endpoints, instance: str) -> float:

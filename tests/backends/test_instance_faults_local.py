@@ -17,32 +17,21 @@ from harness.backends import EhrOptions, Endpoints, ServiceOptions
 from harness.backends.local import LocalBackend, LocalOptions
 from harness.backends.local.processes import ProcessSpec, ProcessSupervisor, TcpReady
 from harness.experiment.faults import FAULT_TYPES, KillFault, PartitionFault, PauseFault, RestartFault
-from harness.faults import FaultPlan, Nemesis, plan_fault
-from harness.run.journal import Journal, replay_journal
+from harness.faults import FaultPlan, plan_fault
+from harness.run.journal import replay_journal
 from harness.topology import reference_topology
 from harness.toxiproxy import ToxiproxyClient
+from tests.backends.running import Running, running_topology
 
 pytestmark = pytest.mark.integration
 
 FAST = LocalOptions(services=ServiceOptions(ehr=EhrOptions(promote_after=1.0, heartbeat_interval=0.1)))
 TOPOLOGY = reference_topology(("ehr",))
 
-Running = tuple[LocalBackend, Endpoints, Nemesis, Journal]
-
-
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[Running]:
-    journal = Journal(tmp_path, "t")
-    backend = LocalBackend(TOPOLOGY, tmp_path, options=FAST, journal=journal)
-    endpoints = backend.up()
-    nemesis = Nemesis(endpoints, backend, journal)
-    try:
-        yield backend, endpoints, nemesis, journal
-    finally:
-        nemesis.heal_all()
-        nemesis.close()
-        backend.down()
-        journal.close()
+    with running_topology(TOPOLOGY, tmp_path, FAST) as running:
+        yield running
 
 
 def plan(fault: KillFault | PauseFault | RestartFault | PartitionFault) -> FaultPlan:
