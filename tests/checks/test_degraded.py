@@ -171,3 +171,30 @@ def test_an_order_for_a_patient_registered_in_downtime_must_land_on_the_patient_
                              _found(7, ("m7", None, True), subject="Patient/perm1")]).lazy()
     verdict = check_patient_identity("i", records, merged)
     assert verdict.outcome.value == "fail" and "two registrations" in verdict.summary
+
+
+def test_lab_turnaround_baseline_leaves_out_results_the_fault_caught_in_flight() -> None:
+    """A result sent in the steady state but still queued when the fault began waits for the
+    outage to end: it measures the outage, not the steady state, and must not inflate the
+    baseline (it made the flagship's p95 ratio < 1 in 2 runs of 8)."""
+    from datetime import UTC, datetime
+
+    from harness.checks.degraded import check_lab_turnaround
+    from harness.checks.windows import Window
+
+    def result(n: int, t: float) -> RequestRecord:
+        return RequestRecord(t, 0.01, "load", "messaging", "messaging: ORU^R01", True, message_id=f"M{n}",
+                             ack_code="AA", write_key=f"DiagnosticReport?identifier=urn:x|M{n}")
+
+    def arrived(n: int, at: float) -> ReadBack:
+        stamp = datetime.fromtimestamp(at, UTC).isoformat()
+        return ReadBack(f"DiagnosticReport?identifier=urn:x|M{n}", (FoundResource(f"d{n}", "1", None, updated=stamp),))
+
+    baseline, outage = Window(0, 100), Window(100, 200)
+    sent = [result(1, 10), result(2, 20), result(3, 99.9), result(4, 110), result(5, 120)]
+    table = readback_table([arrived(1, 10.5), arrived(2, 20.5), arrived(3, 201),  # caught by the fault
+                            arrived(4, 115), arrived(5, 125)]).lazy()
+    verdict = check_lab_turnaround("l", sent, table, baseline, outage, None)
+    assert verdict.evidence["baseline"]["results"] == 2 and verdict.evidence["baseline"]["p95"] == 0.5
+    assert verdict.evidence["baseline_in_flight_at_fault"] == 1
+    assert verdict.evidence["p95_ratio"] == 10.0
