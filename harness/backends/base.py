@@ -7,8 +7,8 @@ Each backend declares the fault types it can carry out (:attr:`Backend.supported
 an experiment asking for another one is rejected at validation
 (:mod:`harness.runner.fault_targets`), never half-run.
 
-Backends: ``local`` (processes on 127.0.0.1, the embedded default) exists now; ``docker``,
-``compose`` and ``external`` follow the same protocol.
+Backends: ``local`` (processes on 127.0.0.1, the embedded default) and ``docker`` (containers,
+a network per site) exist now; ``compose`` and ``external`` follow the same protocol.
 """
 
 from __future__ import annotations
@@ -59,6 +59,8 @@ class Endpoints:
     mllp: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     stats_url: str | None = None
     workstation_urls: Mapping[str, str] = field(default_factory=dict)
+    own_hosts: frozenset[str] = frozenset()
+    """Addresses of the run's own containers (docker backend): safe targets like loopback."""
 
     @property
     def front_door_url(self) -> str | None:
@@ -76,6 +78,7 @@ class Endpoints:
             "instances": dict(self.instance_urls),
             "mllp": {name: f"{host}:{port}" for name, (host, port) in self.mllp.items()},
             "workstations": dict(self.workstation_urls),
+            "own_hosts": sorted(self.own_hosts),
             "links": {n: {"listen": e.listen, "upstream": e.upstream} for n, e in self.links.items()},
         }
 

@@ -19,6 +19,9 @@ SUPPORTED_FAULTS: Final[dict[str, frozenset[str]]] = {
     # Each instance is a process of its own: it can be killed, paused and restarted, started
     # under libfaketime (clock_skew) and given a size-limited data filesystem (disk_full).
     "local": LINK_FAULTS | {"power_loss", "kill", "pause", "restart", "clock_skew", "disk_full"},
+    # Each instance is a container of its own: killed (SIGKILL from the engine), frozen
+    # (the freezer cgroup) and restarted; clock and disk faults are not built for containers yet.
+    "docker": LINK_FAULTS | {"power_loss", "kill", "pause", "restart"},
 }
 """Fault types each backend supports, by backend name (the experiment's ``backend:``)."""
 

@@ -194,8 +194,9 @@ class Experiment(FrozenModel):
     description: str | None = None
     """What the experiment shows, for people reading reports."""
 
-    backend: Literal["local"] = "local"
-    """Where the systems run: 'local' starts them as processes on this machine."""
+    backend: Literal["local", "docker"] = "local"
+    """Where the systems run: 'local' starts them as processes on this machine, 'docker' in
+    containers (one Docker network per site; `make images` builds the images)."""
 
     topology: TopologyConfig = TopologyConfig()
     """The systems under test and their tuning."""

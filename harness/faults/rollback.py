@@ -3,7 +3,8 @@
 A run that was SIGKILLed could not heal: its toxics are still on the proxies, its disabled
 links still disabled, its instances perhaps paused, its processes still running.
 :func:`rollback_run` removes every toxic and re-enables every link the journal says were
-applied and not healed, thaws (SIGCONT) every instance paused by a fault not healed, sets
+applied and not healed, removes every container and network of the run (docker backend: found
+by the run's labels, paused ones thawed first), thaws (SIGCONT) every instance paused by a fault not healed, sets
 the clock of every instance a ``clock_skew`` left skewed back to true time (its libfaketime
 timestamp file, from the journal's ``clock-file`` resource) and deletes the filler of every
 ``disk_full`` not healed, then kills every process the run started that is still alive
@@ -56,6 +57,9 @@ class RollbackResult:
     """Instances whose data filesystem a ``disk_full`` had filled: the filler was deleted."""
     disks_unmounted: list[str] = field(default_factory=list)
     """Size-limited data filesystems the run mounted and this rollback unmounted."""
+    containers_removed: list[str] = field(default_factory=list)
+    """Containers of the run (docker backend) that were still there, and were removed."""
+    networks_removed: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -63,7 +67,8 @@ class RollbackResult:
     def nothing_to_do(self) -> bool:
         """Nothing had to be undone (what was already gone does not count)."""
         return not (self.toxics_removed or self.links_enabled or self.processes_killed or self.processes_resumed
-                    or self.clocks_reset or self.disks_freed or self.disks_unmounted or self.errors)
+                    or self.clocks_reset or self.disks_freed or self.disks_unmounted or self.containers_removed
+                    or self.networks_removed or self.errors)
 
     def describe(self) -> list[str]:
         """One line per kind of outcome, for the terminal and the lifeline's log."""
@@ -75,6 +80,8 @@ class RollbackResult:
                             ("resumed paused processes", self.processes_resumed),
                             ("clocks set back to true time", self.clocks_reset),
                             ("full disks freed", self.disks_freed),
+                            ("removed containers", self.containers_removed),
+                            ("removed networks", self.networks_removed),
                             ("killed processes", self.processes_killed),
                             ("unmounted data filesystems", self.disks_unmounted),
                             ("note", self.notes),
@@ -161,12 +168,16 @@ def rollback_run(run_dir: Path, *, force: bool = False, timeout: float = 20.0,
         for client in clients.values():
             client.close()
 
-    # 2. Paused instances thawed, so that none is left frozen even if the kill below cannot
+    # 2. The run's containers and networks (docker backend), found by their labels: removing a
+    # container ends its processes, paused or not, and its Toxiproxy with its toxics.
+    _remove_containers(run_dir, state, result)
+
+    # 3. Paused instances thawed, so that none is left frozen even if the kill below cannot
     # reach it (SIGKILL would end a stopped process all the same).
     _resume_paused(state, result)
     _restore_clocks_and_disks(state, result)
 
-    # 3. Processes, identified by pid and start time (a recycled pid is not ours).
+    # 4. Processes, identified by pid and start time (a recycled pid is not ours).
     for ref in state.live_processes.values():
         if not is_same_process(ref):
             continue
@@ -184,10 +195,10 @@ def rollback_run(run_dir: Path, *, force: bool = False, timeout: float = 20.0,
     survivors = [f"{r.name} (pid {r.pid})" for r in state.live_processes.values() if is_same_process(r)]
     if survivors:
         result.errors.append(f"still alive after SIGKILL: {', '.join(survivors)}")
-    # 4. Processes nobody journaled: spawned just before the runner died, or children of ours.
+    # 5. Processes nobody journaled: spawned just before the runner died, or children of ours.
     for process in kill_tagged(of_run(run_dir)):
         result.processes_killed.append(f"untracked pid {process.pid} ({process.command[:60]})")
-    # 5. Mounts, once nothing of the run can hold them busy.
+    # 6. Mounts, once nothing of the run can hold them busy.
     unmounted = _unmount_disks(state, result)
 
     if not result.errors:
@@ -203,6 +214,23 @@ def rollback_run(run_dir: Path, *, force: bool = False, timeout: float = 20.0,
         finally:
             journal.close()
     return result
+
+
+def _remove_containers(run_dir: Path, state: JournalState, result: RollbackResult) -> None:
+    """Remove every container and network labelled with the run (when the journal says the run
+    made some: a local run's rollback never needs a Docker engine)."""
+    if not state.docker_resources:
+        return
+    from harness.backends.docker.engine import remove_run_resources_if_engine
+
+    removed = remove_run_resources_if_engine(of_run(run_dir))
+    if removed is None:
+        result.errors.append(f"the run made containers or networks ({', '.join(state.docker_resources[:5])}), "
+                             "but no Docker engine answers to remove them")
+        return
+    result.containers_removed += removed.containers
+    result.networks_removed += removed.networks
+    result.errors += removed.errors
 
 
 def _resume_paused(state: JournalState, result: RollbackResult) -> None:

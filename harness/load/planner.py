@@ -99,7 +99,9 @@ def build_plan(experiment: Experiment, endpoints: Endpoints, run_dir: Path, run_
     mllp_names = sorted(n for n in endpoints.mllp if n in engines)  # msg-a (dc-a) first: the senders' primary
     mllp_targets = [endpoints.mllp[name] for name in mllp_names]
     hosts = [urlsplit(url).hostname or "" for url in http_targets.values()] + [h for h, _ in mllp_targets]
-    refused = refused_hosts(hosts, load.allow_hosts)
+    # The run's own containers are the project's own targets, as loopback is.
+    allowed = [*load.allow_hosts, *sorted(endpoints.own_hosts)]
+    refused = refused_hosts(hosts, allowed)
     if refused:
         raise InvalidInput(f"load.allow_hosts: the load would target {', '.join(refused)}, which is not loopback "
                            f"nor one of the project's containers; add it to load.allow_hosts to allow it")
@@ -117,6 +119,6 @@ def build_plan(experiment: Experiment, endpoints: Endpoints, run_dir: Path, run_
         records_path=str(run_dir / RECORDS_FILE),
         summary_path=str(run_dir / SUMMARY_FILE),
         stop_path=str(run_dir / STOP_FILE),
-        extra={"allow_hosts": list(load.allow_hosts), "mllp_names": mllp_names,
+        extra={"allow_hosts": allowed, "mllp_names": mllp_names,
                "mllp_datacenters": [(instance_sites or {}).get(name) for name in mllp_names]},
     )

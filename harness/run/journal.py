@@ -16,6 +16,9 @@ The file is JSON lines, one object per record, with a ``type``:
 * ``resource``         {kind, instance, path}           (a backend resource, before creating it:
   ``clock-file``, a libfaketime timestamp file; ``disk``, a size-limited mount)
 * ``resource-released`` {kind, path}                    (the backend removed it again)
+* ``docker``           {kind: container | network, name, [instance, site, id]} (before the
+  docker backend creates it, and again with its ``id`` once created; each also carries the
+  run's labels, :mod:`harness.backends.docker.engine`, by which a rollback finds it)
 * ``run-end``          {status}                         (the run cleaned up after itself)
 
 Actions are plain data: ``{"kind": "toxic", "server", "proxy", "toxic"}``,
@@ -163,6 +166,8 @@ class JournalState:
     unhealed_faults: dict[str, list[Action]] = field(default_factory=dict)
     resources: dict[str, Resource] = field(default_factory=dict)
     """Backend resources acquired and not released, by path (oldest first)."""
+    docker_resources: list[str] = field(default_factory=list)
+    """Names of the containers and networks the run made (removed or not: labels tell)."""
 
     def resource_of(self, kind: str, instance: str) -> Resource | None:
         """The newest unreleased resource of that kind for ``instance``."""
@@ -212,6 +217,9 @@ def replay_journal(path: Path) -> JournalState:
             state.resources[entry["path"]] = Resource(entry["kind"], entry.get("instance", ""), Path(entry["path"]))
         elif kind == "resource-released":
             state.resources.pop(entry["path"], None)
+        elif kind == "docker":
+            if entry.get("name") not in state.docker_resources:
+                state.docker_resources.append(str(entry.get("name")))
         elif kind == "run-end":
             state.ended = True
     return state

@@ -62,6 +62,11 @@ def _command_problems(loaded: LoadedExperiment, topology: Topology) -> list[tupl
             continue
         index = next((i for i, s in enumerate(written) if not isinstance(s, str) and s.name == service.name), None)
         at: Loc = ("topology", "services", index) if index is not None else ("topology", "services")
+        if loaded.experiment.backend != "local":
+            problems.append(((*at, "command") if index is not None else at,
+                             f"service {service.name!r} runs as a command, a process on this machine; the "
+                             f"{loaded.experiment.backend} backend runs containers (use backend: local for it)"))
+            continue
         workdir = service.working_dir(loaded.services_dir)
         if not workdir.is_dir():
             problems.append(((*at, "workdir") if index is not None else at,

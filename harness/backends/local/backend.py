@@ -375,10 +375,10 @@ class LocalBackend:
         disks.free(self._disk(name))
 
 
-def haproxy_servers_up(stats_port: int) -> set[tuple[str, str]]:
-    """``(service, server)`` pairs HAProxy currently reports UP (from its stats CSV)."""
+def haproxy_servers_up(stats_port: int, host: str = LOOPBACK) -> set[tuple[str, str]]:
+    """``(service, server)`` pairs HAProxy at ``host`` currently reports UP (from its stats CSV)."""
     try:
-        conn = http.client.HTTPConnection(LOOPBACK, stats_port, timeout=1)
+        conn = http.client.HTTPConnection(host, stats_port, timeout=1)
         conn.request("GET", "/stats;csv")
         text = conn.getresponse().read().decode()
         conn.close()

@@ -1,0 +1,149 @@
+"""The docker backend on the real engine: real containers of our images, one network per site,
+a real Toxiproxy container, faults through the nemesis. Needs `make images` (which `make test`
+runs first): without an engine or the images these tests fail, they do not skip."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import httpx
+import pytest
+
+from harness.backends import EhrOptions, Endpoints, ServiceOptions
+from harness.backends.docker.backend import DockerBackend
+from harness.backends.docker.engine import LABEL_RUN
+from harness.backends.local import LocalOptions
+from harness.experiment.faults import KillFault, PauseFault, PowerLossFault, RestartFault
+from harness.faults import FaultPlan, Nemesis, plan_fault
+from harness.run.journal import Journal, replay_journal
+from harness.run.run_tag import run_tag
+from harness.topology import reference_topology
+
+pytestmark = pytest.mark.integration
+
+FAST = LocalOptions(services=ServiceOptions(ehr=EhrOptions(promote_after=1.0, heartbeat_interval=0.1)))
+TOPOLOGY = reference_topology(("ehr",))
+
+Running = tuple[DockerBackend, Endpoints, Nemesis]
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[Running]:
+    journal = Journal(tmp_path, "t")
+    backend = DockerBackend(TOPOLOGY, tmp_path, options=FAST, journal=journal)
+    endpoints = backend.up()
+    nemesis = Nemesis(endpoints, backend, journal)
+    try:
+        yield backend, endpoints, nemesis
+    finally:
+        nemesis.heal_all()
+        nemesis.close()
+        backend.down()
+        journal.close()
+        assert leftovers(tmp_path) == ([], [])
+
+
+def leftovers(run_dir: Path) -> tuple[list[str], list[str]]:
+    """Names of the containers and networks labelled with the run that still exist."""
+    with contextlib.closing(docker.from_env()) as client:
+        label = f"{LABEL_RUN}={run_tag(run_dir)}"
+        return ([c.name for c in client.containers.list(all=True, filters={"label": label})],
+                [n.name for n in client.networks.list(filters={"label": label})])
+
+
+def plan(fault: KillFault | PauseFault | RestartFault | PowerLossFault) -> FaultPlan:
+    return plan_fault(fault, fault.label, TOPOLOGY)
+
+
+def health(endpoints: Endpoints, instance: str, timeout: float = 1.0) -> int:
+    return httpx.get(f"{endpoints.instance_urls[instance]}/health", timeout=timeout).status_code
+
+
+def exec_python(backend: DockerBackend, instance: str, code: str) -> tuple[int, str]:
+    """Run ``code`` with the container's Python inside ``instance``'s container."""
+    container = backend.supervisor.container(instance).container
+    code_and_output = container.exec_run(["/opt/hchaos/bin/python", "-c", code])
+    return int(code_and_output.exit_code), code_and_output.output.decode(errors="replace")
+
+
+CONNECT = """
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1] if len(sys.argv) > 1 else {host!r}, {port}), timeout=2).close()
+    print("connected")
+except OSError as exc:
+    print("refused:", exc)
+"""
+
+
+def test_a_data_center_reaches_the_other_only_through_a_toxiproxy_link(running: Running) -> None:
+    backend, endpoints, _ = running
+    ehr_b_address = backend.supervisor.container("ehr-b").address
+    # by name and by address, dc-a cannot reach ehr-b directly: different networks
+    assert "refused" in exec_python(backend, "ehr-a", CONNECT.format(host="ehr-b", port=8080))[1]
+    assert "refused" in exec_python(backend, "ehr-a", CONNECT.format(host=ehr_b_address, port=8080))[1]
+    # through the replication link it can, and cutting the link cuts it
+    link = endpoints.links["repl-ehr-a-b"]
+    assert "connected" in exec_python(backend, "ehr-a", CONNECT.format(host="toxiproxy", port=link.listen_port))[1]
+    assert link.upstream_host == "ehr-b"
+    # and nothing in a site network reaches outside the machine (internal networks)
+    assert "refused" in exec_python(backend, "ehr-a", CONNECT.format(host="192.0.2.1", port=80))[1]
+
+
+def test_kill_and_the_heal_start_the_same_container_again_ready(running: Running, tmp_path: Path) -> None:
+    backend, endpoints, nemesis = running
+    other = backend.supervisor.container("ehr-a").container.attrs["State"]["StartedAt"]
+    kill = plan(KillFault(type="kill", target="ehr-b", duration=5, name="kill"))
+    nemesis.inject(kill)
+    assert backend.supervisor.container("ehr-b").status() == "exited"
+    with pytest.raises(httpx.TransportError):
+        health(endpoints, "ehr-b")
+    nemesis.heal(kill)
+    assert backend.supervisor.container("ehr-b").status() == "running"
+    assert health(backend.endpoints or endpoints, "ehr-b") == 200  # ready (at its new address) when the heal returns
+    backend.supervisor.container("ehr-a").container.reload()
+    assert backend.supervisor.container("ehr-a").container.attrs["State"]["StartedAt"] == other  # only the target
+    assert "kill" not in replay_journal(tmp_path / "journal.jsonl").unhealed_faults
+
+
+def test_pause_freezes_the_container_and_the_heal_thaws_it(running: Running) -> None:
+    backend, endpoints, nemesis = running
+    pause = plan(PauseFault(type="pause", target="ehr-b", duration=5, name="freeze"))
+    started = time.perf_counter()
+    nemesis.inject(pause)
+    print(f"pause applied (journal fsync + docker pause) in {(time.perf_counter() - started) * 1000:.1f} ms")
+    assert backend.supervisor.container("ehr-b").status() == "paused"
+    with pytest.raises(httpx.TimeoutException):  # the kernel accepts, nobody answers
+        health(endpoints, "ehr-b", timeout=0.5)
+    nemesis.heal(pause)
+    assert backend.supervisor.container("ehr-b").status() == "running"
+    assert health(endpoints, "ehr-b", timeout=5) == 200
+
+
+def test_restart_stops_gracefully_and_is_ready_when_the_inject_returns(running: Running, tmp_path: Path) -> None:
+    backend, _, nemesis = running
+    restart = plan(RestartFault(type="restart", target="ehr-b", duration=2, name="bounce"))
+    nemesis.inject(restart)
+    container = backend.supervisor.container("ehr-b")
+    assert container.status() == "running" and health(backend.endpoints or running[1], "ehr-b") == 200
+    nemesis.heal(restart)
+    starts = [line for line in (tmp_path / "logs" / "ehr-b.log").read_text().splitlines() if line.startswith("=== ")]
+    assert len(starts) == 2 and "starting again" in starts[1]
+
+
+def test_power_loss_kills_every_container_of_the_site_and_cuts_its_links(running: Running) -> None:
+    backend, endpoints, nemesis = running
+    power = plan(PowerLossFault(type="power_loss", target="dc-a", duration=5, name="power"))
+    started = time.perf_counter()
+    nemesis.inject(power)
+    applied = (time.perf_counter() - started) * 1000
+    print(f"power loss of dc-a applied (containers killed + links cut) in {applied:.0f} ms")
+    assert backend.supervisor.container("ehr-a").status() == "exited"
+    assert backend.supervisor.container("ehr-b").status() == "running"
+    nemesis.heal(power)
+    assert backend.supervisor.container("ehr-a").status() == "running"
+    assert health(backend.endpoints or endpoints, "ehr-a") == 200
