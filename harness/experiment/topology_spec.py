@@ -179,8 +179,10 @@ class ServiceSpec(FrozenModel):
     {host.<service>}, {port.<service>} -- its address *through the link*, so the traffic crosses
     Toxiproxy. '{{' and '}}' are literal braces."""
 
-    image: str | None = None
-    """A container image (the docker backend; not in the local backend)."""
+    image: str | None = Field(default=None, min_length=1, max_length=300)
+    """A container image on this machine (the docker backend), e.g. 'orthancteam/orthanc:24.1'.
+    With it, 'command' is the container's command (default: the image's own); 'ports' are the
+    ports the image listens on inside its container; placeholders work as for a command."""
 
     url: str | None = None
     """A real endpoint the harness does not start (the external backend; not in the local backend)."""

@@ -57,12 +57,19 @@ def _command_problems(loaded: LoadedExperiment, topology: Topology) -> list[tupl
     bare name on PATH; a path from its working directory, as the process will be started)."""
     problems: list[tuple[Loc, str]] = []
     written = list(loaded.experiment.topology.services)
+    backend = loaded.experiment.backend
     for service in topology.services:
-        if service.command is None:
+        if service.command is None and service.image is None:
             continue
         index = next((i for i, s in enumerate(written) if not isinstance(s, str) and s.name == service.name), None)
         at: Loc = ("topology", "services", index) if index is not None else ("topology", "services")
-        if loaded.experiment.backend != "local":
+        if service.image is not None:
+            if backend != "docker":
+                problems.append(((*at, "image") if index is not None else at,
+                                 f"service {service.name!r} runs as a container image; the {backend} backend runs "
+                                 "processes (use backend: docker, or --backend docker)"))
+            continue
+        if backend != "local":
             problems.append(((*at, "command") if index is not None else at,
                              f"service {service.name!r} runs as a command, a process on this machine; the "
                              f"{loaded.experiment.backend} backend runs containers (use backend: local for it)"))

@@ -44,8 +44,9 @@ class Service:
     ``ports`` are the named ports each instance listens on (ours: ``http`` always, for health
     and metrics; ``mllp`` for HL7 engines); ``fixed_ports`` pins some of them on 127.0.0.1.
     ``capabilities`` say what it speaks (what probes, load and checks may do with it).
-    It runs as ``builtin`` (one of the harness's services) or as ``command`` (a user's process,
-    with placeholders, :mod:`harness.backends.local.user_services`); ``readiness`` None means a
+    It runs as ``builtin`` (one of the harness's services), as ``command`` (a user's process,
+    with placeholders, :mod:`harness.backends.local.user_services`) or as ``image`` (a user's
+    container, docker backend); ``readiness`` None means a
     built-in's own (its ``health_path`` answers 200) or, for a command, a TCP connect on its
     first port. ``depends_on`` lists the services it talks to (through links).
     """
@@ -57,6 +58,8 @@ class Service:
     capabilities: tuple[str, ...] = ()
     builtin: str | None = None
     command: tuple[str, ...] | None = None
+    image: str | None = None
+    """A container image (docker backend); ``command`` is then the container's command, if any."""
     env: tuple[tuple[str, str], ...] = ()
     workdir: str | None = None
     fixed_ports: tuple[tuple[PortName, int], ...] = ()

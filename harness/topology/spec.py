@@ -208,15 +208,16 @@ class _Builder:
 
     def _service(self, chosen: _Chosen) -> Service:
         spec, loc = chosen.spec, chosen.loc
-        ways = [w for w in ("builtin", "command", "image", "url") if getattr(spec, w) is not None]
+        # With an image, 'command' is the container's command (as in Compose), not another way.
+        ways = [w for w in ("builtin", "command", "image", "url") if getattr(spec, w) is not None
+                and not (w == "command" and spec.image is not None)]
         if len(ways) != 1:
             self.problem(loc, f"service {spec.name!r}: say how it runs with exactly one of builtin (ours), command "
                               f"(a process), image (a container), url (a real endpoint); found: "
                               f"{', '.join(ways) or 'none'}")
-        elif ways[0] in ("image", "url"):
-            backend = "docker" if ways[0] == "image" else "external"
-            self.problem(chosen.at(ways[0]), f"service {spec.name!r}: '{ways[0]}:' needs the {backend} backend, which "
-                                          "this version does not have yet; on the local backend use 'command:'")
+        elif ways[0] == "url":
+            self.problem(chosen.at("url"), f"service {spec.name!r}: 'url:' needs the external backend, which this "
+                                        "version does not have yet; use 'command:' (local) or 'image:' (docker)")
         if spec.builtin is not None and spec.builtin not in BUILTINS:
             self.problem(chosen.at("builtin"), f"unknown built-in service {spec.builtin!r}; ours are "
                                             f"{', '.join(BUILTINS)}", found=repr(spec.builtin))
@@ -248,7 +249,8 @@ class _Builder:
                     self.problem(where, why, found=repr(text))
         return Service(
             spec.name, spec.description or "", ports=tuple(ports), capabilities=tuple(spec.speaks or ()),
-            builtin=spec.builtin, command=spec.command, env=tuple(sorted(spec.env.items())), workdir=spec.workdir,
+            builtin=spec.builtin, command=spec.command, image=spec.image, env=tuple(sorted(spec.env.items())),
+            workdir=spec.workdir,
             fixed_ports=tuple((n, p) for n, p in ports.items() if p is not None), readiness=spec.ready,
             depends_on=tuple(d for d in dependencies if d in self.running), health_path=self._health_path(spec),
             base_path=(spec.base_path or "").rstrip("/"))

@@ -132,7 +132,9 @@ def test_errors_in_a_topology_file_name_that_file_and_its_line(tmp_path: Path) -
      " instances: [{name: y-1, site: dc-a}], front_door: {}, depends_on: [x]}]}", "topology.services[0].depends_on",
      "dependency cycle: x -> y -> x"),
     ("topology: {services: [{name: x, image: 'hapi:7', speaks: [fhir-r4], instances: [{name: x-1, site: dc-a}]}]}",
-     "topology.services[0].image", "needs the docker backend"),
+     "topology.services[0].image", "the local backend runs processes (use backend: docker"),
+    ("topology: {services: [{name: x, url: 'https://fhir.example.org', speaks: [fhir-r4],"
+     " instances: [{name: x-1, site: dc-a}]}]}", "topology.services[0].url", "needs the external backend"),
     ("topology: {services: [{name: x, speaks: [tcp], instances: [{name: x-1, site: dc-a}]}]}",
      "topology.services[0]", "exactly one of builtin"),
     ("topology: {services: [{name: x, command: [sleep], speaks: [tcp], instances: [{name: x, site: dc-a, count: 3}]}]}",
@@ -146,6 +148,14 @@ def test_bad_topologies_are_located_errors(experiment_file: Callable[..., Path],
     message = _errors(experiment_file(body + "\nprobe: {service: x}\n" if "name: x" in body else body + "\n"))
     assert f": {where}: " in message, message
     assert text in message, message
+
+
+def test_a_command_service_is_refused_on_the_docker_backend(tmp_path: Path) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_text("version: 1\nname: x\nbackend: docker\nprobe: {service: x}\ntopology: {services: [{name: x, "
+                    "command: [sleep], speaks: [tcp], instances: [{name: x-1, site: dc-a}]}]}\n")
+    message = _errors(path)
+    assert ": topology.services[0].command: " in message and "the docker backend runs containers" in message, message
 
 
 def test_an_unknown_capability_is_refused_by_the_schema(experiment_file: Callable[..., Path]) -> None:

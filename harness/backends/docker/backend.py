@@ -41,15 +41,16 @@ from harness.backends.docker.layout import (
 from harness.backends.local.backend import HAPROXY, TOXIPROXY, LocalOptions, haproxy_servers_up, toxiproxy_env
 from harness.backends.local.haproxy import HaproxyBackendServer, HaproxyRoute, render_haproxy_config
 from harness.backends.local.processes import HttpReady, ProcessFailedToStart, ReadinessCheck
-from harness.backends.readiness import readiness_from_spec
+from harness.backends.local.user_services import placeholder_values
+from harness.backends.readiness import TcpConnectReady, readiness_from_spec
 from harness.backends.registry import SUPPORTED_FAULTS
-from harness.errors import InvalidInput
+from harness.errors import InfrastructureError, InvalidInput
 from harness.interrupt import NEVER, Interruption
 from harness.run.journal import Journal
 from harness.run.run_tag import of_run, tag_environment
 from harness.services import DRIVERS, LaunchContext
 from harness.timeline import TimelineWriter
-from harness.topology import FRONT_DOOR, Topology
+from harness.topology import FRONT_DOOR, Topology, placeholders
 from harness.toxiproxy import ProxySpec, ToxiproxyClient
 
 if TYPE_CHECKING:
@@ -59,6 +60,10 @@ if TYPE_CHECKING:
 CONTAINER_PYTHON = "/opt/hchaos/bin/python"
 CONTAINER_DATA = "/data"
 HAPROXY_CONFIG = "/usr/local/etc/hchaos/haproxy.cfg"
+
+
+class ImageMissing(InfrastructureError):
+    """An image a run needs is not on this machine (exit code 3)."""
 
 
 class DockerBackend:
@@ -101,6 +106,7 @@ class DockerBackend:
 
         self._client = engine.connect()
         require_images([SERVICES_IMAGE, TOXIPROXY_IMAGE] + ([HAPROXY_IMAGE] if self.topology.front_door.routes else []))
+        self._require_user_images()
         try:
             return self._up()
         except BaseException:
@@ -108,10 +114,31 @@ class DockerBackend:
             raise
 
     def _refuse_what_cannot_run(self) -> None:
+        """Validation refuses ``command:`` services on this backend; this guards callers that
+        build a backend from a topology without validating an experiment."""
         for service in self.topology.services:
-            if service.builtin is None:
+            if service.builtin is None and service.image is None:
                 raise InvalidInput(f"service {service.name!r} runs as a command on this machine; the docker backend "
                                    "runs containers only", hint="run it on the local backend, or give it an image")
+
+    def _require_user_images(self) -> None:
+        """Every user service's image is on this machine (none can be pulled: a missing one
+        would fail late, after a registry timeout, with the topology half up)."""
+        from docker.errors import ImageNotFound
+
+        assert self._client is not None
+        missing = []
+        for service in self.topology.services:
+            if service.image is None:
+                continue
+            try:
+                self._client.images.get(service.image)
+            except ImageNotFound:
+                missing.append(f"{service.image} (service {service.name!r})")
+        if missing:
+            raise ImageMissing(f"image(s) not on this machine: {', '.join(missing)}",
+                               hint="build or load them first (`docker build`, `docker load`): no registry is "
+                                    "reached from a run")
 
     def _up(self) -> Endpoints:
         from harness.backends.docker.images import HAPROXY_IMAGE, SERVICES_IMAGE, TOXIPROXY_IMAGE
@@ -212,27 +239,43 @@ class DockerBackend:
         return int(bindings[0]["HostPort"])
 
     def _instance_spec(self, name: str, image: str) -> ContainerSpec:
+        """A built-in's container (our services image, its driver's command line), or a user
+        service's (its image; its command and environment with the placeholders filled in).
+        Every instance gets ``/data`` (the run's ``data/`` folder; a user service's ``{data}`` is
+        ``/data/<instance>``) and reaches each link at ``toxiproxy:<port>``."""
         topo, layout = self.topology, self.layout
         inst = topo.instance(name)
         service = topo.service(inst.service)
-        assert service.builtin is not None  # _refuse_what_cannot_run
         ports = layout.instance_ports[name]
         ctx = LaunchContext(inst, topo, "0.0.0.0", ports,
                             {link: (TOXIPROXY_ALIAS, port) for link, port in layout.link_ports.items()},
                             Path(CONTAINER_DATA), self.options.services)
-        driver = DRIVERS[service.builtin]
         readiness, log_path = service.readiness, self.run_dir / "logs" / f"{name}.log"
+        env = tag_environment(self.run_dir)
+        if service.builtin is not None:
+            driver = DRIVERS[service.builtin]
+            command: tuple[str, ...] = (CONTAINER_PYTHON, "-m", driver.module, *driver.argv(ctx))
+            health_port, health_path = ports["http"], driver.health_path
+        else:
+            assert service.image is not None  # _refuse_what_cannot_run
+            image = service.image
+            (self.run_dir / "data" / name).mkdir(parents=True, exist_ok=True)
+            values = placeholder_values(ctx, f"{CONTAINER_DATA}/{name}")
+            command = tuple(placeholders.substitute(arg, values) for arg in service.command or ())
+            env |= {key: placeholders.substitute(value, values) for key, value in service.env}
+            health_port, health_path = next(iter(ports.values())), ""
 
         def ready(ip: str) -> ReadinessCheck:
             if readiness is not None:
                 return readiness_from_spec(readiness, ip, ports, log_path)
-            return HttpReady(ip, ports["http"], driver.health_path)
+            if health_path:
+                return HttpReady(ip, health_port, health_path)
+            return TcpConnectReady(ip, health_port)
 
         return ContainerSpec(
-            name, image, (CONTAINER_PYTHON, "-m", driver.module, *driver.argv(ctx)), inst.site,
-            ((layout.network(inst.site), (name,)),), ready, layout.container(name),
-            env=tag_environment(self.run_dir), labels=self._labels(name, inst.site),
-            volumes=((self.run_dir / "data", CONTAINER_DATA, "rw"),), working_dir=CONTAINER_DATA)
+            name, image, command, inst.site, ((layout.network(inst.site), (name,)),), ready, layout.container(name),
+            env=env, labels=self._labels(name, inst.site), volumes=((self.run_dir / "data", CONTAINER_DATA, "rw"),),
+            working_dir=CONTAINER_DATA if service.builtin is not None else None)
 
     def _haproxy_spec(self, image: str) -> ContainerSpec:
         topo, layout = self.topology, self.layout

@@ -142,7 +142,10 @@ class ContainerSupervisor:
         from testcontainers.core.container import DockerContainer
 
         first, first_aliases = spec.networks[0]
-        tc = (DockerContainer(spec.image, env=dict(spec.env), name=spec.container_name).with_command(list(spec.command))
+        tc = DockerContainer(spec.image, env=dict(spec.env), name=spec.container_name)
+        if spec.command:  # else the image's own command
+            tc.with_command(list(spec.command))
+        tc = (tc
               .with_network(self._networks[first]).with_network_aliases(*first_aliases)
               .with_kwargs(labels=dict(spec.labels), working_dir=spec.working_dir, stop_signal="SIGTERM"))
         for host_path, target, mode in spec.volumes:

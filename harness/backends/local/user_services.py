@@ -29,6 +29,24 @@ def dependency_link(links: tuple[Link, ...], instance: str, service: str, instan
     raise KeyError(f"{instance} -> {service}")
 
 
+def placeholder_values(ctx: LaunchContext, data: str) -> dict[str, str]:
+    """Every placeholder's value for ``ctx.instance`` (a ``command:`` or ``image:`` service):
+    its own address, ports, names and ``data`` folder, and each dependency's address through
+    the link this instance reaches it by (as ``ctx.link_addresses`` says, on whatever backend)."""
+    inst, topo = ctx.instance, ctx.topology
+    service = topo.service(inst.service)
+    ports = dict(ctx.ports)
+    values = {"host": ctx.host, "port": str(next(iter(ports.values()))), "name": inst.name, "site": inst.site,
+              "role": inst.role, "data": data}
+    values |= {f"port.{name}": str(port) for name, port in ports.items()}
+    for dep in service.depends_on:
+        link = dependency_link(topo.links, inst.name, dep, {i.name for i in topo.instances_of(dep)})
+        host, port = ctx.link_addresses[link.name]
+        values |= {f"url.{dep}": f"http://{host}:{port}", f"host.{dep}": host, f"port.{dep}": str(port),
+                   f"address.{dep}": f"{host}:{port}"}
+    return values
+
+
 def user_process_spec(ctx: LaunchContext, logs_dir: Path, base_dir: Path | None) -> ProcessSpec:
     """The process of a ``command:`` service's instance (see the module docstring)."""
     inst, topo = ctx.instance, ctx.topology
@@ -37,14 +55,7 @@ def user_process_spec(ctx: LaunchContext, logs_dir: Path, base_dir: Path | None)
     ports = dict(ctx.ports)
     data = ctx.data_dir / inst.name
     data.mkdir(parents=True, exist_ok=True)
-    values = {"host": ctx.host, "port": str(next(iter(ports.values()))), "name": inst.name, "site": inst.site,
-              "role": inst.role, "data": str(data)}
-    values |= {f"port.{name}": str(port) for name, port in ports.items()}
-    for dep in service.depends_on:
-        link = dependency_link(topo.links, inst.name, dep, {i.name for i in topo.instances_of(dep)})
-        host, port = ctx.link_addresses[link.name]
-        values |= {f"url.{dep}": f"http://{host}:{port}", f"host.{dep}": host, f"port.{dep}": str(port),
-                   f"address.{dep}": f"{host}:{port}"}
+    values = placeholder_values(ctx, str(data))
     argv = tuple(placeholders.substitute(arg, values) for arg in service.command)
     env = {key: placeholders.substitute(value, values) for key, value in service.env}
     log_path = logs_dir / f"{inst.name}.log"

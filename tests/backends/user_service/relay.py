@@ -1,6 +1,7 @@
 """A tiny user service for the tests: an HTTP server that, on ``GET /``, asks its dependency
 (``argv[2]``, given as ``{url.ehr}``) for ``/metadata`` and answers with what it got, plus its
-own ``OWN`` environment variable. Prints "relay listening" once it listens."""
+own ``OWN`` environment variable. Listens on ``argv[3]`` (``{host}``; default 127.0.0.1). Prints
+"relay listening" once it listens."""
 
 import os
 import sys
@@ -26,6 +27,6 @@ class Relay(BaseHTTPRequestHandler):
         pass
 
 
-server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Relay)
+server = ThreadingHTTPServer((sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1", int(sys.argv[1])), Relay)
 print("relay listening", flush=True)
 server.serve_forever()
