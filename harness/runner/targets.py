@@ -79,6 +79,7 @@ def _command_problems(loaded: LoadedExperiment, topology: Topology) -> list[tupl
             problems.append(((*at, "workdir") if index is not None else at,
                              f"service {service.name!r}: workdir {str(workdir)!r} is not a directory"))
             continue
+        assert service.command is not None  # no image: a command service
         program = service.command[0]
         found = shutil.which(program) if os.sep not in program else (
             program if os.access(workdir / program, os.X_OK) else None)
