@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeAlias
 RunPhase = Literal["up", "steady_state", "faults", "recovery", "checks"]
 """The phases of a run, in the order they happen (what a :class:`PhaseRecord` marks). Checks judge
 only some of them: :data:`harness.experiment.checks.JudgedPhase`."""
-ProcessAction = Literal["start", "ready", "kill", "stop"]
+ProcessAction = Literal["start", "ready", "kill", "stop", "vanished"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +109,8 @@ class PhaseRecord:
 
 @dataclass(frozen=True, slots=True)
 class ProcessRecord:
-    """A process of the topology changed state (started, ready, killed, stopped)."""
+    """A process of the topology changed state (started, ready, killed, stopped; ``vanished``:
+    its container was removed by someone else during the run)."""
 
     t: float
     name: str

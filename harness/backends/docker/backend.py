@@ -47,7 +47,7 @@ from harness.backends.registry import SUPPORTED_FAULTS
 from harness.errors import InfrastructureError, InvalidInput
 from harness.interrupt import NEVER, Interruption
 from harness.run.journal import Journal
-from harness.run.run_tag import of_run, tag_environment
+from harness.run.run_tag import of_run, run_tag, tag_environment
 from harness.services import DRIVERS, LaunchContext
 from harness.timeline import TimelineWriter
 from harness.topology import FRONT_DOOR, Topology, placeholders
@@ -147,6 +147,8 @@ class DockerBackend:
         self._create_networks()
         self._supervisor = ContainerSupervisor(self.run_dir / "logs", self._networks, self._journal, self._timeline,
                                                interruption=self._interruption)
+        assert self._client is not None
+        self._supervisor.watch_removals(self._client, run_tag(self.run_dir))
         # 1. Toxiproxy on every network, and every link.
         sites = [layout.network(site) for site in layout.sites]
         self.supervisor.start(ContainerSpec(

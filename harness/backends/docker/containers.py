@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.backends.docker.engine import disable_ryuk
+from harness.backends.docker.engine import LABEL_INSTANCE, LABEL_RUN, disable_ryuk
 from harness.backends.local.processes import LOG_TAIL_LINES, ProcessFailedToStart, ReadinessCheck
 from harness.errors import InfrastructureError
 from harness.interrupt import NEVER, Interruption
@@ -39,6 +39,7 @@ from harness.timeline import ProcessRecord, TimelineWriter
 from harness.timeline.events import ProcessAction
 
 if TYPE_CHECKING:
+    import docker
     from docker.models.containers import Container
     from testcontainers.core.network import Network
 
@@ -106,6 +107,32 @@ class ContainerSupervisor:
         self._containers: dict[str, ManagedContainer] = {}
         self._specs: dict[str, ContainerSpec] = {}
         self._followers: list[threading.Thread] = []
+        self._removing = False
+        self._vanished: set[str] = set()
+        self._events: Any = None
+
+    def watch_removals(self, client: docker.DockerClient, run_label: str) -> None:
+        """Record on the timeline (``vanished``) every container of the run that someone else
+        removes while it runs: a thread follows the engine's ``destroy`` events of the run's
+        label until :meth:`remove_all`. A vanished container cannot be started again (the
+        heal that tries says so); the run goes on and its checks judge what that did."""
+        self._events = client.events(decode=True, filters={"type": "container", "event": "destroy",
+                                                            "label": f"{LABEL_RUN}={run_label}"})
+        thread = threading.Thread(target=self._follow_removals, name="docker-removals", daemon=True)
+        thread.start()
+        self._followers.append(thread)
+
+    def _follow_removals(self) -> None:
+        from docker.errors import DockerException
+
+        try:
+            for event in self._events:
+                name = event.get("Actor", {}).get("Attributes", {}).get(LABEL_INSTANCE)
+                if name in self._specs and not self._removing:
+                    self._vanished.add(name)
+                    self._note(name, "vanished", 0)
+        except (DockerException, OSError, ValueError):
+            return
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -114,6 +141,9 @@ class ContainerSupervisor:
         the stopped container of that name. Refuses to start a running one. A safe point."""
         self._interruption.check()
         current = self._containers.get(spec.name)
+        if spec.name in self._vanished:
+            raise ProcessFailedToStart(f"container {spec.name!r} was removed by someone else during the run: "
+                                       "it cannot be started again", hint="see `docker events` for who removed it")
         if current is not None:
             if current.status() in ("running", "paused"):
                 raise InfrastructureError(f"container {spec.name!r} is already running ({current.id[:12]})")
@@ -290,11 +320,14 @@ class ContainerSupervisor:
             self._note(managed.spec.name, "stop", 0)
             return managed.spec.name
 
+        self._removing = True
         with self._lock:
             managed_all = list(self._containers.values())
             self._containers.clear()
         with ThreadPoolExecutor(max_workers=max(1, min(16, len(managed_all)))) as pool:
             removed = [name for name in pool.map(remove, managed_all) if name is not None]
+        if self._events is not None:
+            self._events.close()
         for follower in self._followers:
             follower.join(timeout=2)
         return removed
@@ -303,6 +336,10 @@ class ContainerSupervisor:
 
     def names(self) -> list[str]:
         return list(self._specs)
+
+    def vanished(self) -> frozenset[str]:
+        """Containers someone else removed during the run (:meth:`watch_removals`)."""
+        return frozenset(self._vanished)
 
     def names_in_site(self, site: str) -> list[str]:
         return [name for name, spec in self._specs.items() if spec.site == site]

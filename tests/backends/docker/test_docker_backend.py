@@ -147,3 +147,27 @@ def test_power_loss_kills_every_container_of_the_site_and_cuts_its_links(running
     nemesis.heal(power)
     assert backend.supervisor.container("ehr-a").status() == "running"
     assert health(backend.endpoints or endpoints, "ehr-a") == 200
+
+
+def test_a_container_removed_by_someone_else_is_an_event_on_the_timeline_not_a_crash(tmp_path: Path) -> None:
+    from harness.timeline import ProcessRecord, TimelineWriter, read_timeline
+
+    timeline = TimelineWriter(tmp_path / "timeline.jsonl")
+    backend = DockerBackend(TOPOLOGY, tmp_path, options=FAST, timeline=timeline)
+    try:
+        backend.up()
+        with contextlib.closing(docker.from_env()) as someone_else:
+            someone_else.containers.get(backend.supervisor.container("ehr-b").id).remove(force=True)
+        deadline = time.monotonic() + 5
+        while "ehr-b" not in backend.supervisor.vanished():
+            assert time.monotonic() < deadline, "the removal was not noticed within 5 s"
+            time.sleep(0.05)
+        with pytest.raises(Exception, match="removed by someone else"):
+            backend.start_instance("ehr-b")  # a heal that needs it says why it cannot
+        backend.kill_instance("ehr-b")  # killing what is gone is a no-op
+    finally:
+        backend.down()
+        timeline.close()
+    records = [r for r in read_timeline(tmp_path / "timeline.jsonl") if isinstance(r, ProcessRecord)]
+    assert [(r.name, r.action) for r in records if r.action == "vanished"] == [("ehr-b", "vanished")]
+    assert leftovers(tmp_path) == ([], [])
