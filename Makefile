@@ -1,6 +1,8 @@
 # The two commands a fresh machine needs (README "Quick start"):
 #   make demo   -- venv + tools + the flagship experiment on the local backend
-#   make test   -- venv + tools + the whole test suite (what .ci/run calls)
+#   make test   -- venv + tools + images + the whole test suite (what .ci/run calls)
+# make images: Docker engine (installed, started) + Compose + the docker backend's images,
+# built offline from a debootstrapped base (no registry needed; seconds when nothing changed).
 # Every target is idempotent: run it as often as you like.
 
 PYTHON ?= python3
@@ -9,7 +11,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EXPERIMENT ?= experiments/aphp-2024-08-03-dc-power-loss.yaml
 
-.PHONY: demo test fuzz tools venv lint bench clean rollback
+.PHONY: demo test fuzz tools images venv lint bench clean rollback
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (found " + sys.version.split()[0] + ")")'
@@ -23,10 +25,15 @@ venv: $(STAMP)
 tools:
 	bash scripts/install-tools.sh
 
+# After tools: the toxiproxy image copies the binaries install-tools.sh built.
+images: venv tools
+	bash scripts/install-docker.sh
+	$(BIN)/python -m harness.backends.docker.images
+
 demo: venv tools
 	$(BIN)/hchaos run $(EXPERIMENT)
 
-test: venv tools
+test: venv tools images
 	$(BIN)/pytest -q
 
 # The campaigns (fuzzing, interruption, soak) with long budgets and fresh random seeds; each

@@ -23,6 +23,7 @@ from rich.text import Text
 from harness.errors import EXIT_INFRASTRUCTURE, EXIT_INVALID_INPUT, HarnessError, InvalidInput
 
 if TYPE_CHECKING:
+    from harness.experiment import LoadedExperiment
     from harness.interrupt import Interruption
 
 EXIT_INTERRUPTED = 130
@@ -98,6 +99,20 @@ def _runs_dir(value: Path | None) -> Path:
     return value if value is not None else default_runs_dir()
 
 
+backend_option = click.option(
+    "--backend", type=click.Choice(["local", "docker"]), default=None,
+    help="Where the topology runs, overriding the experiment's 'backend:' (docker: `make images` first).")
+
+
+def with_backend(loaded: LoadedExperiment, backend: str | None) -> LoadedExperiment:
+    """``loaded`` with its experiment's ``backend`` replaced by ``backend`` (None: unchanged)."""
+    if backend is None or backend == loaded.experiment.backend:
+        return loaded
+    from dataclasses import replace
+
+    return replace(loaded, experiment=loaded.experiment.model_copy(update={"backend": backend}))
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="hospital-chaos-harness", prog_name="hchaos")
 def main() -> None:
@@ -110,7 +125,8 @@ def main() -> None:
 @click.option("--load-processes", type=click.IntRange(1, 64), default=None, metavar="N",
               help="Run the experiment's load in N Locust worker processes (Locust's --processes), "
                    "overriding load.processes.")
-def run(experiment_file: Path, runs_dir: Path | None, load_processes: int | None) -> None:
+@backend_option
+def run(experiment_file: Path, runs_dir: Path | None, load_processes: int | None, backend: str | None) -> None:
     """Run an experiment end to end and print its verdicts."""
 
     def body(interruption: Interruption) -> int:
@@ -122,7 +138,7 @@ def run(experiment_file: Path, runs_dir: Path | None, load_processes: int | None
         from harness.faults.rollback import runner_alive
         from harness.runner import run_experiment
 
-        loaded = load_experiment(experiment_file)
+        loaded = with_backend(load_experiment(experiment_file), backend)
         if load_processes is not None:
             exp = loaded.experiment
             if exp.load is None:
@@ -205,6 +221,32 @@ def doctor() -> None:
         else:
             problems += 1
             table.add_row(item.name, "[red]missing[/]", "", item.message, item.hint)
+    # Docker serves only the docker backend: its rows inform, they never fail doctor.
+    from harness.backends.docker import images
+
+    try:
+        engine: str | None = images.engine_version()
+        table.add_row("docker engine", "[green]ok[/]", engine,
+                      os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"), "docker SDK")
+    except HarnessError as exc:
+        engine = None
+        table.add_row("docker engine", "[yellow]missing[/]", "", Text(exc.message), exc.hint)
+    compose = images.compose_version()
+    if compose:
+        table.add_row("docker compose", "[green]ok[/]", compose, "docker compose (CLI plugin)", "PATH")
+    else:
+        table.add_row("docker compose", "[yellow]missing[/]", "", "`docker compose version` does not answer",
+                      images.INSTALL_HINT)
+    for image in images.image_report() if engine else []:
+        if image.present:
+            commit = image.commit or "?"
+            short = commit[:12] + ("-dirty" if commit.endswith("-dirty") else "")
+            table.add_row(image.name, "[green]ok[/]", f"built from {short}", f"created {image.created or '?'} UTC",
+                          "docker image")
+        else:
+            table.add_row(image.name, "[yellow]missing[/]", "", "not built", images.MAKE_IMAGES_HINT)
+    for name in [] if engine else images.IMAGES:
+        table.add_row(name, "[yellow]unknown[/]", "", "no Docker engine to ask", images.INSTALL_HINT)
     console.print(table)
     sys.exit(EXIT_INFRASTRUCTURE if problems else 0)
 
@@ -262,7 +304,8 @@ def report(run_dir: Path) -> None:
 @main.command()
 @click.argument("experiment_file", type=click.Path(path_type=Path))
 @runs_dir_option
-def up(experiment_file: Path, runs_dir: Path | None) -> None:
+@backend_option
+def up(experiment_file: Path, runs_dir: Path | None, backend: str | None) -> None:
     """Bring the experiment's topology up and keep it running until Ctrl-C (no faults)."""
 
     def body(interruption: Interruption) -> int:
@@ -274,23 +317,23 @@ def up(experiment_file: Path, runs_dir: Path | None) -> None:
         from harness.runner.rundir import create_run_dir
         from harness.runner.targets import topology_for
 
-        loaded = load_experiment(experiment_file)
+        loaded = with_backend(load_experiment(experiment_file), backend)
         plan_faults(loaded)  # the same validation as `run`: names against the topology
         run_dir = create_run_dir(_runs_dir(runs_dir), f"{loaded.experiment.name}-up", loaded.path,
                                  loaded.topology_source.path if loaded.topology_source else None)
         journal = Journal(run_dir, run_dir.name)
         lifeline = Lifeline(run_dir)
         lifeline.start()
-        backend = create_backend(loaded, topology_for(loaded.experiment), run_dir, journal=journal,
+        running = create_backend(loaded, topology_for(loaded.experiment), run_dir, journal=journal,
                                  interruption=interruption)
         try:
-            endpoints = backend.up()
+            endpoints = running.up()
             console.print_json(json.dumps(endpoints.to_json()))
             console.print(Text(f"run folder: {run_dir}; press Ctrl-C to stop"))
             while True:
                 interruption.sleep(1)
         finally:
-            backend.down()
+            running.down()
             journal.run_ended("stopped")
             journal.close()
             lifeline.release()
