@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from harness.backends.base import Endpoints, LinkEndpoint
 from harness.backends.docker import engine
 from harness.backends.docker.containers import ContainerSpec, ContainerSupervisor
+from harness.backends.docker.instances import CONTAINER_DATA, HAPROXY_CONFIG, front_door_config, instance_container
 from harness.backends.docker.layout import (
     EDGE,
     FRONT_DOOR_ALIAS,
@@ -39,27 +40,21 @@ from harness.backends.docker.layout import (
     plan_layout,
 )
 from harness.backends.local.backend import HAPROXY, TOXIPROXY, LocalOptions, haproxy_servers_up, toxiproxy_env
-from harness.backends.local.haproxy import HaproxyBackendServer, HaproxyRoute, render_haproxy_config
 from harness.backends.local.processes import HttpReady, ProcessFailedToStart, ReadinessCheck
-from harness.backends.local.user_services import placeholder_values
 from harness.backends.readiness import TcpConnectReady, readiness_from_spec
 from harness.backends.registry import SUPPORTED_FAULTS
 from harness.errors import InfrastructureError, InvalidInput
 from harness.interrupt import NEVER, Interruption
 from harness.run.journal import Journal
 from harness.run.run_tag import of_run, run_tag, tag_environment
-from harness.services import DRIVERS, LaunchContext
 from harness.timeline import TimelineWriter
-from harness.topology import FRONT_DOOR, Topology, placeholders
+from harness.topology import FRONT_DOOR, Topology
 from harness.toxiproxy import ProxySpec, ToxiproxyClient
 
 if TYPE_CHECKING:
     import docker
     from testcontainers.core.network import Network
 
-CONTAINER_PYTHON = "/opt/hchaos/bin/python"
-CONTAINER_DATA = "/data"
-HAPROXY_CONFIG = "/usr/local/etc/hchaos/haproxy.cfg"
 
 
 class ImageMissing(InfrastructureError):
@@ -141,7 +136,7 @@ class DockerBackend:
                                     "reached from a run")
 
     def _up(self) -> Endpoints:
-        from harness.backends.docker.images import HAPROXY_IMAGE, SERVICES_IMAGE, TOXIPROXY_IMAGE
+        from harness.backends.docker.images import HAPROXY_IMAGE, TOXIPROXY_IMAGE
 
         topo, layout = self.topology, self.layout
         self._create_networks()
@@ -172,7 +167,7 @@ class DockerBackend:
         # 2. Instances and the front door, created all at once.
         data_dir = self.run_dir / "data"
         data_dir.mkdir(parents=True, exist_ok=True)
-        specs = [self._instance_spec(inst.name, SERVICES_IMAGE) for inst in topo.instances]
+        specs = [self._instance_spec(inst.name) for inst in topo.instances]
         routes = topo.front_door.routes
         if routes:
             specs.append(self._haproxy_spec(HAPROXY_IMAGE))
@@ -240,61 +235,38 @@ class DockerBackend:
         bindings = managed.container.attrs["NetworkSettings"]["Ports"][f"{port}/tcp"]
         return int(bindings[0]["HostPort"])
 
-    def _instance_spec(self, name: str, image: str) -> ContainerSpec:
-        """A built-in's container (our services image, its driver's command line), or a user
-        service's (its image; its command and environment with the placeholders filled in).
-        Every instance gets ``/data`` (the run's ``data/`` folder; a user service's ``{data}`` is
-        ``/data/<instance>``) and reaches each link at ``toxiproxy:<port>``."""
-        topo, layout = self.topology, self.layout
-        inst = topo.instance(name)
-        service = topo.service(inst.service)
-        ports = layout.instance_ports[name]
-        ctx = LaunchContext(inst, topo, "0.0.0.0", ports,
-                            {link: (TOXIPROXY_ALIAS, port) for link, port in layout.link_ports.items()},
-                            Path(CONTAINER_DATA), self.options.services)
-        readiness, log_path = service.readiness, self.run_dir / "logs" / f"{name}.log"
-        env = tag_environment(self.run_dir)
-        if service.builtin is not None:
-            driver = DRIVERS[service.builtin]
-            command: tuple[str, ...] = (CONTAINER_PYTHON, "-m", driver.module, *driver.argv(ctx))
-            health_port, health_path = ports["http"], driver.health_path
-        else:
-            assert service.image is not None  # _refuse_what_cannot_run
-            image = service.image
+    def _instance_spec(self, name: str) -> ContainerSpec:
+        """The container of instance ``name`` (:func:`instance_container`), ready as its service's
+        ``ready:`` says, else when its health path answers 200 (ours) or its first port accepts
+        a connection (yours). A user service gets ``data/<instance>/`` of its own."""
+        inst = self.topology.instance(name)
+        readiness = self.topology.service(inst.service).readiness
+        ports, log_path = self.layout.instance_ports[name], self.run_dir / "logs" / f"{name}.log"
+        what = instance_container(self.topology, self.layout, name, self.options.services)
+        if not what.builtin:
             (self.run_dir / "data" / name).mkdir(parents=True, exist_ok=True)
-            values = placeholder_values(ctx, f"{CONTAINER_DATA}/{name}")
-            command = tuple(placeholders.substitute(arg, values) for arg in service.command or ())
-            env |= {key: placeholders.substitute(value, values) for key, value in service.env}
-            health_port, health_path = next(iter(ports.values())), ""
 
         def ready(ip: str) -> ReadinessCheck:
             if readiness is not None:
                 return readiness_from_spec(readiness, ip, ports, log_path)
-            if health_path:
-                return HttpReady(ip, health_port, health_path)
-            return TcpConnectReady(ip, health_port)
+            if what.health_path:
+                return HttpReady(ip, what.health_port, what.health_path)
+            return TcpConnectReady(ip, what.health_port)
 
         return ContainerSpec(
-            name, image, command, inst.site, ((layout.network(inst.site), (name,)),), ready, layout.container(name),
-            env=env, labels=self._labels(name, inst.site), volumes=((self.run_dir / "data", CONTAINER_DATA, "rw"),),
-            working_dir=CONTAINER_DATA if service.builtin is not None else None)
+            name, what.image, what.command, inst.site, ((self.layout.network(inst.site), (name,)),), ready,
+            self.layout.container(name), env={**tag_environment(self.run_dir), **what.env},
+            labels=self._labels(name, inst.site), volumes=((self.run_dir / "data", CONTAINER_DATA, "rw"),),
+            working_dir=what.working_dir)
 
     def _haproxy_spec(self, image: str) -> ContainerSpec:
-        topo, layout = self.topology, self.layout
         cfg_path = self.run_dir / "haproxy.cfg"
-        cfg_path.write_text(render_haproxy_config(
-            bind_host="0.0.0.0", stats_port=HAPROXY_STATS_PORT, timing=self.options.front_door,
-            routes=[HaproxyRoute(route.service, layout.route_ports[route.service],
-                                 tuple(HaproxyBackendServer(topo.link(name).target, TOXIPROXY_ALIAS,
-                                                            layout.link_ports[name])
-                                       for name in route.backend_links),
-                                 route.check_path, route.mode)
-                    for route in topo.front_door.routes]))
-        site = topo.front_door.site
+        cfg_path.write_text(front_door_config(self.topology, self.layout, self.options.front_door))
+        site = self.topology.front_door.site
         return ContainerSpec(
             HAPROXY, image, ("/usr/sbin/haproxy", "-f", HAPROXY_CONFIG, "-db"), site,
-            ((layout.network(site), (FRONT_DOOR_ALIAS,)),), lambda ip: HttpReady(ip, HAPROXY_STATS_PORT, "/stats"),
-            layout.container(HAPROXY), env=tag_environment(self.run_dir), labels=self._labels(HAPROXY, site),
+            ((self.layout.network(site), (FRONT_DOOR_ALIAS,)),), lambda ip: HttpReady(ip, HAPROXY_STATS_PORT, "/stats"),
+            self.layout.container(HAPROXY), env=tag_environment(self.run_dir), labels=self._labels(HAPROXY, site),
             volumes=((cfg_path, HAPROXY_CONFIG, "ro"),))
 
     def ready_budget(self, instance: str) -> float:
