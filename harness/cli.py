@@ -100,7 +100,7 @@ def _runs_dir(value: Path | None) -> Path:
 
 
 backend_option = click.option(
-    "--backend", type=click.Choice(["local", "docker"]), default=None,
+    "--backend", type=click.Choice(["local", "docker", "compose"]), default=None,
     help="Where the topology runs, overriding the experiment's 'backend:' (docker: `make images` first).")
 
 
@@ -204,6 +204,36 @@ def schema(output: Path | None) -> None:
     else:
         output.write_text(text + "\n")
         console.print(f"wrote {output}")
+
+
+@main.command()
+@click.argument("experiment_file", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The Compose file to write (its Toxiproxy and HAProxy configurations go beside it).")
+@click.option("--project", default=None, help="The Compose project name (default: the experiment's compose.project).")
+@click.option("--toxiproxy-port", type=click.IntRange(0, 65535), default=8474, show_default=True,
+              help="Where Toxiproxy's API is published on 127.0.0.1 (0: a free port).")
+def compose(experiment_file: Path, output: Path, project: str | None, toxiproxy_port: int) -> None:
+    """Write the experiment's topology as a Compose v2 file (docker compose -f FILE up --wait)."""
+
+    def body(interruption: Interruption) -> int:
+        from harness.backends.compose.file import compose_files, write_compose_files
+        from harness.experiment import load_experiment
+        from harness.runner.backend_options import local_options
+        from harness.runner.planning import plan_faults
+        from harness.runner.targets import topology_for
+
+        loaded = with_backend(load_experiment(experiment_file), "docker")
+        plan_faults(loaded)  # what runs in containers: a command service is refused, located
+        name = project or loaded.experiment.compose.project
+        files = compose_files(topology_for(loaded.experiment), local_options(loaded.experiment), project=name,
+                              base_name=output.with_suffix("").name, toxiproxy_port=toxiproxy_port or None)
+        for path in write_compose_files(files, output):
+            console.print(f"wrote {path}")
+        console.print(Text(f"up: docker compose -f {output} up --wait   (project {name}; images: make images)"))
+        return 0
+
+    _guard(body)
 
 
 @main.command()

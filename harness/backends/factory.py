@@ -1,7 +1,7 @@
 """Choosing and building the backend an experiment runs on (``backend:`` in the file), so the
 runner and ``hchaos up`` never name a backend class.
 
-``local`` and ``docker`` exist; the compose and external backends plug in here, each behind the
+``local``, ``docker`` and ``compose`` exist; the external backend plugs in here, each behind the
 :class:`~harness.backends.base.Backend` protocol, with the fault types it supports declared in
 :mod:`harness.backends.registry` (which validation reads without importing any backend).
 """
@@ -34,4 +34,11 @@ def create_backend(loaded: LoadedExperiment, topology: Topology, run_dir: Path, 
 
         return DockerBackend(topology, run_dir, options=local_options(loaded.experiment, loaded.services_dir),
                              journal=journal, timeline=timeline, interruption=interruption)
+    if backend == "compose":
+        from harness.backends.compose.backend import ComposeBackend
+        from harness.runner.backend_options import local_options
+
+        return ComposeBackend(topology, run_dir, project=loaded.experiment.compose.project,
+                              options=local_options(loaded.experiment, loaded.services_dir), journal=journal,
+                              timeline=timeline, interruption=interruption)
     raise AssertionError(f"unknown backend {backend!r}: the experiment's validation refuses it first")

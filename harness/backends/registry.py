@@ -22,6 +22,8 @@ SUPPORTED_FAULTS: Final[dict[str, frozenset[str]]] = {
     # Each instance is a container of its own: killed (SIGKILL from the engine), frozen
     # (the freezer cgroup) and restarted; clock and disk faults are not built for containers yet.
     "docker": LINK_FAULTS | {"power_loss", "kill", "pause", "restart"},
+    # The same containers, started by Compose instead of by the run.
+    "compose": LINK_FAULTS | {"power_loss", "kill", "pause", "restart"},
 }
 """Fault types each backend supports, by backend name (the experiment's ``backend:``)."""
 

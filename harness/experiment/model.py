@@ -181,6 +181,14 @@ class Phases(FrozenModel):
     """Time after every fault is healed, to watch the system come back."""
 
 
+class ComposeConfig(FrozenModel):
+    """Which running Compose project ``backend: compose`` attaches to (and what ``hchaos compose``
+    names the project it writes)."""
+
+    project: str = Field(default="hchaos-hospital", pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=40)
+    """The Compose project name (the file's 'name:'; `docker compose ls` lists them)."""
+
+
 class Experiment(FrozenModel):
     """A chaos experiment on the hospital systems: what to run, what to break and when, and
     how to judge the outcome."""
@@ -194,9 +202,13 @@ class Experiment(FrozenModel):
     description: str | None = None
     """What the experiment shows, for people reading reports."""
 
-    backend: Literal["local", "docker"] = "local"
+    backend: Literal["local", "docker", "compose"] = "local"
     """Where the systems run: 'local' starts them as processes on this machine, 'docker' in
-    containers (one Docker network per site; `make images` builds the images)."""
+    containers (one Docker network per site; `make images` builds the images), 'compose' attaches
+    to a Compose project already up (`hchaos compose` writes its file; see 'compose')."""
+
+    compose: ComposeConfig = ComposeConfig()
+    """The Compose project the 'compose' backend attaches to."""
 
     topology: TopologyConfig = TopologyConfig()
     """The systems under test and their tuning."""

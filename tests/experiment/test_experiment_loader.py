@@ -141,7 +141,7 @@ def test_extra_top_level_field_without_close_match() -> None:
     issue = only_issue("version: 1\nname: x\nzzz: 1\n")
     assert (issue.line, issue.column, issue.yaml_path) == (3, 1, "zzz")
     assert "did you mean" not in issue.message
-    assert issue.message.startswith("unknown field 'zzz'; allowed fields: backend, checks, description")
+    assert issue.message.startswith("unknown field 'zzz'; allowed fields: backend, checks, compose, description")
 
 
 def test_missing_required_field_is_placed_at_the_parent() -> None:

@@ -143,7 +143,7 @@ class DockerBackend:
         self._supervisor = ContainerSupervisor(self.run_dir / "logs", self._networks, self._journal, self._timeline,
                                                interruption=self._interruption)
         assert self._client is not None
-        self._supervisor.watch_removals(self._client, run_tag(self.run_dir))
+        self._supervisor.watch_removals(self._client, f"{engine.LABEL_RUN}={run_tag(self.run_dir)}")
         # 1. Toxiproxy on every network, and every link.
         sites = [layout.network(site) for site in layout.sites]
         self.supervisor.start(ContainerSpec(
@@ -157,27 +157,38 @@ class DockerBackend:
         proxy_host = self.supervisor.container(TOXIPROXY).address
         toxiproxy_url = f"http://127.0.0.1:{self._published_port(TOXIPROXY, TOXIPROXY_API_PORT)}"
         self._toxiproxy = ToxiproxyClient(toxiproxy_url)
-        links = {}
-        for link in topo.links:
-            upstream_host, upstream_port = layout.upstream(topo, link)
-            links[link.name] = LinkEndpoint(link.name, proxy_host, layout.link_ports[link.name], upstream_host,
-                                            upstream_port)
+        links = self._links(proxy_host)
         self._toxiproxy.populate([ProxySpec(e.name, f"0.0.0.0:{e.listen_port}", e.upstream) for e in links.values()])
 
         # 2. Instances and the front door, created all at once.
         data_dir = self.run_dir / "data"
         data_dir.mkdir(parents=True, exist_ok=True)
         specs = [self._instance_spec(inst.name) for inst in topo.instances]
-        routes = topo.front_door.routes
-        if routes:
+        if topo.front_door.routes:
             specs.append(self._haproxy_spec(HAPROXY_IMAGE))
         with ThreadPoolExecutor(max_workers=4) as pool:
             for _ in pool.map(self.supervisor.start, specs):
                 pass
         for names, timeout in self._readiness_groups():
             self.supervisor.wait_ready(names, timeout)
-
         # 3. The client path works end to end, and HAProxy sees every primary UP.
+        return self._routed(proxy_host, toxiproxy_url, links)
+
+    def _links(self, proxy_host: str) -> dict[str, LinkEndpoint]:
+        """Every link's proxy: at ``proxy_host`` (Toxiproxy's campus address) on its own port,
+        forwarding to its target's alias on the target's network."""
+        links = {}
+        for link in self.topology.links:
+            upstream_host, upstream_port = self.layout.upstream(self.topology, link)
+            links[link.name] = LinkEndpoint(link.name, proxy_host, self.layout.link_ports[link.name], upstream_host,
+                                            upstream_port)
+        return links
+
+    def _routed(self, proxy_host: str, toxiproxy_url: str, links: dict[str, LinkEndpoint]) -> Endpoints:
+        """Wait until the front door routes every service through its entry link and HAProxy
+        sees every primary UP; then the endpoints (written to ``endpoints.json``)."""
+        topo, layout = self.topology, self.layout
+        routes = topo.front_door.routes
         stats_host = self.supervisor.container(HAPROXY).address if routes else ""
         for route in routes:
             entry = links[route.entry_link]
@@ -186,8 +197,7 @@ class DockerBackend:
         expected_up = {(route.service, topo.link(name).target) for route in routes for name in route.backend_links
                        if route.mode != "primary" or topo.instance(topo.link(name).target).role == "primary"}
         if expected_up:
-            self._wait("the front door does not see every server up",
-                       _ServersUp(stats_host, expected_up))
+            self._wait("the front door does not see every server up", _ServersUp(stats_host, expected_up))
         self.endpoints = Endpoints(
             front_door_urls={route.service: f"http://{proxy_host}:{links[route.entry_link].listen_port}"
                              for route in routes},

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.backends.docker.engine import LABEL_INSTANCE, LABEL_RUN, disable_ryuk
+from harness.backends.docker.engine import LABEL_INSTANCE, disable_ryuk
 from harness.backends.local.processes import LOG_TAIL_LINES, ProcessFailedToStart, ReadinessCheck
 from harness.errors import InfrastructureError
 from harness.interrupt import NEVER, Interruption
@@ -111,13 +111,14 @@ class ContainerSupervisor:
         self._vanished: set[str] = set()
         self._events: Any = None
 
-    def watch_removals(self, client: docker.DockerClient, run_label: str) -> None:
+    def watch_removals(self, client: docker.DockerClient, label: str) -> None:
         """Record on the timeline (``vanished``) every container of the run that someone else
-        removes while it runs: a thread follows the engine's ``destroy`` events of the run's
-        label until :meth:`remove_all`. A vanished container cannot be started again (the
-        heal that tries says so); the run goes on and its checks judge what that did."""
+        removes while it runs: a thread follows the engine's ``destroy`` events of containers
+        labelled ``label`` (``key=value``) until :meth:`remove_all` or :meth:`release`. A vanished
+        container cannot be started again (the heal that tries says so); the run goes on and its
+        checks judge what that did."""
         self._events = client.events(decode=True, filters={"type": "container", "event": "destroy",
-                                                            "label": f"{LABEL_RUN}={run_label}"})
+                                                            "label": label})
         thread = threading.Thread(target=self._follow_removals, name="docker-removals", daemon=True)
         thread.start()
         self._followers.append(thread)
@@ -192,7 +193,34 @@ class ContainerSupervisor:
             self._networks[network_name].connect(str(container.id), network_aliases=list(aliases))
         return container
 
-    def _after_start(self, managed: ManagedContainer) -> None:
+    def adopt(self, spec: ContainerSpec, container: Container) -> ManagedContainer:
+        """Take charge of a running container someone else started (the compose backend): it is
+        faulted, stopped and started again like ours, and never removed (:meth:`release`)."""
+        managed = ManagedContainer(spec, container, "", time.time(), spec.ready(""))
+        with self._lock:
+            self._containers[spec.name] = managed
+            self._specs[spec.name] = spec
+        self._after_start(managed, note=False)
+        return managed
+
+    def release(self) -> list[str]:
+        """Leave the adopted containers as they were found: each one not running is started
+        again (a paused one thawed); the names that had to be. Stops following them."""
+        self._removing = True
+        restarted = []
+        for name, managed in list(self._containers.items()):
+            status = managed.status()
+            if status == "paused":
+                managed.container.unpause()
+                restarted.append(name)
+            elif status in ("exited", "created"):
+                _start_existing(managed)
+                restarted.append(name)
+        if self._events is not None:
+            self._events.close()
+        return restarted
+
+    def _after_start(self, managed: ManagedContainer, *, note: bool = True) -> None:
         managed.container.reload()
         first = managed.spec.networks[0][0]
         managed.address = str(managed.container.attrs["NetworkSettings"]["Networks"][first]["IPAddress"])
@@ -203,7 +231,8 @@ class ContainerSupervisor:
                                     name=f"logs-{managed.spec.name}", daemon=True)
         follower.start()
         self._followers.append(follower)
-        self._note(managed.spec.name, "start", _pid(managed.container))
+        if note:
+            self._note(managed.spec.name, "start", _pid(managed.container))
 
     def wait_ready(self, names: Iterable[str], timeout: float) -> None:
         """Poll every named container until all are ready. Raises :class:`ProcessFailedToStart`

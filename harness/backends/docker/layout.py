@@ -62,10 +62,11 @@ class DockerLayout:
 
 
 def run_prefix(run_name: str) -> str:
-    """``hchaos-`` and the run folder's name made a valid, short engine name (Docker names:
+    """``hchaos-`` (unless already there, as in a Compose project's name) and the run folder's
+    name made a valid, short engine name (Docker names:
     ``[a-zA-Z0-9][a-zA-Z0-9_.-]``; kept short because network names become bridge names)."""
     cleaned = re.sub(r"[^a-zA-Z0-9_.-]+", "-", run_name).strip("-.") or "run"
-    return f"hchaos-{cleaned[:48]}"
+    return cleaned[:55] if cleaned.startswith("hchaos-") else f"hchaos-{cleaned[:48]}"
 
 
 def plan_layout(topology: Topology, run_name: str) -> DockerLayout:

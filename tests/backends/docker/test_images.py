@@ -19,7 +19,7 @@ import docker
 import httpx
 import pytest
 
-from harness.backends.docker import images
+from harness.backends.docker import build_inputs, images
 from harness.backends.docker.images import (
     BASE_IMAGE,
     COMMIT_LABEL,
@@ -106,7 +106,7 @@ def test_a_root_filesystem_left_with_mounts_is_unmounted_before_removal(tmp_path
     (work / "rootfs" / "proc").mkdir(parents=True)
     subprocess.run(["mount", "-t", "tmpfs", "none", str(work / "rootfs" / "proc")], check=True)
     (work / "rootfs" / "proc" / "inside-the-mount").write_text("x")
-    images._remove_rootfs(work)
+    build_inputs._remove_rootfs(work)
     assert not work.exists()
     assert str(work) not in Path("/proc/self/mountinfo").read_text()
 
