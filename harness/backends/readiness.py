@@ -14,11 +14,18 @@ from __future__ import annotations
 import http.client
 import re
 import socket
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.experiment.topology_spec import ReadinessSpec
+
+if TYPE_CHECKING:
+    from harness.backends.local.processes import ReadinessCheck
+    from harness.interrupt import Interruption
+    from harness.topology import Topology
 
 LOG_SCAN_BYTES = 1 << 20
 """A log-line check reads at most the last MiB of the log (a chatty server's log grows)."""
@@ -186,6 +193,34 @@ def readiness_from_spec(spec: ReadinessSpec, host: str, ports: Mapping[str, int]
     if spec.all_of:
         return AllReady([readiness_from_spec(p, host, ports, log_path) for p in spec.all_of])
     return AnyReady([readiness_from_spec(p, host, ports, log_path) for p in spec.any_of])
+
+
+def ready_budget(topology: Topology, instance: str, default: float) -> float:
+    """Seconds ``instance`` may take to become ready, at start-up and at every restart: its
+    service's ``ready.timeout`` when it says, else ``default`` (the backend's start-up budget)."""
+    ready = topology.service(topology.instance(instance).service).readiness
+    return ready.timeout if ready is not None and ready.timeout is not None else default
+
+
+def readiness_groups(topology: Topology, default: float, also: Sequence[str] = ()) -> list[tuple[list[str], float]]:
+    """The topology's instances grouped by :func:`ready_budget`, plus ``also`` (HAProxy, say)
+    in the ``default`` group: what a backend waits for, one ``wait_ready`` per group."""
+    groups: dict[float, list[str]] = {default: []}
+    for inst in topology.instances:
+        groups.setdefault(ready_budget(topology, inst.name, default), []).append(inst.name)
+    groups[default].extend(also)
+    return [(names, budget) for budget, names in groups.items()]
+
+
+def wait_until(ready: ReadinessCheck, timeout: float, interruption: Interruption,
+               failure: Callable[[], BaseException], poll: float = 0.02) -> None:
+    """Poll ``ready`` until it passes; raise ``failure()`` after ``timeout`` seconds. Each poll
+    is a safe point of ``interruption`` (Ctrl-C is obeyed within a poll)."""
+    deadline = time.monotonic() + timeout
+    while not ready.check():
+        if time.monotonic() > deadline:
+            raise failure()
+        interruption.sleep(poll)
 
 
 def _describe(exc: BaseException) -> str:

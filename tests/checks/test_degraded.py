@@ -101,18 +101,22 @@ def test_patient_identity_wrong_patient_unstamped_page_and_reused_downtime_id() 
     assert check_patient_identity("i", [], None).outcome.value == "unknown"
 
 
+def result(n: int, t: float) -> RequestRecord:
+    """A lab result ``M<n>`` sent over MLLP at ``t`` and acknowledged."""
+    return RequestRecord(t, 0.01, "load", "messaging", "messaging: ORU^R01", True, message_id=f"M{n}",
+                         ack_code="AA", write_key=f"DiagnosticReport?identifier=urn:x|M{n}")
+
+
+def arrived(n: int, at: float) -> ReadBack:
+    """Result ``M<n>`` read back from the EHR, stored at ``at``."""
+    from datetime import UTC, datetime
+    stamp = datetime.fromtimestamp(at, UTC).isoformat()
+    return ReadBack(f"DiagnosticReport?identifier=urn:x|M{n}", (FoundResource(f"d{n}", "1", None, updated=stamp),))
+
+
 def test_lab_turnaround_is_the_ratio_of_medians_outage_over_baseline() -> None:
     from harness.checks.degraded import check_lab_turnaround
     from harness.checks.windows import Window
-
-    def result(n: int, t: float) -> RequestRecord:
-        return RequestRecord(t, 0.01, "load", "messaging", "messaging: ORU^R01", True, message_id=f"M{n}",
-                             ack_code="AA", write_key=f"DiagnosticReport?identifier=urn:x|M{n}")
-
-    def arrived(n: int, at: float) -> ReadBack:
-        from datetime import UTC, datetime
-        stamp = datetime.fromtimestamp(at, UTC).isoformat()
-        return ReadBack(f"DiagnosticReport?identifier=urn:x|M{n}", (FoundResource(f"d{n}", "1", None, updated=stamp),))
 
     baseline, outage = Window(0, 100), Window(100, 200)
     sent = [result(1, 10), result(2, 20), result(3, 30), result(4, 110), result(5, 120), result(6, 130)]
@@ -177,18 +181,8 @@ def test_lab_turnaround_baseline_leaves_out_results_the_fault_caught_in_flight()
     """A result sent in the steady state but still queued when the fault began waits for the
     outage to end: it measures the outage, not the steady state, and must not inflate the
     baseline (it made the flagship's p95 ratio < 1 in 2 runs of 8)."""
-    from datetime import UTC, datetime
-
     from harness.checks.degraded import check_lab_turnaround
     from harness.checks.windows import Window
-
-    def result(n: int, t: float) -> RequestRecord:
-        return RequestRecord(t, 0.01, "load", "messaging", "messaging: ORU^R01", True, message_id=f"M{n}",
-                             ack_code="AA", write_key=f"DiagnosticReport?identifier=urn:x|M{n}")
-
-    def arrived(n: int, at: float) -> ReadBack:
-        stamp = datetime.fromtimestamp(at, UTC).isoformat()
-        return ReadBack(f"DiagnosticReport?identifier=urn:x|M{n}", (FoundResource(f"d{n}", "1", None, updated=stamp),))
 
     baseline, outage = Window(0, 100), Window(100, 200)
     sent = [result(1, 10), result(2, 20), result(3, 99.9), result(4, 110), result(5, 120)]

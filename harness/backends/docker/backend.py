@@ -19,9 +19,9 @@ Any failure in ``up`` removes every container and network of the run before rais
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,7 +41,7 @@ from harness.backends.docker.layout import (
 )
 from harness.backends.local.backend import HAPROXY, TOXIPROXY, LocalOptions, haproxy_servers_up, toxiproxy_env
 from harness.backends.local.processes import HttpReady, ProcessFailedToStart, ReadinessCheck
-from harness.backends.readiness import TcpConnectReady, readiness_from_spec
+from harness.backends.readiness import TcpConnectReady, readiness_from_spec, readiness_groups, ready_budget, wait_until
 from harness.backends.registry import SUPPORTED_FAULTS
 from harness.errors import InfrastructureError, InvalidInput
 from harness.interrupt import NEVER, Interruption
@@ -105,7 +105,8 @@ class DockerBackend:
         try:
             return self._up()
         except BaseException:
-            self.down()
+            with contextlib.suppress(InfrastructureError):  # the start-up's own error is the one to tell
+                self.down()
             raise
 
     def _refuse_what_cannot_run(self) -> None:
@@ -280,27 +281,18 @@ class DockerBackend:
             volumes=((cfg_path, HAPROXY_CONFIG, "ro"),))
 
     def ready_budget(self, instance: str) -> float:
-        """Seconds an instance may take to become ready (as the local backend's)."""
-        ready = self.topology.service(self.topology.instance(instance).service).readiness
-        return ready.timeout if ready is not None and ready.timeout is not None else self.options.start_timeout
+        """Seconds an instance may take to become ready (:func:`readiness.ready_budget`)."""
+        return ready_budget(self.topology, instance, self.options.start_timeout)
 
     def _readiness_groups(self) -> list[tuple[list[str], float]]:
-        groups: dict[float, list[str]] = {self.options.start_timeout: []}
-        for inst in self.topology.instances:
-            groups.setdefault(self.ready_budget(inst.name), []).append(inst.name)
-        if self.topology.front_door.routes:
-            groups[self.options.start_timeout].append(HAPROXY)
-        return list((names, budget) for budget, names in groups.items())
+        also = [HAPROXY] if self.topology.front_door.routes else []
+        return readiness_groups(self.topology, self.options.start_timeout, also)
 
     def _wait(self, what: str, ready: ReadinessCheck) -> None:
-        deadline = time.monotonic() + self.options.ready_timeout
-        while not ready.check():
-            if time.monotonic() > deadline:
-                raise ProcessFailedToStart(
-                    f"{what} within {self.options.ready_timeout:.1f}s ({ready.description})\n"
-                    f"haproxy log:\n{self.supervisor.log_tail(HAPROXY)}",
-                    hint=f"logs are in {self.supervisor.logs_dir}")
-            self._interruption.sleep(0.02)
+        timeout = self.options.ready_timeout
+        wait_until(ready, timeout, self._interruption, lambda: ProcessFailedToStart(
+            f"{what} within {timeout:.1f}s ({ready.description})\nhaproxy log:\n{self.supervisor.log_tail(HAPROXY)}",
+            hint=f"logs are in {self.supervisor.logs_dir}"))
 
     def _refresh_addresses(self) -> None:
         """Point ``endpoints.instance_urls`` at each instance's current address (a container
@@ -328,12 +320,11 @@ class DockerBackend:
             self._supervisor.remove_all()
         if self._client is not None:
             removed = engine.remove_run_resources(self._client, of_run(self.run_dir))
-            if self._journal is not None:
-                for name in removed.networks:
-                    self._journal.record({"type": "docker-removed", "kind": "network", "name": name})
             self._networks.clear()
             self._client.close()
             self._client = None
+            if removed.errors:  # the labels still find them: say so rather than leave them silently
+                raise InfrastructureError("; ".join(removed.errors), hint="`hchaos rollback` retries the removal")
 
     # -- process faults ------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from harness.backends.local.launchers import LocalLaunch, process_spec
 from harness.backends.local.ports import LOOPBACK, allocate_free_ports, ensure_ports_free
 from harness.backends.local.processes import HttpReady, ProcessFailedToStart, ProcessSpec, ProcessSupervisor
 from harness.backends.options import ServiceOptions
+from harness.backends.readiness import readiness_groups, ready_budget, wait_until
 from harness.backends.registry import SUPPORTED_FAULTS
 from harness.interrupt import NEVER, Interruption
 from harness.run.journal import Journal
@@ -192,7 +193,7 @@ class LocalBackend:
         self.supervisor.start(ProcessSpec(
             HAPROXY, (str(haproxy_bin), "-f", str(cfg_path), "-db"), "campus",
             HttpReady(LOOPBACK, stats_port, "/stats")))
-        for names, timeout in self._readiness_groups():
+        for names, timeout in readiness_groups(self.topology, self.options.start_timeout, [HAPROXY]):
             self.supervisor.wait_ready(names, timeout)
 
         # 3. The client path works end to end, for every service behind the front door, and
@@ -224,19 +225,8 @@ class LocalBackend:
         return self.endpoints
 
     def ready_budget(self, instance: str) -> float:
-        """Seconds an instance may take to become ready, at start-up and at every restart: its
-        service's ``ready.timeout`` when it says, else the backend's start-up budget."""
-        ready = self.topology.service(self.topology.instance(instance).service).readiness
-        return ready.timeout if ready is not None and ready.timeout is not None else self.options.start_timeout
-
-    def _readiness_groups(self) -> list[tuple[list[str], float]]:
-        """Processes to wait for, grouped by readiness budget (:meth:`ready_budget`; HAProxy:
-        the start-up budget)."""
-        groups: dict[float, list[str]] = {self.options.start_timeout: []}
-        for inst in self.topology.instances:
-            groups.setdefault(self.ready_budget(inst.name), []).append(inst.name)
-        groups[self.options.start_timeout].append(HAPROXY)
-        return list((names, budget) for budget, names in groups.items())
+        """Seconds an instance may take to become ready (:func:`readiness.ready_budget`)."""
+        return ready_budget(self.topology, instance, self.options.start_timeout)
 
     def _wait_servers_up(self, stats_port: int, expected_up: set[tuple[str, str]]) -> None:
         """Wait until HAProxy's stats list each ``(service, server)`` as UP (a standby EHR
@@ -253,14 +243,11 @@ class LocalBackend:
             f"haproxy log:\n{self.supervisor.log_tail(HAPROXY)}", hint=f"logs are in {self.supervisor.logs_dir}")
 
     def _wait_front_door(self, service: str, ready: HttpReady) -> None:
-        deadline = time.monotonic() + self.options.ready_timeout
-        while not ready.check():
-            if time.monotonic() > deadline:
-                raise ProcessFailedToStart(
-                    f"the front door did not route {service} within {self.options.ready_timeout:.1f}s "
-                    f"({ready.description})\nhaproxy log:\n{self.supervisor.log_tail(HAPROXY)}",
-                    hint=f"logs are in {self.supervisor.logs_dir}")
-            self._interruption.sleep(0.02)
+        timeout = self.options.ready_timeout
+        wait_until(ready, timeout, self._interruption, lambda: ProcessFailedToStart(
+            f"the front door did not route {service} within {timeout:.1f}s "
+            f"({ready.description})\nhaproxy log:\n{self.supervisor.log_tail(HAPROXY)}",
+            hint=f"logs are in {self.supervisor.logs_dir}"))
 
     def down(self) -> None:
         """Stop every process of the run (idempotent)."""
