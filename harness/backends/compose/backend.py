@@ -17,7 +17,9 @@ from typing import Any
 from harness.backends.base import Endpoints
 from harness.backends.docker import engine
 from harness.backends.docker.backend import DockerBackend
-from harness.backends.docker.containers import ContainerSpec, ContainerSupervisor
+from harness.backends.docker.container_spec import ContainerSpec
+from harness.backends.docker.containers import ContainerSupervisor
+from harness.backends.docker.holders import is_holder
 from harness.backends.docker.layout import TOXIPROXY_API_PORT, plan_layout
 from harness.backends.local.backend import HAPROXY, TOXIPROXY, LocalOptions
 from harness.backends.local.processes import HttpReady
@@ -67,11 +69,12 @@ class ComposeBackend(DockerBackend):
     def _attach(self) -> Endpoints:
         assert self._client is not None
         found: dict[str, Any] = {}
+        holders: dict[str, Any] = {}
         for container in self._client.containers.list(all=True, filters={"label": f"{COMPOSE_PROJECT_LABEL}="
                                                                                    f"{self.project}"}):
             name = container.labels.get(engine.LABEL_INSTANCE)
             if name:
-                found[name] = container
+                (holders if is_holder(container.labels) else found)[name] = container
         wanted = [TOXIPROXY, *(i.name for i in self.topology.instances)]
         if self.topology.front_door.routes:
             wanted.append(HAPROXY)
@@ -90,7 +93,7 @@ class ComposeBackend(DockerBackend):
                                                interruption=self._interruption)
         self._supervisor.watch_removals(self._client, f"{COMPOSE_PROJECT_LABEL}={self.project}")
         for name in wanted:
-            self._supervisor.adopt(self._adopted_spec(name), found[name])
+            self._supervisor.adopt(self._adopted_spec(name), found[name], holders.get(name))
         proxy_host = self.supervisor.container(TOXIPROXY).address
         toxiproxy_url = f"http://127.0.0.1:{self._published_port(TOXIPROXY, TOXIPROXY_API_PORT)}"
         self._toxiproxy = ToxiproxyClient(toxiproxy_url)

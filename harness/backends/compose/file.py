@@ -7,9 +7,11 @@ What the file holds:
 
 * one ``internal`` network per site (and ``edge``, on which only Toxiproxy's API is published
   to 127.0.0.1);
-* one Compose service per instance (named like the instance, in its site's network under its
-  own name), our services image with its driver's command line, or the user's image; a named
-  volume ``data`` at ``/data``; a healthcheck for ours (their health path, from inside);
+* one Compose service per instance (named like the instance), our services image with its
+  driver's command line, or the user's image; a named volume ``data`` at ``/data``; a
+  healthcheck for ours (their health path, from inside). Its network stack is that of
+  ``<instance>-net``, its address holder, on its site's network under the instance's name
+  (``network_mode: service:``; why: :mod:`harness.backends.docker.holders`);
 * ``toxiproxy`` on every network, its proxies loaded at start from ``<name>-toxiproxy.json``
   beside the compose file (``-config``), its API on ``127.0.0.1:<toxiproxy_port>``;
 * ``haproxy`` (the front door) with ``<name>-haproxy.cfg``, started once Toxiproxy is healthy
@@ -28,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from harness.backends.docker.holders import HOLDER_COMMAND, HOLDER_IMAGE, HOLDER_SUFFIX, holder_labels
 from harness.backends.docker.images import HAPROXY_IMAGE, TOXIPROXY_IMAGE
 from harness.backends.docker.instances import (
     CONTAINER_DATA,
@@ -84,6 +87,13 @@ def compose_files(topology: Topology, options: LocalOptions, *, project: str, ba
         "healthcheck": _healthcheck(["CMD", "/usr/local/bin/toxiproxy-cli", "list"]),
     }
     for inst in topology.instances:
+        services[holder_service(inst.name)] = {
+            "image": HOLDER_IMAGE,
+            "command": list(HOLDER_COMMAND),
+            "networks": {inst.site: {"aliases": [inst.name]}},
+            "labels": holder_labels(_labels(inst.name, inst.site)),
+            "stop_signal": "SIGKILL",
+        }
         services[inst.name] = _instance_service(topology, layout, options, inst.name)
     haproxy_cfg = None
     if topology.front_door.routes:
@@ -128,6 +138,11 @@ def write_compose_files(files: ComposeFiles, output: Path) -> list[Path]:
     return written
 
 
+def holder_service(instance: str) -> str:
+    """The Compose service holding ``instance``'s network stack (:mod:`harness.backends.docker.holders`)."""
+    return f"{instance}{HOLDER_SUFFIX}"
+
+
 def _labels(instance: str, site: str) -> dict[str, str]:
     return {"org.hchaos.instance": instance, "org.hchaos.site": site}
 
@@ -158,10 +173,11 @@ def _instance_service(topology: Topology, layout: DockerLayout, options: LocalOp
     if what.builtin:  # ours have Python inside; a user's image may have nothing to probe with
         entry["healthcheck"] = _healthcheck(_python_get(CONTAINER_PYTHON, what.health_port, what.health_path))
     entry |= {
-        "networks": {inst.site: {"aliases": [name]}},
+        "network_mode": f"service:{holder_service(name)}",
         "volumes": [f"data:{CONTAINER_DATA}"],
         "labels": _labels(name, inst.site),
-        "depends_on": {TOXIPROXY: {"condition": "service_healthy"}},
+        "depends_on": {TOXIPROXY: {"condition": "service_healthy"},
+                       holder_service(name): {"condition": "service_started"}},
         "stop_grace_period": "5s",
     }
     return entry

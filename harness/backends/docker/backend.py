@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING
 
 from harness.backends.base import Endpoints, LinkEndpoint
 from harness.backends.docker import engine
-from harness.backends.docker.containers import ContainerSpec, ContainerSupervisor
+from harness.backends.docker.container_spec import ContainerSpec
+from harness.backends.docker.containers import ContainerSupervisor
 from harness.backends.docker.instances import CONTAINER_DATA, HAPROXY_CONFIG, front_door_config, instance_container
 from harness.backends.docker.layout import (
     EDGE,
@@ -268,7 +269,7 @@ class DockerBackend:
             name, what.image, what.command, inst.site, ((self.layout.network(inst.site), (name,)),), ready,
             self.layout.container(name), env={**tag_environment(self.run_dir), **what.env},
             labels=self._labels(name, inst.site), volumes=((self.run_dir / "data", CONTAINER_DATA, "rw"),),
-            working_dir=what.working_dir)
+            working_dir=what.working_dir, held_address=True)
 
     def _haproxy_spec(self, image: str) -> ContainerSpec:
         cfg_path = self.run_dir / "haproxy.cfg"

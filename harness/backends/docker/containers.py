@@ -10,8 +10,13 @@ the same contracts where they make sense:
 * It is journaled *before* it is created (name and site; the id once known), and carries the
   run's labels (:mod:`harness.backends.docker.engine`), so ``hchaos rollback`` finds it even
   if the runner dies in between.
-* ``kill`` is the engine's SIGKILL of the container's whole process tree; ``pause`` the freezer
-  cgroup (``docker pause``), which no process inside can notice or resist.
+* An instance's network stack is held by a companion container no fault touches
+  (:mod:`harness.backends.docker.holders`): killed, it refuses connections at once and comes
+  back at the same address.
+* ``kill`` is SIGKILL to the container's first process (from the host when the engine is
+  local, :mod:`harness.backends.docker.host_pids`; else the engine's): its pid namespace dies
+  with it. ``pause`` is the freezer cgroup (``docker pause``), which no process inside can
+  notice or resist.
 * Waiting for readiness polls every waited container at once and is a safe point of the run's
   :class:`~harness.interrupt.Interruption`. Readiness is the harness's own checks
   (:mod:`harness.backends.readiness`), built from the container's address once it has one:
@@ -27,14 +32,16 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.backends.docker.container_spec import ContainerSpec, ManagedContainer
 from harness.backends.docker.engine import LABEL_INSTANCE, disable_ryuk
-from harness.backends.local.processes import LOG_TAIL_LINES, ProcessFailedToStart, ReadinessCheck
+from harness.backends.docker.holders import address_on, holder_name, start_holder
+from harness.backends.docker.host_pids import first_pid, local_pid, wait_gone
+from harness.backends.local.processes import LOG_TAIL_LINES, ProcessFailedToStart
 from harness.errors import InfrastructureError
 from harness.interrupt import NEVER, Interruption
 from harness.run.journal import Journal
@@ -45,54 +52,6 @@ if TYPE_CHECKING:
     import docker
     from docker.models.containers import Container
     from testcontainers.core.network import Network
-
-
-@dataclass(frozen=True)
-class ContainerSpec:
-    """How to run one container: its name in the run (an instance, ``toxiproxy``, ``haproxy``),
-    image and command, the site it lives in, its networks (the first is where the harness
-    reaches it) with the aliases it answers to there, and how to tell it is ready once its
-    address on the first network is known."""
-
-    name: str
-    image: str
-    command: tuple[str, ...]
-    site: str
-    networks: tuple[tuple[str, tuple[str, ...]], ...]
-    ready: Callable[[str], ReadinessCheck]
-    container_name: str
-    """The engine's name of the container (unique on the machine: it holds the run's id)."""
-    env: Mapping[str, str] = field(default_factory=dict)
-    labels: Mapping[str, str] = field(default_factory=dict)
-    volumes: tuple[tuple[Path, str, str], ...] = ()
-    """``(host path, container path, mode)`` bind mounts."""
-    publish: Mapping[int, tuple[str, int | None]] = field(default_factory=dict)
-    """Container port -> (host address, host port or None for a free one)."""
-    working_dir: str | None = None
-
-
-@dataclass
-class ManagedContainer:
-    spec: ContainerSpec
-    container: Container
-    address: str
-    """Its IP address on its first network (changes when a stopped container starts again)."""
-    started_at: float
-    ready: ReadinessCheck
-
-    @property
-    def id(self) -> str:
-        return str(self.container.id)
-
-    def status(self) -> str:
-        """The engine's status of the container now (running, paused, exited, ... or removed)."""
-        from docker.errors import NotFound
-
-        try:
-            self.container.reload()
-        except NotFound:
-            return "removed"
-        return str(self.container.status)
 
 
 class ContainerSupervisor:
@@ -149,7 +108,7 @@ class ContainerSupervisor:
             raise ProcessFailedToStart(f"container {spec.name!r} was removed by someone else during the run: "
                                        "it cannot be started again", hint="see `docker events` for who removed it")
         if current is not None:
-            if current.status() == "running" and _local_pid(current) is None:
+            if current.status() == "running" and local_pid(current.container) is None:
                 current.container.wait(timeout=10)  # killed from here: the engine has not seen it yet
             if current.status() in ("running", "paused"):
                 raise InfrastructureError(f"container {spec.name!r} is already running ({current.id[:12]})")
@@ -158,32 +117,52 @@ class ContainerSupervisor:
             self._after_start(current)
             return current
         self._log_header(spec, "starting")
-        if self._journal is not None:
-            self._journal.record({"type": "docker", "kind": "container", "name": spec.container_name,
-                                  "instance": spec.name, "site": spec.site})
-        container = self._create(spec)
-        if self._journal is not None:
-            self._journal.record({"type": "docker", "kind": "container", "name": spec.container_name,
-                                  "instance": spec.name, "site": spec.site, "id": container.id})
-        managed = ManagedContainer(spec, container, "", time.time(), spec.ready(""))
+        holder = self._create_holder(spec) if spec.held_address else None
+        self._journal_container(spec.container_name, spec)
+        container = self._create(spec, holder)
+        self._journal_container(spec.container_name, spec, str(container.id))
+        managed = ManagedContainer(spec, container, "", time.time(), spec.ready(""), holder)
         with self._lock:
             self._containers[spec.name] = managed
             self._specs[spec.name] = spec
         self._after_start(managed)
         return managed
 
-    def _create(self, spec: ContainerSpec) -> Container:
+    def _journal_container(self, container_name: str, spec: ContainerSpec, container_id: str | None = None) -> None:
+        if self._journal is not None:
+            self._journal.record({"type": "docker", "kind": "container", "name": container_name,
+                                  "instance": spec.name, "site": spec.site}
+                                 | ({} if container_id is None else {"id": container_id}))
+
+    def _create_holder(self, spec: ContainerSpec) -> Container:
+        from docker.errors import APIError, DockerException
+
+        disable_ryuk()
+        self._journal_container(holder_name(spec.container_name), spec)
+        try:
+            holder = start_holder(spec.container_name, spec.networks, self._networks, spec.labels)
+        except (APIError, DockerException) as exc:
+            raise ProcessFailedToStart(f"could not start the network holder of container {spec.name!r}: "
+                                       f"{getattr(exc, 'explanation', None) or exc}") from None
+        self._journal_container(holder_name(spec.container_name), spec, str(holder.id))
+        return holder
+
+    def _create(self, spec: ContainerSpec, holder: Container | None) -> Container:
         disable_ryuk()
         from docker.errors import APIError, DockerException
         from testcontainers.core.container import DockerContainer
 
-        first, first_aliases = spec.networks[0]
         tc = DockerContainer(spec.image, env=dict(spec.env), name=spec.container_name)
         if spec.command:  # else the image's own command
             tc.with_command(list(spec.command))
-        tc = (tc
-              .with_network(self._networks[first]).with_network_aliases(*first_aliases)
-              .with_kwargs(labels=dict(spec.labels), working_dir=spec.working_dir, stop_signal="SIGTERM"))
+        kwargs: dict[str, Any] = {"labels": dict(spec.labels), "working_dir": spec.working_dir,
+                                  "stop_signal": "SIGTERM"}
+        if holder is not None:  # network=None: testcontainers would otherwise look for one of its own
+            kwargs |= {"network_mode": f"container:{holder.id}", "network": None}
+        else:
+            first, first_aliases = spec.networks[0]
+            tc = tc.with_network(self._networks[first]).with_network_aliases(*first_aliases)
+        tc = tc.with_kwargs(**kwargs)
         for host_path, target, mode in spec.volumes:
             tc.with_volume_mapping(str(host_path), target, mode)
         for port, (host, host_port) in spec.publish.items():
@@ -194,14 +173,16 @@ class ContainerSupervisor:
             raise ProcessFailedToStart(f"could not start container {spec.name!r} ({spec.image}): "
                                        f"{getattr(exc, 'explanation', None) or exc}") from None
         container = tc.get_wrapped_container()
-        for network_name, aliases in spec.networks[1:]:
-            self._networks[network_name].connect(str(container.id), network_aliases=list(aliases))
+        if holder is None:
+            for network_name, aliases in spec.networks[1:]:
+                self._networks[network_name].connect(str(container.id), network_aliases=list(aliases))
         return container
 
-    def adopt(self, spec: ContainerSpec, container: Container) -> ManagedContainer:
-        """Take charge of a running container someone else started (the compose backend): it is
-        faulted, stopped and started again like ours, and never removed (:meth:`release`)."""
-        managed = ManagedContainer(spec, container, "", time.time(), spec.ready(""))
+    def adopt(self, spec: ContainerSpec, container: Container, holder: Container | None = None) -> ManagedContainer:
+        """Take charge of a running container someone else started (the compose backend), with
+        the ``holder`` of its network stack if it has one: it is faulted, stopped and started
+        again like ours, and never removed (:meth:`release`)."""
+        managed = ManagedContainer(spec, container, "", time.time(), spec.ready(""), holder)
         with self._lock:
             self._containers[spec.name] = managed
             self._specs[spec.name] = spec
@@ -227,8 +208,7 @@ class ContainerSupervisor:
 
     def _after_start(self, managed: ManagedContainer, *, note: bool = True) -> None:
         managed.container.reload()
-        first = managed.spec.networks[0][0]
-        managed.address = str(managed.container.attrs["NetworkSettings"]["Networks"][first]["IPAddress"])
+        managed.address = address_on(managed.holder or managed.container, managed.spec.networks[0][0])
         managed.started_at = time.time()
         managed.ready = managed.spec.ready(managed.address)
         follower = threading.Thread(target=_follow_logs, args=(managed.container, self.log_path(managed.spec.name),
@@ -237,7 +217,7 @@ class ContainerSupervisor:
         follower.start()
         self._followers.append(follower)
         if note:
-            self._note(managed.spec.name, "start", _pid(managed.container))
+            self._note(managed.spec.name, "start", first_pid(managed.container))
 
     def wait_ready(self, names: Iterable[str], timeout: float) -> None:
         """Poll every named container until all are ready. Raises :class:`ProcessFailedToStart`
@@ -251,7 +231,7 @@ class ContainerSupervisor:
             for name, managed in list(waiting.items()):
                 if managed.ready.check():
                     del waiting[name]
-                    self._note(name, "ready", _pid(managed.container))
+                    self._note(name, "ready", first_pid(managed.container))
                 elif polls % 10 == 0 and managed.status() not in ("running", "created"):
                     code = managed.container.attrs.get("State", {}).get("ExitCode")
                     raise ProcessFailedToStart(
@@ -276,7 +256,7 @@ class ContainerSupervisor:
         if managed is None:
             return
         try:
-            pid = _local_pid(managed)
+            pid = local_pid(managed.container)
             if pid is None or managed.status() == "paused":
                 managed.container.kill()
             else:
@@ -285,7 +265,7 @@ class ContainerSupervisor:
                 # container on 2 busy cores (a dc-a power loss ~650 ms); this takes microseconds.
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                if _wait_gone(pid, timeout=5):
+                if wait_gone(pid, timeout=5):
                     # Dead: the engine records the exit a little later (its own bookkeeping,
                     # ~100 ms per container here); start() waits for that if it comes first.
                     self._note(name, "kill", pid)
@@ -373,6 +353,10 @@ class ContainerSupervisor:
             self._containers.clear()
         with ThreadPoolExecutor(max_workers=max(1, min(16, len(managed_all)))) as pool:
             removed = [name for name in pool.map(remove, managed_all) if name is not None]
+            # Then the holders: removing one under a running instance works, but would leave
+            # the instance's processes on a network stack nothing else holds.
+            for holder in [m.holder for m in managed_all if m.holder is not None]:
+                pool.submit(_remove_quietly, holder)
         if self._events is not None:
             self._events.close()
         for follower in self._followers:
@@ -415,46 +399,29 @@ class ContainerSupervisor:
             self._timeline.append(ProcessRecord(time.time(), name, action, pid))
 
 
+def _remove_quietly(container: Container) -> None:
+    from docker.errors import APIError, NotFound
+
+    with contextlib.suppress(NotFound):
+        try:
+            container.remove(force=True, v=True)
+        except APIError as exc:
+            if "already in progress" not in str(exc):
+                raise
+
+
 def _start_existing(managed: ManagedContainer) -> None:
     from docker.errors import APIError
 
     try:
+        if managed.holder is not None and managed.holder.status != "running":
+            managed.holder.reload()
+            if managed.holder.status != "running":  # stopped by someone: it is ours to start
+                managed.holder.start()
         managed.container.start()
     except APIError as exc:
         raise ProcessFailedToStart(f"could not start container {managed.spec.name!r} again: "
                                    f"{exc.explanation or exc}") from None
-
-
-def _wait_gone(pid: int, timeout: float) -> bool:
-    """Wait until ``pid`` is gone or a zombie (dead, not yet reaped); False at ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            return True
-        if state in ("Z", "X"):
-            return True
-        time.sleep(0.001)
-    return False
-
-
-def _local_pid(managed: ManagedContainer) -> int | None:
-    """The host pid of the container's first process when the engine runs on this machine and
-    that pid is still the container's (its cgroup names the container id), else ``None``."""
-    pid = _pid(managed.container)
-    if not pid:
-        return None
-    try:
-        cgroups = Path(f"/proc/{pid}/cgroup").read_text()
-    except OSError:
-        return None
-    return pid if managed.id in cgroups else None
-
-
-def _pid(container: Container) -> int:
-    state: dict[str, Any] = container.attrs.get("State", {})
-    return int(state.get("Pid") or 0)
 
 
 def _follow_logs(container: Container, path: Path, since: int) -> None:

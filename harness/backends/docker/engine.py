@@ -34,6 +34,9 @@ LABEL_RUN: Final = "org.hchaos.run"
 LABEL_RUN_ID: Final = "org.hchaos.run-id"
 LABEL_INSTANCE: Final = "org.hchaos.instance"
 LABEL_SITE: Final = "org.hchaos.site"
+LABEL_PART: Final = "org.hchaos.part"
+"""What part of an instance a container is when it is not the instance itself (``network``:
+its address holder, :mod:`harness.backends.docker.holders`)."""
 
 INSTALL_HINT: Final = "run scripts/install-docker.sh (or `make images`): it installs and starts the engine"
 

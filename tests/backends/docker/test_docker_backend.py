@@ -5,6 +5,8 @@ runs first): without an engine or the images these tests fail, they do not skip.
 from __future__ import annotations
 
 import contextlib
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +24,7 @@ from harness.faults import FaultPlan, Nemesis, plan_fault
 from harness.run.journal import Journal, replay_journal
 from harness.run.run_tag import run_tag
 from harness.topology import reference_topology
+from harness.toxiproxy import ToxiproxyClient
 
 pytestmark = pytest.mark.integration
 
@@ -115,10 +118,78 @@ def test_kill_and_the_heal_start_the_same_container_again_ready(running: Running
         health(endpoints, "ehr-b")
     nemesis.heal(kill)
     assert backend.supervisor.container("ehr-b").status() == "running"
-    assert health(backend.endpoints or endpoints, "ehr-b") == 200  # ready (at its new address) when the heal returns
+    assert health(backend.endpoints or endpoints, "ehr-b") == 200  # ready when the heal returns
     backend.supervisor.container("ehr-a").container.reload()
     assert backend.supervisor.container("ehr-a").container.attrs["State"]["StartedAt"] == other  # only the target
     assert "kill" not in replay_journal(tmp_path / "journal.jsonl").unhealed_faults
+
+
+class Hammer:
+    """Connections through one link, back to back from ``threads`` threads (as HAProxy's
+    checks and a clinical load make them), each sending a request and waiting for the end of
+    its answer; the slowest connection and the count, by phase."""
+
+    def __init__(self, host: str, port: int, threads: int = 4) -> None:
+        self.address = (host, port)
+        self.phase = "before"
+        self.slowest: dict[str, float] = {}
+        self.count: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def __enter__(self) -> Hammer:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=20)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            phase, started = self.phase, time.perf_counter()
+            with contextlib.suppress(OSError), socket.create_connection(self.address, timeout=15) as conn:
+                conn.sendall(b"GET /health HTTP/1.0\r\n\r\n")
+                while conn.recv(4096):
+                    pass
+            took = time.perf_counter() - started
+            self.slowest[phase] = max(self.slowest.get(phase, 0.0), took)
+            self.count[phase] = self.count.get(phase, 0) + 1
+            time.sleep(0.02)
+
+
+def test_a_killed_instance_refuses_at_once_and_its_link_stays_in_hand(running: Running) -> None:
+    """Regression (the docker flagship's CI failures): a killed container's address used to
+    vanish from its network; Toxiproxy's dial to it hung in the proxy's accept loop, which
+    froze that link -- every connection through it, and the API call that disables it -- for
+    ~36 s, past the instance's restart. Its address is now held (holders.py): the dial is
+    refused at once, the link obeys, and the instance comes back at the same address."""
+    backend, endpoints, nemesis = running
+    link = endpoints.links["frontdoor-ehr-b"]
+    address = backend.supervisor.container("ehr-b").address
+    kill = plan(KillFault(type="kill", target="ehr-b", duration=5, name="kill"))
+    with Hammer(link.listen_host, link.listen_port) as hammer:
+        time.sleep(0.5)
+        hammer.phase = "killed"
+        nemesis.inject(kill)
+        time.sleep(3)
+        with contextlib.closing(ToxiproxyClient(endpoints.toxiproxy_url, timeout=60)) as toxiproxy:
+            started = time.perf_counter()
+            toxiproxy.disable(link.name)
+            disabled_in = time.perf_counter() - started
+            toxiproxy.enable(link.name)
+        hammer.phase = "healed"
+        nemesis.heal(kill)
+        time.sleep(1)
+    print(f"disable during the kill: {disabled_in * 1000:.0f} ms; slowest connection by phase: {hammer.slowest}; "
+          f"connections: {hammer.count}")
+    assert disabled_in < 1.0
+    assert hammer.slowest["killed"] < 1.0 and hammer.count["killed"] > 20, hammer.slowest
+    assert hammer.slowest["healed"] < 1.0 and hammer.count["healed"] > 5, hammer.slowest
+    assert backend.supervisor.container("ehr-b").address == address
+    assert health(backend.endpoints or endpoints, "ehr-b") == 200
 
 
 def test_pause_freezes_the_container_and_the_heal_thaws_it(running: Running) -> None:
