@@ -70,6 +70,8 @@ class ContainerSupervisor:
         self._specs: dict[str, ContainerSpec] = {}
         self._followers: list[threading.Thread] = []
         self._removing = False
+        self._killed_from_host: set[str] = set()
+        """Killed by our own SIGKILL, the engine possibly not told yet (it says "running")."""
         self._vanished: set[str] = set()
         self._events: Any = None
 
@@ -108,8 +110,11 @@ class ContainerSupervisor:
             raise ProcessFailedToStart(f"container {spec.name!r} was removed by someone else during the run: "
                                        "it cannot be started again", hint="see `docker events` for who removed it")
         if current is not None:
-            if current.status() == "running" and local_pid(current.container) is None:
-                current.container.wait(timeout=10)  # killed from here: the engine has not seen it yet
+            if spec.name in self._killed_from_host:
+                # Killed from here: the engine may not have seen the exit yet, and starting
+                # a container it believes running fails. Its wait returns once it has.
+                current.container.wait(timeout=10)
+                self._killed_from_host.discard(spec.name)
             if current.status() in ("running", "paused"):
                 raise InfrastructureError(f"container {spec.name!r} is already running ({current.id[:12]})")
             self._log_header(spec, "starting again")
@@ -268,6 +273,7 @@ class ContainerSupervisor:
                 if wait_gone(pid, timeout=5):
                     # Dead: the engine records the exit a little later (its own bookkeeping,
                     # ~100 ms per container here); start() waits for that if it comes first.
+                    self._killed_from_host.add(name)
                     self._note(name, "kill", pid)
                     return
             managed.container.wait(timeout=10)  # returns as soon as the engine has seen it exit

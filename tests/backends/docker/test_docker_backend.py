@@ -231,6 +231,27 @@ def test_power_loss_kills_every_container_of_the_site_and_cuts_its_links(running
     assert health(backend.endpoints or endpoints, "ehr-a") == 200
 
 
+def test_a_heal_right_after_a_power_loss_starts_every_container_again(tmp_path: Path) -> None:
+    """Regression (bench_docker): killed from the host, a container is still "running" for
+    the engine for a moment (its first process a zombie); the start of the heal must wait for
+    the engine instead of refusing to start a "running" container."""
+    topology = reference_topology(("ehr", "messaging", "labs", "imaging"))  # four containers in dc-a
+    backend = DockerBackend(topology, tmp_path, options=FAST)
+    try:
+        nemesis = Nemesis(backend.up(), backend, Journal(tmp_path, "t"))
+        for round_ in range(3):
+            power = plan_fault(PowerLossFault(type="power_loss", target="dc-a", duration=1, name=f"blip-{round_}"),
+                               f"blip-{round_}", topology)
+            nemesis.inject(power)
+            nemesis.heal(power)
+            assert {backend.supervisor.container(name).status() for name in backend.supervisor.names_in_site("dc-a")} \
+                == {"running"}
+        nemesis.close()
+    finally:
+        backend.down()
+    assert leftovers(tmp_path) == ([], [])
+
+
 def test_a_container_removed_by_someone_else_is_an_event_on_the_timeline_not_a_crash(tmp_path: Path) -> None:
     from harness.timeline import ProcessRecord, TimelineWriter, read_timeline
 
