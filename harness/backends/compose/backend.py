@@ -45,6 +45,8 @@ class ComposeBackend(DockerBackend):
 
     supported_faults: frozenset[str] = SUPPORTED_FAULTS["compose"]
 
+    primary_may_have_moved = True  # the project ran before: an earlier run's failover may have stuck
+
     def __init__(self, topology: Topology, run_dir: Path, *, project: str, options: LocalOptions | None = None,
                  journal: Journal | None = None, timeline: TimelineWriter | None = None,
                  interruption: Interruption = NEVER) -> None:

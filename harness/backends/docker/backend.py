@@ -73,6 +73,10 @@ class DockerBackend:
     restart_grace: float = 5.0
     """Seconds a ``restart`` fault's SIGTERM is given before the SIGKILL."""
 
+    primary_may_have_moved: bool = False
+    """Systems attached to rather than started (compose) may have failed over in an earlier run:
+    a primary route is then ready with any of its servers UP, not only the declared primary."""
+
     def __init__(self, topology: Topology, run_dir: Path, *, options: LocalOptions | None = None,
                  journal: Journal | None = None, timeline: TimelineWriter | None = None,
                  interruption: Interruption = NEVER) -> None:
@@ -196,10 +200,21 @@ class DockerBackend:
             entry = links[route.entry_link]
             self._wait(f"the front door did not route {route.service}",
                        HttpReady(proxy_host, entry.listen_port, route.check_path))
-        expected_up = {(route.service, topo.link(name).target) for route in routes for name in route.backend_links
-                       if route.mode != "primary" or topo.instance(topo.link(name).target).role == "primary"}
-        if expected_up:
-            self._wait("the front door does not see every server up", _ServersUp(stats_host, expected_up))
+        # Each group must have a server UP: every server of an active route; for a primary route
+        # its declared primary -- or, attached to systems that ran before (compose), any of its
+        # servers, since a failover in an earlier run may have moved the primary for good.
+        groups: list[frozenset[tuple[str, str]]] = []
+        for route in routes:
+            servers = [(route.service, topo.link(name).target) for name in route.backend_links]
+            if route.mode != "primary":
+                groups += [frozenset([server]) for server in servers]
+            elif self.primary_may_have_moved:
+                groups.append(frozenset(servers))
+            else:
+                groups += [frozenset([s]) for s in servers if topo.instance(s[1]).role == "primary"]
+        if groups:
+            self._wait("the front door does not see a server up for every service",
+                       _ServersUp(stats_host, tuple(groups)))
         self.endpoints = Endpoints(
             front_door_urls={route.service: f"http://{proxy_host}:{links[route.entry_link].listen_port}"
                              for route in routes},
@@ -372,14 +387,19 @@ class DockerBackend:
 
 @dataclasses.dataclass(frozen=True)
 class _ServersUp:
-    """Ready when HAProxy's statistics (at ``host``) list every ``(service, server)`` UP."""
+    """Ready when HAProxy's statistics (at ``host``) list, for each group of ``(service,
+    server)`` pairs, at least one of them UP."""
 
     host: str
-    expected: set[tuple[str, str]]
+    groups: tuple[frozenset[tuple[str, str]], ...]
 
     @property
     def description(self) -> str:
-        return f"HAProxy statistics listing {sorted(self.expected)} UP"
+        wanted = [" or ".join(f"{service}/{server}" for service, server in sorted(group)) for group in self.groups]
+        return f"HAProxy statistics listing UP: {'; '.join(wanted)}"
+
+    def satisfied_by(self, up: set[tuple[str, str]]) -> bool:
+        return all(group & up for group in self.groups)
 
     def check(self) -> bool:
-        return not self.expected - haproxy_servers_up(HAPROXY_STATS_PORT, self.host)
+        return self.satisfied_by(haproxy_servers_up(HAPROXY_STATS_PORT, self.host))
