@@ -126,8 +126,14 @@ def main() -> None:
               help="Run the experiment's load in N Locust worker processes (Locust's --processes), "
                    "overriding load.processes.")
 @backend_option
-def run(experiment_file: Path, runs_dir: Path | None, load_processes: int | None, backend: str | None) -> None:
+@click.option("--dry-run", is_flag=True,
+              help="Print the plan (`hchaos plan`) instead of running: nothing is started or contacted.")
+def run(experiment_file: Path, runs_dir: Path | None, load_processes: int | None, backend: str | None,
+        dry_run: bool) -> None:
     """Run an experiment end to end and print its verdicts."""
+    if dry_run:
+        _guard(lambda _: _print_plan(experiment_file, backend, as_json=False))
+        return
 
     def body(interruption: Interruption) -> int:
         from dataclasses import replace
@@ -166,6 +172,35 @@ def run(experiment_file: Path, runs_dir: Path | None, load_processes: int | None
         return result.exit_code
 
     _guard(body, deferred=True)
+
+
+def _print_plan(experiment_file: Path, backend: str | None, *, as_json: bool) -> int:
+    """Print the run plan of ``experiment_file``; 0 when every contact is allowed, else the
+    located refusal (exit 2) after the plan."""
+    from harness.experiment import load_experiment
+    from harness.runplan import build_run_plan
+    from harness.runplan.render import plan_json, print_plan
+    from harness.safety.contacts import require_allowed
+
+    plan = build_run_plan(with_backend(load_experiment(experiment_file), backend))
+    if as_json:
+        click.echo(plan_json(plan))
+    else:
+        print_plan(plan, console)
+    require_allowed(plan.loaded, plan.contacts)
+    return 0
+
+
+@main.command()
+@click.argument("experiment_file", type=click.Path(path_type=Path))
+@backend_option
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (one document on stdout).")
+def plan(experiment_file: Path, backend: str | None, as_json: bool) -> None:
+    """Print what a run would do, without starting or contacting anything: the resolved
+    topology, every address it would contact (and whether allow: permits it), and the
+    time-ordered actions (proxies, toxics and their attributes, instance actions). Exit 0 when
+    the run would be allowed, 2 when not (or the experiment is invalid)."""
+    _guard(lambda _: _print_plan(experiment_file, backend, as_json=as_json))
 
 
 @main.command()
@@ -314,6 +349,26 @@ def rollback(run_dirs: tuple[Path, ...], runs_dir: Path | None, force: bool) -> 
 
 
 @main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--reason", default="no reason given", show_default=True, help="Why: recorded on the timeline.")
+@click.option("--wait", type=click.FloatRange(1, 3600), default=120, show_default=True, metavar="SECONDS",
+              help="How long to wait for the run to heal and end.")
+def abort(run_dir: Path, reason: str, wait: float) -> None:
+    """Stop a running experiment now, from another terminal: its faults are healed at once, its
+    processes stopped, and the run ends with the verdict 'aborted' (its exit code is 4). Waits
+    until it has ended; exit 0 then."""
+
+    def body(interruption: Interruption) -> int:
+        from harness.run.abort import request_abort
+
+        status = request_abort(run_dir, reason, wait=wait, on_progress=lambda line: console.print(line, markup=False))
+        console.print(Text(f"run {run_dir.name} ended: {status}"))
+        return 0
+
+    _guard(body)
+
+
+@main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 def report(run_dir: Path) -> None:
     """Re-judge a finished run offline from its folder (timeline + experiment copy)."""
@@ -343,12 +398,12 @@ def up(experiment_file: Path, runs_dir: Path | None, backend: str | None) -> Non
         from harness.experiment import load_experiment
         from harness.faults.lifeline import Lifeline
         from harness.run.journal import Journal
-        from harness.runner.planning import plan_faults
+        from harness.runner.planning import preflight
         from harness.runner.rundir import create_run_dir
         from harness.runner.targets import topology_for
 
         loaded = with_backend(load_experiment(experiment_file), backend)
-        plan_faults(loaded)  # the same validation as `run`: names against the topology
+        preflight(loaded)  # the same checks as `run`: names against the topology, contacts allowed
         run_dir = create_run_dir(_runs_dir(runs_dir), f"{loaded.experiment.name}-up", loaded.path,
                                  loaded.topology_source.path if loaded.topology_source else None)
         journal = Journal(run_dir, run_dir.name)

@@ -6,6 +6,7 @@ Exit codes are part of the CLI's contract (documented in the README):
 * 1 -- a check failed (or could not decide: ``unknown``)
 * 2 -- invalid input: the experiment file, a CLI argument, a target not in the topology
 * 3 -- infrastructure error: a tool is missing, a port is taken, a process did not start
+* 4 -- aborted by ``hchaos abort``: faults healed, processes stopped, the run ended early
 
 Every error carries a message meant for a person: what was wrong, where, and a hint.
 """
@@ -16,6 +17,8 @@ EXIT_PASS = 0
 EXIT_CHECK_FAILED = 1
 EXIT_INVALID_INPUT = 2
 EXIT_INFRASTRUCTURE = 3
+EXIT_ABORTED = 4
+"""`hchaos abort` stopped the run: every fault healed, every process stopped, the run ended early."""
 
 
 class HarnessError(Exception):

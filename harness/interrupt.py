@@ -18,7 +18,8 @@ that was about to heal. Then the run can neither heal nor stop. So:
 
 :data:`NEVER` is the interruption nobody requests, for callers without one (tests, tools).
 Outside the main thread no handler can be installed; :meth:`Interruption.request` still
-works from code (a test, or later a pytest fixture or an abort file).
+works from code (a test, a pytest fixture), and an abort file (``hchaos abort``) is looked for
+at every safe point once :meth:`Interruption.watch_abort` named it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -38,11 +40,13 @@ POLL = 0.05
 
 class Interrupted(BaseException):
     """The run was asked to stop (by a signal, or by code). A BaseException, like
-    KeyboardInterrupt, so that ``except Exception`` blocks do not swallow it."""
+    KeyboardInterrupt, so that ``except Exception`` blocks do not swallow it. ``aborted``: the
+    request was ``hchaos abort``'s (:mod:`harness.run.abort`), not a signal."""
 
-    def __init__(self, signum: int | None) -> None:
+    def __init__(self, signum: int | None, *, aborted: bool = False) -> None:
         self.signum = signum
-        super().__init__(f"received {signal_name(signum)}")
+        self.aborted = aborted
+        super().__init__("an abort request (hchaos abort)" if aborted else f"received {signal_name(signum)}")
 
 
 def signal_name(signum: int | None) -> str:
@@ -62,18 +66,46 @@ class Interruption:
     def __init__(self) -> None:
         self._signum: int | None = None
         self._requested = False
+        self._aborted = False
+        self._abort_file: Path | None = None
+        self._abort_looked = 0.0
         self.count = 0
         """How many stop requests arrived (a second Ctrl-C while healing is counted, not obeyed)."""
 
     def request(self, signum: int | None = None) -> None:
-        """Ask the run to stop at its next safe point (idempotent; the first signal is kept)."""
-        if not self._requested:
+        """Ask the run to stop at its next safe point (idempotent; the first signal is kept,
+        except that a signal after an abort request makes it an interruption: exit 130)."""
+        if not self._requested or (self._aborted and signum is not None):
             self._signum = signum
+            self._aborted = False
         self._requested = True
         self.count += 1
 
+    def watch_abort(self, path: Path) -> None:
+        """From now on, a file at ``path`` is a stop request too: an abort (see
+        :mod:`harness.run.abort`), looked for at every safe point (at most every 50 ms)."""
+        self._abort_file = path
+
+    def clear_abort(self) -> None:
+        """Forget an abort request once the run has ended because of it (a signal that came
+        after it is kept). Stops watching the file."""
+        if self._aborted:
+            self._requested = False
+            self._aborted = False
+        self._abort_file = None
+
+    def _look_for_abort(self) -> None:
+        now = time.monotonic()
+        if self._abort_file is None or now - self._abort_looked < POLL:
+            return
+        self._abort_looked = now
+        if self._abort_file.exists() and not self._requested:
+            self._requested, self._aborted = True, True
+            self.count += 1
+
     @property
     def requested(self) -> bool:
+        self._look_for_abort()
         return self._requested
 
     @property
@@ -82,8 +114,9 @@ class Interruption:
 
     def check(self) -> None:
         """A safe point: raise :class:`Interrupted` if a stop was requested."""
+        self._look_for_abort()
         if self._requested:
-            raise Interrupted(self._signum)
+            raise Interrupted(self._signum, aborted=self._aborted)
 
     def sleep(self, seconds: float) -> None:
         """Sleep ``seconds`` as a safe point: raise :class:`Interrupted` as soon as a stop is
@@ -98,6 +131,9 @@ class Interruption:
 
 class _Never(Interruption):
     def request(self, signum: int | None = None) -> None:
+        raise RuntimeError("NEVER is the interruption nobody requests; make an Interruption() instead")
+
+    def watch_abort(self, path: Path) -> None:
         raise RuntimeError("NEVER is the interruption nobody requests; make an Interruption() instead")
 
 

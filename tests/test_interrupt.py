@@ -6,6 +6,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -83,3 +84,24 @@ def test_a_storm_of_ctrl_c_never_lands_inside_a_thread_pool() -> None:
             stop.set()
             sender.join()
     assert interruption.count > 10  # the storm did hit the process
+
+
+def test_an_abort_file_is_a_stop_request_at_the_next_safe_point(tmp_path: Path) -> None:
+    interruption = Interruption()
+    interruption.watch_abort(tmp_path / "abort.request")
+    interruption.check()  # no file: nothing
+    (tmp_path / "abort.request").write_text("{}")
+    with pytest.raises(Interrupted) as raised:
+        interruption.sleep(1)
+    assert raised.value.aborted and raised.value.signum is None
+    interruption.clear_abort()
+    interruption.check()  # obeyed and forgotten
+    # a signal after an abort request makes it an interruption (exit 130), not an abort
+    second = Interruption()
+    second.watch_abort(tmp_path / "abort.request")
+    assert second.requested
+    second.request(signal.SIGINT)
+    second.clear_abort()
+    with pytest.raises(Interrupted) as raised:
+        second.check()
+    assert not raised.value.aborted and raised.value.signum == signal.SIGINT

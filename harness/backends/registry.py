@@ -15,15 +15,18 @@ from typing import Final
 LINK_FAULTS: Final = frozenset({"latency", "bandwidth", "blackhole", "reset_peer", "link_down", "partition"})
 """Faults Toxiproxy applies: every backend has them (each runs or points at a Toxiproxy)."""
 
+COMMAND_FAULTS: Final = frozenset({"action"})
+"""Faults the user's own commands apply (``type: action``): any backend runs them."""
+
 SUPPORTED_FAULTS: Final[dict[str, frozenset[str]]] = {
     # Each instance is a process of its own: it can be killed, paused and restarted, started
     # under libfaketime (clock_skew) and given a size-limited data filesystem (disk_full).
-    "local": LINK_FAULTS | {"power_loss", "kill", "pause", "restart", "clock_skew", "disk_full"},
+    "local": LINK_FAULTS | COMMAND_FAULTS | {"power_loss", "kill", "pause", "restart", "clock_skew", "disk_full"},
     # Each instance is a container of its own: killed (SIGKILL from the engine), frozen
     # (the freezer cgroup) and restarted; clock and disk faults are not built for containers yet.
-    "docker": LINK_FAULTS | {"power_loss", "kill", "pause", "restart"},
+    "docker": LINK_FAULTS | COMMAND_FAULTS | {"power_loss", "kill", "pause", "restart"},
     # The same containers, started by Compose instead of by the run.
-    "compose": LINK_FAULTS | {"power_loss", "kill", "pause", "restart"},
+    "compose": LINK_FAULTS | COMMAND_FAULTS | {"power_loss", "kill", "pause", "restart"},
 }
 """Fault types each backend supports, by backend name (the experiment's ``backend:``)."""
 

@@ -10,7 +10,7 @@ from harness.checks.rundata import RunData
 from harness.checks.verdict import Outcome, Verdict, guarded
 from harness.experiment import Check, Experiment
 from harness.readback import ReadBack
-from harness.timeline import HaltRecord, TimelineRecord
+from harness.timeline import AbortRecord, HaltRecord, TimelineRecord
 
 
 def judge(experiment: Experiment, records: Sequence[TimelineRecord],
@@ -31,10 +31,14 @@ def judge_data(experiment: Experiment, data: RunData) -> list[Verdict]:
 
 def halt_verdicts(records: Sequence[TimelineRecord]) -> list[Verdict]:
     """A run stopped by a halt condition fails, whatever its checks say: its faults did not
-    run to the end, and the reason is the finding."""
-    return [Verdict(record.condition, "halt", Outcome.FAIL, f"run halted: {record.reason}",
-                    measured="halted", bound="never crossed", evidence={"t": record.t, "service": record.service})
-            for record in records if isinstance(record, HaltRecord)]
+    run to the end, and the reason is the finding. So does a run stopped by ``hchaos abort``."""
+    verdicts = [Verdict(record.condition, "halt", Outcome.FAIL, f"run halted: {record.reason}",
+                        measured="halted", bound="never crossed", evidence={"t": record.t, "service": record.service})
+                for record in records if isinstance(record, HaltRecord)]
+    # An aborted run is not a verdict on the systems: it did not run to the end, someone stopped it.
+    return verdicts + [Verdict("aborted", "abort", Outcome.FAIL, f"run aborted by {record.by}: {record.reason}",
+                               measured="aborted", bound="run to the end", evidence={"t": record.t, "by": record.by})
+                       for record in records if isinstance(record, AbortRecord)]
 
 
 def _judge_one(experiment: Experiment, check: Check, data: RunData) -> Verdict:

@@ -287,6 +287,45 @@ class DiskFullFault(_FaultBase):
     hold what the instance writes before the fault (synthetic data included)."""
 
 
+CommandLine: TypeAlias = Annotated[
+    tuple[Annotated[str, Field(min_length=1, max_length=4000)], ...], Field(min_length=1, max_length=200)]
+"""A program and its arguments, run without a shell (write ``[sh, -c, '...']`` for one)."""
+
+
+class ActionFault(_FaultBase):
+    """A fault on a system the harness does not run, through your own commands: ``inject``
+    at the fault's start (say, your script that stops a VM or a service), ``heal`` at its end.
+    Each runs without a shell, from the experiment's folder (or ``workdir``), with at most
+    ``timeout``; the heal is journaled before the inject runs and runs whatever happens: at
+    the fault's end, on Ctrl-C, on a halt or an abort, after a failed inject, and from
+    ``hchaos rollback`` (or the run's lifeline) if the runner dies. Their output goes to
+    ``actions/<fault>.log`` in the run folder. They get HCHAOS_RUN_DIR, HCHAOS_FAULT and
+    HCHAOS_ACTION (inject or heal) in their environment."""
+
+    type: Literal["action"]
+    target: str = Field(min_length=1, max_length=NAME_MAX)
+    """What the commands act on, in your words (e.g. 'ehr-vm-a'): shown in reports and on the
+    timeline; not a name of the topology."""
+
+    inject: CommandLine
+    """The command that starts the fault, e.g. [./ops/stop-vm.sh, ehr-vm-a]."""
+
+    heal: CommandLine
+    """The command that undoes it, e.g. [./ops/start-vm.sh, ehr-vm-a]. Must be safe to run
+    when the inject did not (it runs after a failed or interrupted inject too)."""
+
+    timeout: PositiveDuration = 60.0
+    """Longest each command may run; then it is killed (with its process group) and the fault
+    is reported as failed (the heal still runs)."""
+
+    workdir: str | None = Field(default=None, min_length=1, max_length=1000)
+    """Where the commands run, relative to the experiment's folder (default: that folder)."""
+
+    hosts: tuple[Annotated[str, Field(min_length=1, max_length=253)], ...] = Field(default=(), max_length=100)
+    """The hosts the commands contact (your hypervisor, your service manager): checked against
+    the experiment's allow: list before anything starts, and listed by `hchaos plan`."""
+
+
 PartitionGroup: TypeAlias = Annotated[
     tuple[Annotated[str, Field(min_length=1, max_length=NAME_MAX)], ...],
     Field(min_length=1, max_length=MAX_GROUP_MEMBERS)]
@@ -330,7 +369,7 @@ class PartitionFault(_FaultTiming):
 
 Fault: TypeAlias = Annotated[
     PowerLossFault | LatencyFault | BandwidthFault | BlackholeFault | ResetPeerFault | LinkDownFault
-    | KillFault | PauseFault | RestartFault | ClockSkewFault | DiskFullFault | PartitionFault,
+    | KillFault | PauseFault | RestartFault | ClockSkewFault | DiskFullFault | PartitionFault | ActionFault,
     Field(discriminator="type"),
 ]
 """Any fault; pydantic picks the model from the ``type`` key."""
@@ -348,6 +387,7 @@ FAULT_MODELS: Final[tuple[type[_FaultTiming], ...]] = (
     ClockSkewFault,
     DiskFullFault,
     PartitionFault,
+    ActionFault,
 )
 
 FAULT_TYPES: Final[tuple[str, ...]] = tuple(
@@ -358,6 +398,8 @@ FAULT_TYPES: Final[tuple[str, ...]] = tuple(
 INSTANCE_FAULT_TYPES: Final[frozenset[str]] = frozenset({"kill", "pause", "restart", "clock_skew", "disk_full"})
 """Fault types whose ``target`` is one instance (a process the backend runs)."""
 
-LINK_FAULT_TYPES: Final[frozenset[str]] = frozenset(FAULT_TYPES) - {"power_loss", "partition"} - INSTANCE_FAULT_TYPES
+LINK_FAULT_TYPES: Final[frozenset[str]] = (frozenset(FAULT_TYPES) - {"power_loss", "partition", "action"}
+                                           - INSTANCE_FAULT_TYPES)
 """Fault types whose ``target`` is a link; ``power_loss`` targets a data center, the
-instance faults an instance, and a ``partition`` has groups instead of a target."""
+instance faults an instance, a ``partition`` has groups instead of a target, and an
+``action``'s target is a label of the user's."""

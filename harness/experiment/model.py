@@ -17,9 +17,9 @@ Contract of a validated :class:`Experiment`:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from harness.durations import Duration, PositiveDuration
 from harness.experiment.base import (
@@ -49,11 +49,20 @@ from harness.experiment.faults import Fault
 from harness.experiment.halts import HaltCondition
 from harness.experiment.load import LoadConfig
 from harness.experiment.topology_spec import LinkSpec, ServiceSpec, SiteSpec
+from harness.safety.allowlist import parse_entry
 from harness.services.care import CareOptions
 from harness.services.data import DataOptions
 from harness.services.ehr import EhrOptions
 from harness.services.imaging import ImagingOptions
 from harness.services.messaging import MessagingOptions
+
+
+def _allow_entry(value: str) -> str:
+    parse_entry(value)  # raises ValueError saying what is wrong
+    return value
+
+
+AllowEntry = Annotated[str, AfterValidator(_allow_entry)]
 
 
 class FrontDoorConfig(FrozenModel):
@@ -209,6 +218,12 @@ class Experiment(FrozenModel):
 
     compose: ComposeConfig = ComposeConfig()
     """The Compose project the 'compose' backend attaches to."""
+
+    allow: tuple[AllowEntry, ...] = Field(default=(), max_length=1000)
+    """Hosts (names or IP addresses) and networks (CIDR, e.g. 10.20.0.0/16) outside loopback that
+    this run may contact: a staging rehearsal's endpoints, its Toxiproxy, a remote Docker engine.
+    Empty: loopback and the run's own containers only. A name not listed is allowed only if every
+    address it resolves to is. `hchaos plan` lists every address the run would contact and why."""
 
     topology: TopologyConfig = TopologyConfig()
     """The systems under test and their tuning."""

@@ -8,6 +8,9 @@ Contracts:
   per link), skews clocks and fills disks (:class:`~harness.backends.instance_state.
   InstanceStateFaults`), powers off sites, kills instances, and last restarts instances (a
   ``restart`` fault's inject returns once the instance is ready again).
+* An ``action`` fault's command (the user's own) runs last at the inject and first at the heal,
+  whatever Toxiproxy says; a command that fails or times out raises (its heal still runs:
+  the plan is active from before the inject).
 * ``heal`` is idempotent: it removes toxics that may already be gone, enables proxies that
   may already be enabled, resumes instances and restarts sites and killed instances only if
   this nemesis paused or killed them. Links are healed *before* processes restart, as when
@@ -33,10 +36,12 @@ reading: Toxiproxy is then wedged) raises and leaves the plan active, so clean-u
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Literal
 
 import httpx
@@ -44,7 +49,8 @@ import httpx
 from harness.backends.base import Backend, Endpoints
 from harness.backends.instance_state import InstanceStateFaults
 from harness.errors import InfrastructureError
-from harness.faults.plan import FaultPlan
+from harness.faults.commands import action_log, run_command
+from harness.faults.plan import CommandAction, FaultPlan
 from harness.faults.toxic_heal import DATA_TOXICS, ToxicHeal, heal_data_toxic
 from harness.run.journal import Action, Journal, instance_actions
 from harness.timeline import FaultRecord, TimelineWriter
@@ -111,6 +117,9 @@ class Nemesis:
         actions += [{"kind": "proxy-disabled", "server": server, "proxy": link} for link in plan.disabled_links]
         actions += [{"kind": "site-killed", "site": site} for site in plan.powered_off_sites]
         actions += instance_actions(plan.instances)
+        # The heal as JSON text (journal actions are str -> str): what `hchaos rollback` runs.
+        actions += [{"kind": "command", "heal": json.dumps(list(c.heal)), "cwd": c.cwd, "timeout": f"{c.timeout:g}"}
+                    for c in plan.commands]
         return actions
 
     def inject(self, plan: FaultPlan) -> float:
@@ -152,6 +161,8 @@ class Nemesis:
             for action in plan.instances_to("restart"):
                 self._backend.restart_instance(action.instance)
                 self._on_event(f"{plan.label}: restarted {action.instance}, ready again")
+            for command in plan.commands:
+                self._run_command(plan, command.inject, command, "inject")
             self._record("inject", plan, wall_start)
             return link_seconds
 
@@ -187,6 +198,14 @@ class Nemesis:
             for action in plan.instances_to("disk_full"):
                 self._state_faults(plan).free_disk(action.instance)
                 effective.append(time.time())
+            # The user's heal command whatever Toxiproxy says: it undoes a system we do not run.
+            command_problems = []
+            for command in plan.commands:
+                try:
+                    self._run_command(plan, command.heal, command, "heal")
+                    effective.append(time.time())
+                except InfrastructureError as exc:
+                    command_problems.append(exc.message)
             for outcome in self._fleet.run_concurrently(calls) if calls else []:
                 if isinstance(outcome, float):
                     effective.append(outcome)
@@ -200,6 +219,9 @@ class Nemesis:
             if wedged:
                 raise InfrastructureError(f"{plan.label} is not healed: {'; '.join(wedged)}",
                                           hint="restart toxiproxy-server (hchaos rollback once the run ended)")
+            if command_problems:
+                raise InfrastructureError(f"{plan.label} is not healed: {'; '.join(command_problems)}",
+                                          hint="undo it by hand; `hchaos rollback` runs the heal command again")
             ended = max(effective, default=time.time())
             if ended - wall_start > SLOW_HEAL:
                 self._on_event(f"{plan.label}: Toxiproxy took {ended - wall_start:.1f}s to heal the links")
@@ -219,6 +241,18 @@ class Nemesis:
             self._active.pop(plan.label, None)
             self._journal.fault_healed(plan.label)
             self._record("heal", plan, wall_start, ended)
+
+    def _run_command(self, plan: FaultPlan, argv: tuple[str, ...], command: CommandAction, what: str) -> None:
+        """Run one of an action fault's commands (:mod:`harness.faults.commands`); raises
+        InfrastructureError when it fails, times out or cannot start."""
+        run_dir = self._journal.path.parent
+        outcome = run_command(argv, cwd=Path(command.cwd), timeout=command.timeout,
+                              log=action_log(run_dir, plan.label), what=what,
+                              env={"HCHAOS_RUN_DIR": str(run_dir), "HCHAOS_FAULT": plan.label, "HCHAOS_ACTION": what})
+        if outcome.problem is not None:
+            self._on_event(f"[red]{plan.label}: {outcome.problem}")
+            raise InfrastructureError(f"{plan.label}: {outcome.problem}")
+        self._on_event(f"{plan.label}: {what} command done in {outcome.seconds:.1f}s")
 
     def heal_all(self, *, restart_sites: bool = True) -> list[str]:
         """Heal every active fault (newest first). Returns error messages, never raises.

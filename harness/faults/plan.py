@@ -18,9 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, TypeAlias
 
 from harness.experiment.faults import (
+    ActionFault,
     BandwidthFault,
     BlackholeFault,
     ClockSkewFault,
@@ -82,6 +84,19 @@ class InstanceAction:
 
 
 @dataclass(frozen=True)
+class CommandAction:
+    """The user's own commands for an ``action`` fault: ``inject`` at the fault's start,
+    ``heal`` at its end (and whenever the fault must be undone), each from ``cwd`` with at most
+    ``timeout`` seconds (:mod:`harness.faults.commands`)."""
+
+    inject: tuple[str, ...]
+    heal: tuple[str, ...]
+    cwd: str
+    timeout: float
+    hosts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class FaultPlan:
     """Everything one fault does, and when (``at`` / ``duration`` from the fault phase start)."""
 
@@ -94,6 +109,7 @@ class FaultPlan:
     disabled_links: tuple[str, ...] = ()
     powered_off_sites: tuple[str, ...] = ()
     instances: tuple[InstanceAction, ...] = ()
+    commands: tuple[CommandAction, ...] = ()
 
     @property
     def ends_at(self) -> float:
@@ -130,6 +146,8 @@ class FaultPlan:
                 case "disk_full":
                     parts.append(f"fill {action.instance}'s data filesystem until ENOSPC, "
                                  "delete the filler at the heal")
+        for command in self.commands:
+            parts.append(f"run {' '.join(command.inject)} (heal: {' '.join(command.heal)})")
         return "; ".join(parts)
 
 
@@ -184,9 +202,19 @@ def partition_links(fault: PartitionFault, topology: Topology) -> tuple[Link, ..
     return tuple(cut)
 
 
-def plan_fault(fault: Fault, label: str, topology: Topology) -> FaultPlan:
-    """The plan for one validated fault (its target is known to exist in ``topology``)."""
+def action_cwd(fault: ActionFault, base_dir: Path | None) -> Path:
+    """Where an action fault's commands run: its ``workdir`` from ``base_dir`` (the experiment's
+    folder; default: the current directory)."""
+    base = (base_dir or Path.cwd()).resolve()
+    return (base / fault.workdir).resolve() if fault.workdir else base
+
+
+def plan_fault(fault: Fault, label: str, topology: Topology, base_dir: Path | None = None) -> FaultPlan:
+    """The plan for one validated fault (its target is known to exist in ``topology``);
+    ``base_dir``: the experiment's folder, from which an action's ``workdir`` is resolved
+    (default: the current directory)."""
     toxics: tuple[ToxicAction, ...] = ()
+    commands: tuple[CommandAction, ...] = ()
     disabled: tuple[str, ...] = ()
     sites: tuple[str, ...] = ()
     instances: tuple[InstanceAction, ...] = ()
@@ -219,7 +247,11 @@ def plan_fault(fault: Fault, label: str, topology: Topology) -> FaultPlan:
             instances = (InstanceAction("clock_skew", fault.target, offset=fault.offset, rate=fault.rate),)
         case DiskFullFault():
             instances = (InstanceAction("disk_full", fault.target),)
+        case ActionFault():
+            commands = (CommandAction(tuple(fault.inject), tuple(fault.heal), str(action_cwd(fault, base_dir)),
+                                      fault.timeout, tuple(fault.hosts)),)
         case _:
             raise AssertionError(f"unhandled fault type {fault.type!r}")
     return FaultPlan(label=label, fault_type=fault.type, target=fault.target, at=fault.at, duration=fault.duration,
-                     toxics=toxics, disabled_links=disabled, powered_off_sites=sites, instances=instances)
+                     toxics=toxics, disabled_links=disabled, powered_off_sites=sites, instances=instances,
+                     commands=commands)

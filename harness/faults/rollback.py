@@ -3,7 +3,8 @@
 A run that was SIGKILLed could not heal: its toxics are still on the proxies, its disabled
 links still disabled, its instances perhaps paused, its processes still running.
 :func:`rollback_run` removes every toxic and re-enables every link the journal says were
-applied and not healed, removes every container and network of the run (docker backend: found
+applied and not healed, runs the heal command of every ``action`` fault not healed (the
+user's own, with its timeout), removes every container and network of the run (docker backend: found
 by the run's labels, paused ones thawed first), thaws (SIGCONT) every instance paused by a fault not healed, sets
 the clock of every instance a ``clock_skew`` left skewed back to true time (its libfaketime
 timestamp file, from the journal's ``clock-file`` resource) and deletes the filler of every
@@ -25,6 +26,7 @@ removed was on the proxy until this rollback removed it.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -60,6 +62,8 @@ class RollbackResult:
     containers_removed: list[str] = field(default_factory=list)
     """Containers of the run (docker backend) that were still there, and were removed."""
     networks_removed: list[str] = field(default_factory=list)
+    commands_run: list[str] = field(default_factory=list)
+    """``fault: command`` of the action faults whose heal command this rollback ran (exit 0)."""
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -68,7 +72,7 @@ class RollbackResult:
         """Nothing had to be undone (what was already gone does not count)."""
         return not (self.toxics_removed or self.links_enabled or self.processes_killed or self.processes_resumed
                     or self.clocks_reset or self.disks_freed or self.disks_unmounted or self.containers_removed
-                    or self.networks_removed or self.errors)
+                    or self.networks_removed or self.commands_run or self.errors)
 
     def describe(self) -> list[str]:
         """One line per kind of outcome, for the terminal and the lifeline's log."""
@@ -76,6 +80,7 @@ class RollbackResult:
         for what, items in (("removed toxics", self.toxics_removed),
                             ("toxics already gone", self.toxics_absent),
                             ("enabled links", self.links_enabled),
+                            ("ran heal commands", self.commands_run),
                             ("links already enabled", self.links_already_enabled),
                             ("resumed paused processes", self.processes_resumed),
                             ("clocks set back to true time", self.clocks_reset),
@@ -168,6 +173,9 @@ def rollback_run(run_dir: Path, *, force: bool = False, timeout: float = 20.0,
         for client in clients.values():
             client.close()
 
+    # 1b. The user's heal commands of action faults not healed (systems the run does not own).
+    _run_heal_commands(run_dir, state, result)
+
     # 2. The run's containers and networks (docker backend), found by their labels: removing a
     # container ends its processes, paused or not, and its Toxiproxy with its toxics.
     _remove_containers(run_dir, state, result)
@@ -214,6 +222,31 @@ def rollback_run(run_dir: Path, *, force: bool = False, timeout: float = 20.0,
         finally:
             journal.close()
     return result
+
+
+def _run_heal_commands(run_dir: Path, state: JournalState, result: RollbackResult) -> None:
+    """Run the heal command of every action fault the journal says was injected and not healed
+    (:mod:`harness.faults.commands`: its timeout, its output appended to the fault's log)."""
+    from harness.faults.commands import action_log, run_command
+
+    for fault, actions in state.unhealed_faults.items():
+        for action in actions:
+            if action.get("kind") != "command":
+                continue
+            try:
+                argv = [str(arg) for arg in json.loads(action["heal"])]
+                timeout = float(action.get("timeout", "60"))
+            except (KeyError, ValueError, TypeError):
+                result.errors.append(f"{fault}: the journal's heal command is unreadable: {action.get('heal')!r}")
+                continue
+            outcome = run_command(argv, cwd=Path(action.get("cwd") or run_dir), timeout=timeout,
+                                  log=action_log(run_dir, fault), what="heal (rollback)",
+                                  env={"HCHAOS_RUN_DIR": str(run_dir), "HCHAOS_FAULT": fault,
+                                       "HCHAOS_ACTION": "heal"})
+            if outcome.problem is None:
+                result.commands_run.append(f"{fault}: {' '.join(argv)}")
+            else:
+                result.errors.append(f"{fault}: {outcome.problem}")
 
 
 def _remove_containers(run_dir: Path, state: JournalState, result: RollbackResult) -> None:

@@ -100,11 +100,11 @@ def build_plan(experiment: Experiment, endpoints: Endpoints, run_dir: Path, run_
     mllp_targets = [endpoints.mllp[name] for name in mllp_names]
     hosts = [urlsplit(url).hostname or "" for url in http_targets.values()] + [h for h, _ in mllp_targets]
     # The run's own containers are the project's own targets, as loopback is.
-    allowed = [*load.allow_hosts, *sorted(endpoints.own_hosts)]
+    allowed = [*experiment.allow, *load.allow_hosts, *sorted(endpoints.own_hosts)]
     refused = refused_hosts(hosts, allowed)
     if refused:
-        raise InvalidInput(f"load.allow_hosts: the load would target {', '.join(refused)}, which is not loopback "
-                           f"nor one of the project's containers; add it to load.allow_hosts to allow it")
+        raise InvalidInput(f"load: the load would target {', '.join(refused)}, which is not loopback, nor one of the "
+                           "run's own containers, nor allowed; add it to the experiment's allow: list to allow it")
     length = experiment.total_duration + LOAD_TAIL
     return LoadPlan(
         run_id=run_id,

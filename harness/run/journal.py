@@ -162,6 +162,8 @@ class JournalState:
     run_id: str | None = None
     runner: ProcessRef | None = None
     ended: bool = False
+    status: str | None = None
+    """The run-end record's status (completed, halted, aborted, interrupted, ...)."""
     live_processes: dict[int, ProcessRef] = field(default_factory=dict)
     unhealed_faults: dict[str, list[Action]] = field(default_factory=dict)
     resources: dict[str, Resource] = field(default_factory=dict)
@@ -222,6 +224,7 @@ def replay_journal(path: Path) -> JournalState:
                 state.docker_resources.append(str(entry.get("name")))
         elif kind == "run-end":
             state.ended = True
+            state.status = entry.get("status")
     return state
 
 

@@ -49,6 +49,7 @@ _WHAT_IT_DOES = {
     "restart": "restart an instance",
     "clock_skew": "skew an instance's clock",
     "disk_full": "fill an instance's disk",
+    "action": "run your own fault commands",
 }
 
 DATA_PLACEHOLDER = "{data}"
@@ -151,6 +152,8 @@ def fault_target_problems(experiment: Experiment, topology: Topology, supported:
                 problems.append((target, _not_an_instance(fault.target, topology, instances)))
             elif fault.type == "disk_full" and (why := _keeps_no_data(fault.target, topology)) is not None:
                 problems.append((target, why))
+        elif fault.type == "action":
+            pass  # a label of the user's; its commands are checked with the experiment's folder (targets.py)
         elif fault.type in LINK_FAULT_TYPES:
             if fault.target not in topology.link_names:
                 problems.append((target, _unknown("link", fault.target, topology.link_names)))

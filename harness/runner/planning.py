@@ -11,9 +11,20 @@ from harness.faults.plan import FaultPlan, plan_fault
 from harness.runner.targets import validate_targets, validate_topology
 
 
+def preflight(loaded: LoadedExperiment) -> list[FaultPlan]:
+    """What ``run`` and ``up`` check before anything starts: :func:`plan_faults`, and that every
+    address the run would contact is allowed (:mod:`harness.safety.contacts`; exit 2)."""
+    from harness.safety.contacts import check_run_contacts
+
+    plans = plan_faults(loaded)
+    check_run_contacts(loaded, validate_topology(loaded))
+    return plans
+
+
 def plan_faults(loaded: LoadedExperiment) -> list[FaultPlan]:
     """Validate targets against the topology and plan every fault (raises InvalidInput)."""
     topology = validate_topology(loaded)
     validate_targets(loaded, topology)
     exp = loaded.experiment
-    return [plan_fault(f, f.label, topology) for f in exp.faults]
+    base_dir = loaded.path.resolve().parent
+    return [plan_fault(f, f.label, topology, base_dir) for f in exp.faults]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from harness.backends.factory import create_backend
 from harness.checks import Outcome, RunData, Verdict, judge_data, worst
-from harness.errors import EXIT_CHECK_FAILED, EXIT_PASS
+from harness.errors import EXIT_ABORTED, EXIT_CHECK_FAILED, EXIT_PASS
 from harness.experiment import Experiment, LoadedExperiment
 from harness.faults import FaultPlan, Nemesis
 from harness.faults.lifeline import Lifeline
@@ -32,15 +32,16 @@ from harness.interrupt import Interrupted, Interruption, deferred_interrupts, si
 from harness.load.planner import build_plan
 from harness.load.session import LoadSession, LoadSummary
 from harness.probe import Prober, ProberSettings, make_prober
+from harness.run.abort import ABORT_FILE, AbortRequest, read_abort_request
 from harness.run.journal import Journal
 from harness.runner.collectors import Collecting, collect
 from harness.runner.halts import Halted, HaltMonitor
 from harness.runner.observer import RunObserver, SilentObserver
-from harness.runner.planning import plan_faults
+from harness.runner.planning import preflight
 from harness.runner.probe_target import probe_target
 from harness.runner.rundir import create_run_dir
 from harness.runner.targets import topology_for
-from harness.timeline import TIMELINE_FILE, HaltRecord, PhaseRecord, TimelineWriter
+from harness.timeline import TIMELINE_FILE, AbortRecord, HaltRecord, PhaseRecord, TimelineWriter
 from harness.timeline.events import RunPhase
 
 TICK = 0.25
@@ -55,9 +56,13 @@ class RunResult:
     load: LoadSummary | None = None
     halted: str | None = None
     """Why a halt condition stopped the run early (None: it ran to the end)."""
+    aborted: str | None = None
+    """Who aborted the run and why (``hchaos abort``; None: it was not)."""
 
     @property
     def exit_code(self) -> int:
+        if self.aborted is not None:
+            return EXIT_ABORTED
         return EXIT_PASS if self.outcome is Outcome.PASS else EXIT_CHECK_FAILED
 
 
@@ -69,9 +74,10 @@ def run_experiment(loaded: LoadedExperiment, runs_dir: Path, observer: RunObserv
     everything, when SIGINT/SIGTERM/SIGHUP or ``interruption.request()`` asked the run to stop."""
     obs = observer or SilentObserver()
     interruption = interruption if interruption is not None else Interruption()
-    plans = plan_faults(loaded)
+    plans = preflight(loaded)
     with deferred_interrupts(interruption):
         result = _Run(loaded, runs_dir, obs, interruption, plans).execute()
+    interruption.clear_abort()  # obeyed: the run ended aborted (a signal after it is still obeyed below)
     # A stop asked for after the last safe point: obeyed now that everything is clean.
     interruption.check()
     result.verdicts = judge_run(loaded, result.run_dir)
@@ -104,8 +110,9 @@ class _Run:
         self.load: LoadSession | None = None
         self.halts = HaltMonitor(exp.halt) if exp.halt else None
         self.current_phase: RunPhase = "up"
-        self.status = "aborted"
+        self.status = "failed"  # until the run completes, halts, or is interrupted or aborted
         self.cleaned = False
+        interruption.watch_abort(run_dir / ABORT_FILE)
 
     def execute(self) -> RunResult:
         self.obs.run_started(str(self.run_dir), self.exp.name, self.exp.total_duration)
@@ -122,10 +129,19 @@ class _Run:
             self.obs.event(f"[bold red]{self.result.halted}: stopping the faults, healing everything, ending the run")
             self.status = "halted"
         except Interrupted as stop:
-            self.status = "interrupted"
-            self.obs.event(f"[yellow]interrupted by {signal_name(stop.signum)} during {self.current_phase}: "
-                           "healing faults, stopping processes")
-            raise
+            if not stop.aborted:
+                self.status = "interrupted"
+                self.obs.event(f"[yellow]interrupted by {signal_name(stop.signum)} during {self.current_phase}: "
+                               "healing faults, stopping processes")
+                raise
+            request = read_abort_request(self.run_dir) or AbortRequest(time.time(), "unknown", "no reason given")
+            self.result.aborted = f"{request.by}: {request.reason}"
+            now = time.time()
+            self.timeline.append(PhaseRecord(now, self.current_phase, "end"))
+            self.timeline.append(AbortRecord(now, request.by, request.reason))
+            self.obs.event(f"[bold red]aborted by {request.by} during {self.current_phase} ({request.reason}): "
+                           "stopping the faults, healing everything, ending the run")
+            self.status = "aborted"
         finally:
             self.clean_up()
             atexit.unregister(self.clean_up)
@@ -296,6 +312,7 @@ def write_report(result: RunResult, experiment: Experiment) -> None:
         "exit_code": result.exit_code,
         "heal_errors": result.heal_errors,
         "halted": result.halted,
+        "aborted": result.aborted,
         "load": None if result.load is None else {**asdict(result.load), "counts_match": result.load.counts_match},
         "verdicts": [v.to_json() for v in result.verdicts],
     }

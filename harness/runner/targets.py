@@ -17,9 +17,12 @@ from collections.abc import Sequence
 from harness.backends.registry import supported_faults
 from harness.experiment import Experiment, LoadedExperiment, raise_issues
 from harness.experiment.base import Loc, Problem
+from harness.experiment.faults import ActionFault
+from harness.faults.plan import action_cwd
 from harness.load.planner import persona_problems
 from harness.runner.fault_targets import fault_target_problems
 from harness.runner.probe_target import probe_problems, probed_service
+from harness.safety.allowlist import parse_entry
 from harness.topology import Topology, TopologyProblems, build_topology
 
 LEDGER_CAPABILITIES = ("fhir-r4", "hl7v2-mllp", "dicomweb")
@@ -90,6 +93,36 @@ def _command_problems(loaded: LoadedExperiment, topology: Topology) -> list[tupl
     return problems
 
 
+def _action_problems(loaded: LoadedExperiment) -> list[tuple[Loc, str]]:
+    """An action fault whose workdir is not a directory, whose program is not found (a bare
+    name on PATH, a path from its workdir), or whose declared host is not a host."""
+    problems: list[tuple[Loc, str]] = []
+    for index, fault in enumerate(loaded.experiment.faults):
+        if not isinstance(fault, ActionFault):
+            continue
+        workdir = action_cwd(fault, loaded.path.resolve().parent)
+        if not workdir.is_dir():
+            problems.append((("faults", index, "workdir"), f"workdir {str(workdir)!r} is not a directory"))
+            continue
+        for key, command in (("inject", fault.inject), ("heal", fault.heal)):
+            program = command[0]
+            found = shutil.which(program) if os.sep not in program else (
+                program if os.access(workdir / program, os.X_OK) else None)
+            if found is None:
+                where = "on PATH" if os.sep not in program else f"(from {workdir}), or not executable"
+                problems.append((("faults", index, key, 0), f"program {program!r} not found {where}"))
+        for h, host in enumerate(fault.hosts):
+            try:
+                parsed = parse_entry(host)
+            except ValueError as exc:
+                problems.append((("faults", index, "hosts", h), str(exc)))
+                continue
+            if not isinstance(parsed, str) and parsed.num_addresses > 1:
+                problems.append((("faults", index, "hosts", h),
+                                 f"{host!r} is a network; list the hosts the commands contact (networks go in allow:)"))
+    return problems
+
+
 def _unknown(kind: str, name: str, valid: Sequence[str]) -> str:
     close = difflib.get_close_matches(name, valid, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -107,6 +140,7 @@ def validate_targets(loaded: LoadedExperiment, topology: Topology) -> None:
         problems.append((("probe", "service"), _unknown("service", probed, names)))
     problems += probe_problems(exp, topology)
     problems += fault_target_problems(exp, topology, supported_faults(exp.backend))
+    problems += _action_problems(loaded)
     for index, check in enumerate(exp.checks):
         loc: Loc = ("checks", index, "service")
         if check.service not in names:

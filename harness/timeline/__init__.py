@@ -2,6 +2,7 @@
 processes). Checkers are pure functions of it, so a run can be re-judged offline."""
 
 from harness.timeline.events import (
+    AbortRecord,
     FaultRecord,
     HaltRecord,
     NotificationRecord,
@@ -17,6 +18,7 @@ from harness.timeline.log import TIMELINE_FILE, TimelineWriter, read_timeline
 
 __all__ = [
     "TIMELINE_FILE",
+    "AbortRecord",
     "FaultRecord",
     "HaltRecord",
     "NotificationRecord",

@@ -131,6 +131,17 @@ class HaltRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class AbortRecord:
+    """``hchaos abort`` stopped the run: its faults were healed at once and it ended early
+    (``by``: who asked, as ``user@host pid N``; ``reason``: the reason they gave)."""
+
+    t: float
+    by: str
+    reason: str
+    kind: Literal["abort"] = "abort"
+
+
+@dataclass(frozen=True, slots=True)
 class NotificationRecord:
     """A notification an application sent to the out-of-band channel (the notification sink,
     outside both data centers): ``event`` ("downtime", "restored"), ``source`` (the application
@@ -144,7 +155,8 @@ class NotificationRecord:
     kind: Literal["notification"] = "notification"
 
 
-TimelineRecord = RequestRecord | FaultRecord | PhaseRecord | ProcessRecord | HaltRecord | NotificationRecord
+TimelineRecord = (RequestRecord | FaultRecord | PhaseRecord | ProcessRecord | HaltRecord | AbortRecord
+                  | NotificationRecord)
 
 _TYPES: dict[str, type[TimelineRecord]] = {
     "request": RequestRecord,
@@ -152,6 +164,7 @@ _TYPES: dict[str, type[TimelineRecord]] = {
     "phase": PhaseRecord,
     "process": ProcessRecord,
     "halt": HaltRecord,
+    "abort": AbortRecord,
     "notification": NotificationRecord,
 }
 

@@ -67,12 +67,12 @@ def test_unknown_fault_type_message_matches_the_contract() -> None:
         """)
     assert str(issue) == (
         "experiments/x.yaml:7:11: faults[1].type: unknown fault type 'powerloss'; expected one of: "
-        "bandwidth, blackhole, clock_skew, disk_full, kill, latency, link_down, partition, pause, power_loss, "
+        "action, bandwidth, blackhole, clock_skew, disk_full, kill, latency, link_down, partition, pause, power_loss, "
         "reset_peer, restart (did you mean 'power_loss'?)"
     )
     assert issue.file == Path(FILE)
     assert (issue.line, issue.column, issue.yaml_path) == (7, 11, "faults[1].type")
-    assert issue.expected == ("one of: bandwidth, blackhole, clock_skew, disk_full, kill, latency, link_down, "
+    assert issue.expected == ("one of: action, bandwidth, blackhole, clock_skew, disk_full, kill, latency, link_down, "
                               "partition, pause, power_loss, reset_peer, restart")
     assert issue.found == "'powerloss'"
 
@@ -102,7 +102,7 @@ def test_missing_discriminator() -> None:
         """)
     assert (issue.line, issue.column, issue.yaml_path) == (4, 5, "faults[0]")
     assert "missing field 'type'" in issue.message
-    assert issue.expected == ("one of: bandwidth, blackhole, clock_skew, disk_full, kill, latency, link_down, "
+    assert issue.expected == ("one of: action, bandwidth, blackhole, clock_skew, disk_full, kill, latency, link_down, "
                               "partition, pause, power_loss, reset_peer, restart")
     assert issue.message.endswith(f"expected {issue.expected}")
 
@@ -141,7 +141,7 @@ def test_extra_top_level_field_without_close_match() -> None:
     issue = only_issue("version: 1\nname: x\nzzz: 1\n")
     assert (issue.line, issue.column, issue.yaml_path) == (3, 1, "zzz")
     assert "did you mean" not in issue.message
-    assert issue.message.startswith("unknown field 'zzz'; allowed fields: backend, checks, compose, description")
+    assert issue.message.startswith("unknown field 'zzz'; allowed fields: allow, backend, checks, compose, description")
 
 
 def test_missing_required_field_is_placed_at_the_parent() -> None:

@@ -27,7 +27,7 @@ from harness.experiment import (
     RestartFault,
 )
 from harness.experiment.base import CONSISTENCY_ERROR, Problem
-from harness.experiment.faults import ClockSkewFault, DiskFullFault
+from harness.experiment.faults import ActionFault, ClockSkewFault, DiskFullFault
 
 MINIMAL: dict[str, Any] = {"version": 1, "name": "minimal"}
 
@@ -147,14 +147,16 @@ FAULTS: list[tuple[dict[str, Any], type, dict[str, Any]]] = [
     ({"type": "disk_full", "target": "ehr-a", "duration": "5s"}, DiskFullFault, {"size_mb": 64}),
     ({"type": "partition", "groups": [["dc-a"], ["dc-b"]], "duration": "5s"}, PartitionFault,
      {"one_way": False, "target": "dc-a | dc-b"}),
+    ({"type": "action", "target": "ehr-vm-a", "inject": ["true"], "heal": ["true"], "duration": "5s"}, ActionFault,
+     {"timeout": 60.0, "workdir": None, "hosts": ()}),
 ]
 
 
 def test_fault_table_covers_every_type() -> None:
     assert sorted(raw["type"] for raw, _, _ in FAULTS) == list(FAULT_TYPES)
-    assert len(FAULT_TYPES) == 12
+    assert len(FAULT_TYPES) == 13
     assert frozenset(FAULT_TYPES) - LINK_FAULT_TYPES == {"power_loss", "partition", "kill", "pause", "restart",
-                                                         "clock_skew", "disk_full"}
+                                                         "clock_skew", "disk_full", "action"}
 
 
 @pytest.mark.parametrize(("raw", "model", "defaults"), FAULTS, ids=[r["type"] for r, _, _ in FAULTS])

@@ -55,7 +55,7 @@ def test_fault_union_is_a_discriminated_one_of() -> None:
     assert items["discriminator"]["propertyName"] == "type"
     mapping = items["discriminator"]["mapping"]
     assert sorted(mapping) == list(FAULT_TYPES)
-    assert len(items["oneOf"]) == 12
+    assert len(items["oneOf"]) == 13
     for tag, ref in mapping.items():
         definition = schema["$defs"][ref.removeprefix("#/$defs/")]
         assert definition["properties"]["type"]["const"] == tag

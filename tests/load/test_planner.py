@@ -45,12 +45,17 @@ def test_plan_targets_front_doors_and_mllp_engines_in_preference_order(
 def test_a_target_outside_loopback_is_refused_unless_allow_listed(
         experiment_file: Callable[..., Path], tmp_path: Path) -> None:
     experiment = load_experiment(experiment_file(BODY)).experiment
-    with pytest.raises(InvalidInput, match=r"load\.allow_hosts: the load would target ehr\.staging\.example"):
+    with pytest.raises(InvalidInput, match=r"load: the load would target ehr\.staging\.example.* allow: list"):
         build_plan(experiment, _endpoints("ehr.staging.example"), tmp_path, "run-1")
     allowed = load_experiment(experiment_file(BODY.replace(
         "load: {", "load: {allow_hosts: [ehr.staging.example], "), name="allowed")).experiment
     assert build_plan(allowed, _endpoints("ehr.staging.example"), tmp_path, "r").extra["allow_hosts"] == [
         "ehr.staging.example"]
+    # the experiment's allow: list counts for the load too, networks included
+    by_network = load_experiment(experiment_file("allow: [10.20.0.0/16]\n" + BODY, name="net")).experiment
+    assert build_plan(by_network, _endpoints("10.20.3.4"), tmp_path, "r").extra["allow_hosts"] == ["10.20.0.0/16"]
+    with pytest.raises(InvalidInput, match=r"would target 10\.21\.3\.4"):
+        build_plan(by_network, _endpoints("10.21.3.4"), tmp_path, "r")
 
 
 @pytest.mark.parametrize(("host", "loopback"), [
