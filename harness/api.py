@@ -35,6 +35,10 @@ offline from its folder, as ``hchaos run`` and ``hchaos report`` do::
     assert api.worst(v.outcome for v in again) is result.outcome
     raise SystemExit(result.exit_code)                             # api.EXIT_PASS when every check passed
 
+What a run would contact and do, for approval, without starting anything (``hchaos plan``):
+``api.build_run_plan(loaded)`` (``.allowed``, ``.contacts``, ``.actions``, ``.to_json()``);
+``api.request_abort(run_dir, "why")`` stops a running one from elsewhere (``hchaos abort``).
+
 A run killed half-way leaves toxics and processes behind: ``api.rollback_run(run_dir)`` for each
 of ``api.unfinished_runs(api.default_runs_dir())`` undoes them (``hchaos rollback``).
 
@@ -52,6 +56,7 @@ if TYPE_CHECKING:
     from harness.backends.local import LocalBackend, LocalOptions
     from harness.checks import Outcome, Verdict, worst
     from harness.errors import (
+        EXIT_ABORTED,
         EXIT_CHECK_FAILED,
         EXIT_INFRASTRUCTURE,
         EXIT_INVALID_INPUT,
@@ -81,6 +86,7 @@ if TYPE_CHECKING:
     from harness.interrupt import Interrupted, Interruption
     from harness.probe import Prober, ProberSettings, ProbeTarget, make_prober
     from harness.run import Journal
+    from harness.run.abort import request_abort
     from harness.runner import (
         RunObserver,
         RunResult,
@@ -91,6 +97,7 @@ if TYPE_CHECKING:
         run_experiment,
     )
     from harness.runner.targets import validate_topology
+    from harness.runplan import RunPlan, build_run_plan
     from harness.timeline import TimelineWriter, read_timeline
     from harness.topology import (
         Instance,
@@ -116,6 +123,8 @@ _WHERE: dict[str, str] = {
     "parse_experiment": "harness.experiment",
     "plan_faults": "harness.runner",
     "validate_topology": "harness.runner.targets",
+    "RunPlan": "harness.runplan",
+    "build_run_plan": "harness.runplan",
     # topology
     "Instance": "harness.topology",
     "Link": "harness.topology",
@@ -132,6 +141,7 @@ _WHERE: dict[str, str] = {
     "default_runs_dir": "harness.runner",
     "judge_run": "harness.runner",
     "run_experiment": "harness.runner",
+    "request_abort": "harness.run.abort",
     "Interrupted": "harness.interrupt",
     "Interruption": "harness.interrupt",
     "Outcome": "harness.checks",
@@ -158,6 +168,7 @@ _WHERE: dict[str, str] = {
     "TimelineWriter": "harness.timeline",
     "read_timeline": "harness.timeline",
     # errors and exit codes
+    "EXIT_ABORTED": "harness.errors",
     "EXIT_CHECK_FAILED": "harness.errors",
     "EXIT_INFRASTRUCTURE": "harness.errors",
     "EXIT_INVALID_INPUT": "harness.errors",
@@ -169,6 +180,7 @@ _WHERE: dict[str, str] = {
 }
 
 __all__ = [
+    "EXIT_ABORTED",
     "EXIT_CHECK_FAILED",
     "EXIT_INFRASTRUCTURE",
     "EXIT_INVALID_INPUT",
@@ -197,6 +209,7 @@ __all__ = [
     "ProberSettings",
     "RollbackResult",
     "RunObserver",
+    "RunPlan",
     "RunResult",
     "Service",
     "SilentObserver",
@@ -206,6 +219,7 @@ __all__ = [
     "Topology",
     "TopologyProblems",
     "Verdict",
+    "build_run_plan",
     "build_topology",
     "default_runs_dir",
     "experiment_json_schema",
@@ -217,6 +231,7 @@ __all__ = [
     "plan_faults",
     "read_timeline",
     "reference_topology",
+    "request_abort",
     "rollback_run",
     "run_experiment",
     "unfinished_runs",
