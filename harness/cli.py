@@ -2,7 +2,8 @@
 
 Exit codes (the README documents them): 0 every check passed; 1 a check failed or could not
 decide; 2 invalid input; 3 infrastructure error (missing tool, port taken, a process that
-would not start, a fault that could not be healed); 130 interrupted (after healing).
+would not start, a fault that could not be healed); 4 aborted by ``hchaos abort`` (after
+healing); 130 interrupted (after healing).
 """
 
 from __future__ import annotations
@@ -354,16 +355,24 @@ def rollback(run_dirs: tuple[Path, ...], runs_dir: Path | None, force: bool) -> 
 @click.option("--wait", type=click.FloatRange(1, 3600), default=120, show_default=True, metavar="SECONDS",
               help="How long to wait for the run to heal and end.")
 def abort(run_dir: Path, reason: str, wait: float) -> None:
-    """Stop a running experiment now, from another terminal: its faults are healed at once, its
-    processes stopped, and the run ends with the verdict 'aborted' (its exit code is 4). Waits
-    until it has ended; exit 0 then."""
+    """Stop a running experiment (or `hchaos up`) now, from another terminal: its faults are
+    healed at once, its processes stopped, and the run ends with the verdict 'aborted' (its exit
+    code is 4). Waits until it has ended: exit 0 when it ended aborted, 2 when it had ended
+    otherwise first, 3 when it could not clean up."""
 
     def body(interruption: Interruption) -> int:
         from harness.run.abort import request_abort
 
         status = request_abort(run_dir, reason, wait=wait, on_progress=lambda line: console.print(line, markup=False))
         console.print(Text(f"run {run_dir.name} ended: {status}"))
-        return 0
+        if status == "aborted":
+            return 0
+        if status.endswith("-with-cleanup-errors"):
+            err_console.print(_labelled("error", "bold red", "the run could not clean up everything"))
+            err_console.print(_labelled("hint", "yellow", f"hchaos rollback {run_dir}"))
+            return EXIT_INFRASTRUCTURE
+        err_console.print(_labelled("note", "yellow", "the run ended before it saw the abort request"))
+        return EXIT_INVALID_INPUT
 
     _guard(body)
 
@@ -395,8 +404,11 @@ def up(experiment_file: Path, runs_dir: Path | None, backend: str | None) -> Non
 
     def body(interruption: Interruption) -> int:
         from harness.backends.factory import create_backend
+        from harness.errors import EXIT_ABORTED
         from harness.experiment import load_experiment
         from harness.faults.lifeline import Lifeline
+        from harness.interrupt import Interrupted
+        from harness.run.abort import ABORT_FILE
         from harness.run.journal import Journal
         from harness.runner.planning import preflight
         from harness.runner.rundir import create_run_dir
@@ -411,15 +423,23 @@ def up(experiment_file: Path, runs_dir: Path | None, backend: str | None) -> Non
         lifeline.start()
         running = create_backend(loaded, topology_for(loaded.experiment), run_dir, journal=journal,
                                  interruption=interruption)
+        interruption.watch_abort(run_dir / ABORT_FILE)  # `hchaos abort RUN_DIR` stops it too
+        status = "stopped"
         try:
             endpoints = running.up()
             console.print_json(json.dumps(endpoints.to_json()))
-            console.print(Text(f"run folder: {run_dir}; press Ctrl-C to stop"))
+            console.print(Text(f"run folder: {run_dir}; press Ctrl-C (or `hchaos abort {run_dir}`) to stop"))
             while True:
                 interruption.sleep(1)
+        except Interrupted as stop:
+            if not stop.aborted:
+                raise
+            interruption.clear_abort()
+            status = "aborted"
+            return EXIT_ABORTED
         finally:
             running.down()
-            journal.run_ended("stopped")
+            journal.run_ended(status)
             journal.close()
             lifeline.release()
 

@@ -86,10 +86,16 @@ class Interruption:
         :mod:`harness.run.abort`), looked for at every safe point (at most every 50 ms)."""
         self._abort_file = path
 
+    @property
+    def _is_abort(self) -> bool:
+        # A signal handler may land between the two stores of _look_for_abort: a signal number
+        # means a signal came, whatever the flag says.
+        return self._aborted and self._signum is None
+
     def clear_abort(self) -> None:
         """Forget an abort request once the run has ended because of it (a signal that came
         after it is kept). Stops watching the file."""
-        if self._aborted:
+        if self._is_abort:
             self._requested = False
             self._aborted = False
         self._abort_file = None
@@ -116,7 +122,7 @@ class Interruption:
         """A safe point: raise :class:`Interrupted` if a stop was requested."""
         self._look_for_abort()
         if self._requested:
-            raise Interrupted(self._signum, aborted=self._aborted)
+            raise Interrupted(self._signum, aborted=self._is_abort)
 
     def sleep(self, seconds: float) -> None:
         """Sleep ``seconds`` as a safe point: raise :class:`Interrupted` as soon as a stop is
@@ -134,7 +140,7 @@ class _Never(Interruption):
         raise RuntimeError("NEVER is the interruption nobody requests; make an Interruption() instead")
 
     def watch_abort(self, path: Path) -> None:
-        raise RuntimeError("NEVER is the interruption nobody requests; make an Interruption() instead")
+        """Nothing: NEVER is never requested, not even by an abort file."""
 
 
 NEVER: Interruption = _Never()

@@ -20,15 +20,15 @@ import harness.api as api
 REPO = Path(__file__).resolve().parents[1]
 
 PUBLIC = [
-    "Backend", "EXIT_ABORTED", "EXIT_CHECK_FAILED", "EXIT_INFRASTRUCTURE", "EXIT_INVALID_INPUT", "EXIT_PASS", "Endpoints",
-    "Experiment", "ExperimentError", "ExperimentIssue", "FaultPlan", "HarnessError", "InfrastructureError",
-    "Instance", "Interrupted", "Interruption", "InvalidInput", "Journal", "Link", "LoadedExperiment",
-    "LocalBackend", "LocalOptions", "Nemesis", "Outcome", "ProbeTarget", "Prober", "ProberSettings",
-    "RollbackResult", "RunObserver", "RunPlan", "RunResult", "Service", "SilentObserver", "Site", "TimelineWriter",
-    "ToolMissing", "Topology", "TopologyProblems", "Verdict", "build_run_plan", "build_topology", "default_runs_dir",
-    "experiment_json_schema", "judge_run", "load_experiment", "make_prober", "parse_experiment", "plan_fault",
-    "plan_faults", "read_timeline", "reference_topology", "request_abort", "rollback_run", "run_experiment", "unfinished_runs",
-    "validate_topology", "worst",
+    "Backend", "EXIT_ABORTED", "EXIT_CHECK_FAILED", "EXIT_INFRASTRUCTURE", "EXIT_INVALID_INPUT", "EXIT_PASS",
+    "Endpoints", "Experiment", "ExperimentError", "ExperimentIssue", "FaultPlan", "HarnessError",
+    "InfrastructureError", "Instance", "Interrupted", "Interruption", "InvalidInput", "Journal", "Link",
+    "LoadedExperiment", "LocalBackend", "LocalOptions", "Nemesis", "Outcome", "ProbeTarget", "Prober",
+    "ProberSettings", "RollbackResult", "RunObserver", "RunPlan", "RunResult", "Service", "SilentObserver", "Site",
+    "TimelineWriter", "ToolMissing", "Topology", "TopologyProblems", "Verdict", "build_run_plan", "build_topology",
+    "default_runs_dir", "experiment_json_schema", "judge_run", "load_experiment", "make_prober", "parse_experiment",
+    "plan_fault", "plan_faults", "read_timeline", "reference_topology", "request_abort", "rollback_run",
+    "run_experiment", "unfinished_runs", "validate_topology", "worst",
 ]  # fmt: skip
 """The API, sorted. Changing it is an API change: say so in the changelog, not only here."""
 

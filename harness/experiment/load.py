@@ -26,6 +26,7 @@ from harness.experiment.base import (
     consistency_error,
 )
 from harness.load.catalogue import PERSONAS
+from harness.safety.allowlist import parse_entry
 
 
 class ConstantShape(FrozenModel):
@@ -177,6 +178,7 @@ class LoadConfig(FrozenModel):
         for host in hosts:
             if not host or "/" in host or (":" in host and not _is_ip(host)):
                 raise ValueError(f"{host!r} is not a host name or IP address (no scheme, port or path)")
+            parse_entry(host)  # the allow-list's own rule (harness.safety.allowlist): says what is wrong
         return hosts
 
     @model_validator(mode="after")

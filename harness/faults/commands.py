@@ -14,11 +14,13 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 ACTIONS_DIR = "actions"
+ACTION_PROCESS = "action:"
+"""Journal name prefix of a running command (``action:<fault>``)."""
 KILL_GRACE = 2.0
 
 
@@ -38,10 +40,15 @@ def action_log(run_dir: Path, fault: str) -> Path:
 
 
 def run_command(argv: Sequence[str], *, cwd: Path, timeout: float, log: Path, what: str,
-                env: Mapping[str, str] | None = None) -> CommandOutcome:
+                env: Mapping[str, str] | None = None, on_start: Callable[[int], None] | None = None,
+                on_exit: Callable[[int], None] | None = None) -> CommandOutcome:
     """Run ``argv`` from ``cwd`` with at most ``timeout`` seconds, its output appended to
-    ``log`` after a header line naming ``what`` (``inject``/``heal``). Never raises for the
-    command's own failure: the outcome says what happened."""
+    ``log`` after a header line naming ``what`` (``inject``/``heal``). ``on_start(pid)`` is
+    called once it runs (the nemesis journals it: a rollback kills its group before healing),
+    ``on_exit(pid)`` once it and its group are gone. Never raises for the command's own
+    failure: the outcome says what happened."""
+    if not cwd.is_dir():
+        return CommandOutcome(None, 0.0, False, log, f"{what} command cannot run: its folder {cwd} does not exist")
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with log.open("ab") as out:
@@ -55,14 +62,20 @@ def run_command(argv: Sequence[str], *, cwd: Path, timeout: float, log: Path, wh
             out.write(f"=== could not start: {exc}\n".encode())
             return CommandOutcome(None, time.monotonic() - started, False, log,
                                   f"{what} command {argv[0]!r} could not start: {exc.strerror or exc}")
+        if on_start is not None:
+            on_start(process.pid)
         try:
             code = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill_group(process)
+            if on_exit is not None:
+                on_exit(process.pid)
             seconds = time.monotonic() - started
             out.write(f"=== killed after {seconds:.1f}s: no exit within its timeout of {timeout:g}s\n".encode())
             return CommandOutcome(None, seconds, True, log,
                                   f"{what} command did not finish within {timeout:g}s (killed; output: {log})")
+        if on_exit is not None:
+            on_exit(process.pid)
         seconds = time.monotonic() - started
         out.write(f"=== exit {code} after {seconds:.2f}s\n".encode())
     problem = None if code == 0 else f"{what} command exited with code {code} (output: {log})"

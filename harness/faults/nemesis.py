@@ -8,9 +8,10 @@ Contracts:
   per link), skews clocks and fills disks (:class:`~harness.backends.instance_state.
   InstanceStateFaults`), powers off sites, kills instances, and last restarts instances (a
   ``restart`` fault's inject returns once the instance is ready again).
-* An ``action`` fault's command (the user's own) runs last at the inject and first at the heal,
-  whatever Toxiproxy says; a command that fails or times out raises (its heal still runs:
-  the plan is active from before the inject).
+* An ``action`` fault's command (the user's own) runs last at the inject and, at the heal,
+  after thawing and before the links, whatever Toxiproxy says; it is journaled as a process
+  while it runs (a rollback kills it before it runs the heal again); a command that fails or
+  times out raises (its heal still runs: the plan is active from before the inject).
 * ``heal`` is idempotent: it removes toxics that may already be gone, enables proxies that
   may already be enabled, resumes instances and restarts sites and killed instances only if
   this nemesis paused or killed them. Links are healed *before* processes restart, as when
@@ -49,10 +50,11 @@ import httpx
 from harness.backends.base import Backend, Endpoints
 from harness.backends.instance_state import InstanceStateFaults
 from harness.errors import InfrastructureError
-from harness.faults.commands import action_log, run_command
+from harness.faults.commands import ACTION_PROCESS, action_log, run_command
 from harness.faults.plan import CommandAction, FaultPlan
 from harness.faults.toxic_heal import DATA_TOXICS, ToxicHeal, heal_data_toxic
 from harness.run.journal import Action, Journal, instance_actions
+from harness.run.run_tag import tag_environment
 from harness.timeline import FaultRecord, TimelineWriter
 from harness.toxiproxy import ToxiproxyClient, ToxiproxyFleet, ToxiproxyUnreachable
 
@@ -245,10 +247,15 @@ class Nemesis:
     def _run_command(self, plan: FaultPlan, argv: tuple[str, ...], command: CommandAction, what: str) -> None:
         """Run one of an action fault's commands (:mod:`harness.faults.commands`); raises
         InfrastructureError when it fails, times out or cannot start."""
-        run_dir = self._journal.path.parent
+        run_dir = self._journal.path.parent.resolve()
+        name = f"{ACTION_PROCESS}{plan.label}"
+        env = {"HCHAOS_RUN_DIR": str(run_dir), "HCHAOS_FAULT": plan.label, "HCHAOS_ACTION": what}
+        if what == "inject":  # tagged: nothing an inject leaves running outlives the run. Not a
+            env |= tag_environment(run_dir)  # heal: what it starts again must keep running
         outcome = run_command(argv, cwd=Path(command.cwd), timeout=command.timeout,
-                              log=action_log(run_dir, plan.label), what=what,
-                              env={"HCHAOS_RUN_DIR": str(run_dir), "HCHAOS_FAULT": plan.label, "HCHAOS_ACTION": what})
+                              log=action_log(run_dir, plan.label), what=what, env=env,
+                              on_start=lambda pid: self._journal.process_started(name, pid, ""),
+                              on_exit=lambda pid: self._journal.process_stopped(name, pid))
         if outcome.problem is not None:
             self._on_event(f"[red]{plan.label}: {outcome.problem}")
             raise InfrastructureError(f"{plan.label}: {outcome.problem}")

@@ -26,6 +26,7 @@ removed was on the proxy until this rollback removed it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -127,6 +128,7 @@ def rollback_run(run_dir: Path, *, force: bool = False, timeout: float = 20.0,
     a live runner heals by itself, and pulling its processes out from under it would turn
     a clean run into a failed one.
     """
+    run_dir = run_dir.resolve()  # heal commands run elsewhere, and get it as HCHAOS_RUN_DIR
     journal_path = run_dir / JOURNAL_FILE
     if not journal_path.is_file():
         raise InvalidInput(f"{run_dir} is not a run folder: no {JOURNAL_FILE} in it")
@@ -227,8 +229,19 @@ def rollback_run(run_dir: Path, *, force: bool = False, timeout: float = 20.0,
 def _run_heal_commands(run_dir: Path, state: JournalState, result: RollbackResult) -> None:
     """Run the heal command of every action fault the journal says was injected and not healed
     (:mod:`harness.faults.commands`: its timeout, its output appended to the fault's log)."""
-    from harness.faults.commands import action_log, run_command
+    from harness.faults.commands import ACTION_PROCESS, action_log, run_command
 
+    # A command still running (the runner died during its inject): its whole group first, or
+    # it could put the fault back after the heal below.
+    running = [ref for ref in state.live_processes.values() if ref.name.startswith(ACTION_PROCESS)
+               and is_same_process(ref)]
+    for ref in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(ref.pid, signal.SIGKILL)
+        result.processes_killed.append(f"{ref.name} (pid {ref.pid})")
+    deadline = time.monotonic() + 5
+    while running and time.monotonic() < deadline and any(is_same_process(r) for r in running):
+        time.sleep(0.02)
     for fault, actions in state.unhealed_faults.items():
         for action in actions:
             if action.get("kind") != "command":

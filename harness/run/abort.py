@@ -64,10 +64,19 @@ def request_abort(run_dir: Path, reason: str, *, wait: float = 120.0,
     if pid is None:
         raise InvalidInput(f"run {run_dir.name} did not end, but its runner is gone",
                            hint=f"`hchaos rollback {run_dir}` undoes what it left behind")
-    by = f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()}"
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # a uid with no passwd entry and no $USER (containers)
+        user = f"uid {os.getuid()}"
+    by = f"{user}@{socket.gethostname()} pid {os.getpid()}"
     temporary = run_dir / f".{ABORT_FILE}.{os.getpid()}"
-    temporary.write_text(json.dumps({"t": time.time(), "by": by, "reason": reason}))
-    os.replace(temporary, run_dir / ABORT_FILE)  # atomic: the runner never reads half a request
+    try:
+        temporary.write_text(json.dumps({"t": time.time(), "by": by, "reason": reason}))
+        os.replace(temporary, run_dir / ABORT_FILE)  # atomic: the runner never reads half a request
+    except OSError as exc:
+        raise InfrastructureError(f"could not write the abort request in {run_dir}: {exc.strerror or exc}",
+                                  hint="stop the run with Ctrl-C in its terminal, or SIGTERM its runner "
+                                       f"(pid {pid})") from None
     on_progress(f"abort requested from run {run_dir.name} (runner pid {pid}); waiting for it to heal and stop")
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
@@ -75,6 +84,9 @@ def request_abort(run_dir: Path, reason: str, *, wait: float = 120.0,
         if state.ended:
             return state.status or "ended"
         if runner_alive(run_dir) is None:
+            state = replay_journal(journal)  # it may have ended between the two looks
+            if state.ended:
+                return state.status or "ended"
             raise InfrastructureError(f"the runner of {run_dir.name} died before it ended the run",
                                       hint=f"`hchaos rollback {run_dir}` undoes what it left behind")
         time.sleep(0.2)

@@ -71,7 +71,9 @@ def run_experiment(loaded: LoadedExperiment, runs_dir: Path, observer: RunObserv
     """Run ``loaded`` end to end and return its verdicts. Raises ``InvalidInput`` before
     anything starts; ``InfrastructureError`` if the topology cannot come up (after stopping
     whatever had started); :class:`~harness.interrupt.Interrupted` after healing and stopping
-    everything, when SIGINT/SIGTERM/SIGHUP or ``interruption.request()`` asked the run to stop."""
+    everything, when SIGINT/SIGTERM/SIGHUP or ``interruption.request()`` asked the run to stop.
+    A run stopped by ``hchaos abort`` (its ``abort.request`` file) returns, healed, with
+    ``aborted`` set and exit code 4."""
     obs = observer or SilentObserver()
     interruption = interruption if interruption is not None else Interruption()
     plans = preflight(loaded)
@@ -110,6 +112,7 @@ class _Run:
         self.load: LoadSession | None = None
         self.halts = HaltMonitor(exp.halt) if exp.halt else None
         self.current_phase: RunPhase = "up"
+        self.phase_open = False
         self.status = "failed"  # until the run completes, halts, or is interrupted or aborted
         self.cleaned = False
         interruption.watch_abort(run_dir / ABORT_FILE)
@@ -124,7 +127,7 @@ class _Run:
             # Faults are healed and processes stopped by clean_up below, like any early end.
             self.result.halted = halt.reason.describe()
             now = time.time()
-            self.timeline.append(PhaseRecord(now, self.current_phase, "end"))
+            self._end_open_phase(now)
             self.timeline.append(HaltRecord(now, halt.reason.condition, halt.reason.service, self.result.halted))
             self.obs.event(f"[bold red]{self.result.halted}: stopping the faults, healing everything, ending the run")
             self.status = "halted"
@@ -137,7 +140,7 @@ class _Run:
             request = read_abort_request(self.run_dir) or AbortRequest(time.time(), "unknown", "no reason given")
             self.result.aborted = f"{request.by}: {request.reason}"
             now = time.time()
-            self.timeline.append(PhaseRecord(now, self.current_phase, "end"))
+            self._end_open_phase(now)
             self.timeline.append(AbortRecord(now, request.by, request.reason))
             self.obs.event(f"[bold red]aborted by {request.by} during {self.current_phase} ({request.reason}): "
                            "stopping the faults, healing everything, ending the run")
@@ -181,9 +184,18 @@ class _Run:
         self.current_phase = name
         self.obs.phase_started(name, seconds)
         self.timeline.append(PhaseRecord(time.time(), name, "start"))
+        self.phase_open = True
         body()
         self.timeline.append(PhaseRecord(time.time(), name, "end"))
+        self.phase_open = False
         self.timeline.flush()
+
+    def _end_open_phase(self, now: float) -> None:
+        """An early end (halt, abort) closes the phase it came in, if one is open: a phase
+        ended twice would stretch its window over what came after (read-backs)."""
+        if self.phase_open:
+            self.timeline.append(PhaseRecord(now, self.current_phase, "end"))
+            self.phase_open = False
 
     def _bring_up(self) -> None:
         t0 = time.monotonic()

@@ -13,6 +13,7 @@ import difflib
 import os
 import shutil
 from collections.abc import Sequence
+from pathlib import Path
 
 from harness.backends.registry import supported_faults
 from harness.experiment import Experiment, LoadedExperiment, raise_issues
@@ -85,7 +86,7 @@ def _command_problems(loaded: LoadedExperiment, topology: Topology) -> list[tupl
         assert service.command is not None  # no image: a command service
         program = service.command[0]
         found = shutil.which(program) if os.sep not in program else (
-            program if os.access(workdir / program, os.X_OK) else None)
+            program if _is_executable_file(workdir / program) else None)
         if found is None:
             where = "on PATH" if os.sep not in program else f"(from {workdir})"
             problems.append(((*at, "command", 0) if index is not None else at,
@@ -107,7 +108,7 @@ def _action_problems(loaded: LoadedExperiment) -> list[tuple[Loc, str]]:
         for key, command in (("inject", fault.inject), ("heal", fault.heal)):
             program = command[0]
             found = shutil.which(program) if os.sep not in program else (
-                program if os.access(workdir / program, os.X_OK) else None)
+                program if _is_executable_file(workdir / program) else None)
             if found is None:
                 where = "on PATH" if os.sep not in program else f"(from {workdir}), or not executable"
                 problems.append((("faults", index, key, 0), f"program {program!r} not found {where}"))
@@ -121,6 +122,11 @@ def _action_problems(loaded: LoadedExperiment) -> list[tuple[Loc, str]]:
                 problems.append((("faults", index, "hosts", h),
                                  f"{host!r} is a network; list the hosts the commands contact (networks go in allow:)"))
     return problems
+
+
+def _is_executable_file(path: Path) -> bool:
+    # os.access(X_OK) alone is true for a directory too.
+    return path.is_file() and os.access(path, os.X_OK)
 
 
 def _unknown(kind: str, name: str, valid: Sequence[str]) -> str:

@@ -27,16 +27,16 @@ def print_plan(plan: RunPlan, console: Console) -> None:
                   f"{len(topo.sites)} sites, {len(topo.instances)} instances, {len(topo.links)} links")
     for site in topo.sites:
         here = [f"{i.name} ({i.service}, {i.role})" for i in topo.instances if i.site == site.name]
-        console.print(Text(f"  {site.name} [{site.kind}]: {', '.join(here) or 'no instance'}"), soft_wrap=True)
+        console.print(Text(f"  {site.name} ({site.kind}): {', '.join(here) or 'no instance'}"), soft_wrap=True)
     links = Table(box=None, pad_edge=False, show_edge=False)
     for column in ("link (Toxiproxy proxy)", "from", "to", "port"):
         links.add_column(column)
     for link in topo.links:
-        links.add_row(link.name, link.source, link.target, link.port)
+        links.add_row(Text(link.name), Text(link.source), Text(link.target), Text(link.port))
     console.print(links)
 
-    console.print(Text("\nContacts", style="bold"),
-                  f"(allow: {', '.join(exp.allow) if exp.allow else 'empty: loopback and own containers only'})")
+    console.print(Text("\nContacts", style="bold"),  # Text: '[fd00::1]' is not markup
+                  Text(f"(allow: {', '.join(exp.allow) if exp.allow else 'empty: loopback and own containers only'})"))
     contacts = Table(box=None, pad_edge=False, show_edge=False)
     for column in ("", "address", "what", "why"):
         contacts.add_column(column)

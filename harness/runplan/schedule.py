@@ -83,12 +83,13 @@ def inject_steps(plan: FaultPlan, topology: Topology) -> tuple[Step, ...]:
 
 
 def heal_steps(plan: FaultPlan, topology: Topology) -> tuple[Step, ...]:
-    """What the heal of ``plan`` undoes, in the nemesis's order (thaw, clocks and disks, links,
-    then power and killed instances: the network is back before the servers boot)."""
-    steps = [_command_step("run heal command", c.heal, c) for c in plan.commands]
-    steps += [Step("resume (SIGCONT)", a.instance) for a in plan.instances_to("pause")]
+    """What the heal of ``plan`` undoes, in the nemesis's order (thaw, clocks and disks, the
+    user's heal command, links, then power and killed instances: the network is back before
+    the servers boot)."""
+    steps = [Step("resume (SIGCONT)", a.instance) for a in plan.instances_to("pause")]
     steps += [Step("clock true again", a.instance) for a in plan.instances_to("clock_skew")]
     steps += [Step("delete the disk filler", a.instance) for a in plan.instances_to("disk_full")]
+    steps += [_command_step("run heal command", c.heal, c) for c in plan.commands]
     steps += [Step("remove toxic", t.link, {"name": t.toxic_name}) for t in plan.toxics]
     steps += [Step("enable proxy", link) for link in plan.disabled_links]
     steps += [Step("power on", site, {"instances": _instances_of(topology, site)}) for site in plan.powered_off_sites]

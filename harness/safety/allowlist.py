@@ -57,6 +57,10 @@ def parse_entry(text: str) -> str | IpNetwork:
         raise ValueError(f"{text!r} is not a network in CIDR notation (e.g. 10.20.0.0/16 or fd00::/64)")
     if not _HOST_NAME.match(entry):
         raise ValueError(f"{text!r} is not a valid host name")
+    if entry.rstrip(".").rsplit(".", 1)[-1].isdigit():
+        # '10.20' or '010.1.1.1' would be a "name" here but an address to the resolver
+        raise ValueError(f"{text!r} is neither an IP address nor a host name (a name's last label has a letter): "
+                         "write the whole address, or a network such as 10.20.0.0/16")
     return entry.lower().rstrip(".")
 
 

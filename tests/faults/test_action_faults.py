@@ -33,9 +33,15 @@ mkdir -p state
 echo "$1 by $HCHAOS_ACTION of $HCHAOS_FAULT" >> state/history
 [ "$1" = stop ] && echo down > "state/$2"
 [ "$1" = start ] && echo up > "state/$2"
-[ "$1" = hang ] && sleep 60
+[ "$1" = hang ] && sleep 60.4242  # a marker no other process carries
 echo "vm $2: $1 done"
 """
+
+
+def sleeping() -> list[str]:
+    """Pids of the hang branch's marker sleep still alive."""
+    found = subprocess.run(["pgrep", "-f", "sleep 60.4242"], capture_output=True, text=True)
+    return found.stdout.split()
 
 
 def team_folder(experiment_file: Callable[..., Path], faults: str, extra: str = "", name: str = "action") -> Path:
@@ -97,8 +103,7 @@ def test_a_hung_inject_is_killed_at_its_timeout_and_the_heal_still_runs(
     assert "killed after" in (run_dir / "actions" / "vm-ehr-a.log").read_text()
     assert replay_journal(run_dir / "journal.jsonl").unhealed_faults == {}
     assert processes_alive(run_dir) == [] and journal_ended(run_dir)
-    hung = subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True, text=True)
-    assert str(path.parent) not in hung.stdout  # the script's whole process group went
+    assert not sleeping(), "the hung script's sleep outlived its timeout"  # the whole process group went
 
 
 @pytest.mark.integration
@@ -120,6 +125,7 @@ def test_ctrl_c_and_a_sigkilled_runner_still_run_the_heal(how: str, tmp_path: Pa
     finally:
         if runner.poll() is None:
             runner.kill()
+    assert runner.returncode == (130 if how == "SIGINT" else -signal.SIGKILL)
     (run_dir,) = runs.iterdir()
     deadline = time.monotonic() + 30
     while not journal_ended(run_dir):  # after a SIGKILL, the lifeline rolls back
@@ -168,3 +174,35 @@ def test_the_plan_lists_the_commands_and_the_hosts_they_contact(experiment_file:
     assert run.returncode == 2 and "faults[0].hosts[0]: the run would contact 10.1.2.3" in run.stderr
     assert json.loads(subprocess.run([*HCHAOS, "plan", "--json", str(path)], capture_output=True, text=True,
                                      timeout=60).stdout)["allowed"] is True
+
+
+@pytest.mark.integration
+def test_a_runner_killed_during_its_inject_command_is_rolled_back_command_first(
+        tmp_path: Path, experiment_file: Callable[..., Path]) -> None:
+    """The lifeline kills the still-running inject's process group before it runs the heal: an
+    inject finishing after the heal would put the fault back."""
+    path = team_folder(experiment_file, ONE.replace("[./vm.sh, stop, ehr-vm-a]", "[./vm.sh, hang, ehr-vm-a]")
+                       .replace("timeout: 10s", "timeout: 120s"))
+    runs = tmp_path / "runs"
+    runner = subprocess.Popen([*HCHAOS, "run", str(path), "--runs-dir", str(runs)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not sleeping():
+            assert time.monotonic() < deadline and runner.poll() is None, "the inject never started"
+            time.sleep(0.1)
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(timeout=30)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    (run_dir,) = runs.iterdir()
+    deadline = time.monotonic() + 30
+    while not journal_ended(run_dir):
+        assert time.monotonic() < deadline, "the run was never rolled back"
+        time.sleep(0.1)
+    assert not sleeping(), "the inject command outlived the rollback"
+    assert (path.parent / "state" / "ehr-vm-a").read_text() == "up\n"
+    log = (run_dir / "logs" / "lifeline.log").read_text()
+    assert "action:vm-ehr-a" in log and "ran heal commands" in log
+    assert processes_alive(run_dir) == []

@@ -82,3 +82,26 @@ def test_abort_heals_at_once_and_ends_the_run_aborted(tmp_path: Path, experiment
 def test_abort_of_what_is_not_a_run_folder_is_refused(tmp_path: Path) -> None:
     result = hchaos("abort", str(tmp_path))
     assert result.returncode == 2 and "is not a run folder" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.integration
+def test_abort_stops_hchaos_up_too(tmp_path: Path, experiment_file: Callable[..., Path]) -> None:
+    path = experiment_file(FAST + "faults: []\n")
+    runs = tmp_path / "runs"
+    up = subprocess.Popen([*HCHAOS, "up", str(path), "--runs-dir", str(runs)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(runs.glob("*/endpoints.json")):
+            assert time.monotonic() < deadline and up.poll() is None, "the topology never came up"
+            time.sleep(0.1)
+        (run_dir,) = runs.iterdir()
+        aborted = hchaos("abort", str(run_dir), "--wait", "60")
+        up.communicate(timeout=60)
+    finally:
+        if up.poll() is None:
+            up.kill()
+    assert aborted.returncode == 0, aborted.stdout + aborted.stderr
+    assert up.returncode == 4
+    assert replay_journal(run_dir / "journal.jsonl").status == "aborted"
+    assert processes_alive(run_dir) == [] and journal_ended(run_dir)

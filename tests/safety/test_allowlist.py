@@ -25,7 +25,8 @@ def test_entries_that_parse(entry: str) -> None:
 @pytest.mark.parametrize(("entry", "why"), [
     ("", "empty"), ("http://ehr.example", "no scheme, port or path"), ("ehr.example:443", "no scheme, port or path"),
     ("/fhir", "no scheme"), ("10.0.0.0/40", "CIDR"), ("ehr..example", "not a valid host name"),
-    ("-ehr.example", "not a valid host name"), ("a" * 64 + ".example", "not a valid host name")])
+    ("-ehr.example", "not a valid host name"), ("a" * 64 + ".example", "not a valid host name"),
+    ("10.20", "neither an IP address nor a host name"), ("010.1.1.1", "neither an IP address nor a host name")])
 def test_entries_that_do_not_parse_say_why(entry: str, why: str) -> None:
     with pytest.raises(ValueError, match=why):
         parse_entry(entry)

@@ -70,3 +70,8 @@ def test_remote_workers_are_listened_for_not_contacted(experiment_file: Callable
 def test_a_bad_allow_entry_is_located(experiment_file: Callable[..., Path]) -> None:
     with pytest.raises(ExperimentError, match=r"allow\[1\]: 'https://ehr.example/fhir' is not a host"):
         load_experiment(experiment_file("allow: [10.0.0.0/8, 'https://ehr.example/fhir']\n" + BODY))
+
+
+def test_a_bad_load_allow_hosts_entry_is_located_not_a_traceback_later(experiment_file: Callable[..., Path]) -> None:
+    with pytest.raises(ExperimentError, match=r"load\.allow_hosts\[0\]|load\.allow_hosts: .*not a valid host name"):
+        load_experiment(experiment_file(BODY + "load: {users: 2, allow_hosts: ['a..b']}\n"))
