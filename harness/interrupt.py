@@ -106,7 +106,10 @@ class Interruption:
             return
         self._abort_looked = now
         if self._abort_file.exists() and not self._requested:
-            self._requested, self._aborted = True, True
+            # _aborted first: a signal handler landing between the two stores then turns it into
+            # an interruption (request() clears _aborted), never an abort that hides a signal.
+            self._aborted = True
+            self._requested = True
             self.count += 1
 
     @property
