@@ -97,3 +97,34 @@ def test_a_success_sent_before_the_fault_took_effect_is_not_recovery() -> None:
     assert order.evidence["back_after"]["scheduling"] == pytest.approx(11.36), order.evidence
     assert order.outcome.value == "pass", order.summary
     assert failover.outcome.value == "fail" and failover.evidence["failover_time"] == pytest.approx(11.36)
+
+
+def _judge_records(order: list[str], records: list[TimelineRecord]) -> tuple[str, str]:
+    from harness.experiment import Experiment
+
+    experiment = Experiment.model_validate({
+        "version": 1, "name": "x", "faults": [{"type": "power_loss", "name": "cut", "target": "dc-a", "duration": 5}],
+        "checks": [{"type": "recovery_order", "order": order, "min_success_rate": 0.9}]})
+    [verdict] = judge(experiment, [FaultRecord(CUT, "inject", "cut", "power_loss", "dc-a", 5.0), *records])
+    return verdict.outcome.value, verdict.summary
+
+
+def _sampled(name: str, times: list[float], back_at: float) -> list[RequestRecord]:
+    return [RequestRecord(CUT + t, 0.01, "load", name, "x", t >= back_at) for t in times]
+
+
+def test_a_dependent_sampled_just_before_its_dependency_is_not_out_of_order() -> None:
+    """Regression (CI, the local flagship): labs was measured back 28 ms before the EHR it
+    reads from. Each "back" is the first success of sparse requests: the EHR's last failure
+    was before labs' first success, so the EHR may well have been back first -- nothing shows
+    labs was served while the EHR was still down."""
+    ehr = _sampled("ehr", [i / 10 for i in range(150, 154)] + [15.526 + i / 10 for i in range(40)], back_at=15.5)
+    labs = _sampled("labs", [14.0, 15.0, 15.498, *(15.498 + i / 4 for i in range(1, 20))], back_at=15.45)
+    assert _judge_records(["ehr", "labs"], ehr + labs) == ("pass", "back in order: ehr -> labs")
+
+
+def test_a_dependent_back_while_its_dependency_still_failed_is_out_of_order() -> None:
+    ehr = _sampled("ehr", [i / 10 for i in range(150, 200)], back_at=17.0)  # still failing at 15.5-16.9
+    labs = _sampled("labs", [14.0, 15.0, *(15.498 + i / 4 for i in range(20))], back_at=15.45)
+    outcome, summary = _judge_records(["ehr", "labs"], ehr + labs)
+    assert outcome == "fail" and summary.startswith("labs back (15.498s) before ehr (17s)")
