@@ -45,7 +45,9 @@ def run_command(argv: Sequence[str], *, cwd: Path, timeout: float, log: Path, wh
     """Run ``argv`` from ``cwd`` with at most ``timeout`` seconds, its output appended to
     ``log`` after a header line naming ``what`` (``inject``/``heal``). ``on_start(pid)`` is
     called once it runs (the nemesis journals it: a rollback kills its group before healing),
-    ``on_exit(pid)`` once it and its group are gone. Never raises for the command's own
+    ``on_exit(pid)`` once it has exited (at a timeout, with its whole group; after a normal
+    exit, what it left in the background is the run's lifeline's to kill, by its run tag
+    when the command has one). Never raises for the command's own
     failure: the outcome says what happened."""
     if not cwd.is_dir():
         return CommandOutcome(None, 0.0, False, log, f"{what} command cannot run: its folder {cwd} does not exist")

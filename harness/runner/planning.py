@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from harness.experiment import LoadedExperiment
 from harness.faults.plan import FaultPlan, plan_fault
-from harness.runner.targets import validate_targets, validate_topology
+from harness.runner.targets import topology_for, validate_targets, validate_topology
 
 
 def preflight(loaded: LoadedExperiment) -> list[FaultPlan]:
@@ -16,8 +16,8 @@ def preflight(loaded: LoadedExperiment) -> list[FaultPlan]:
     address the run would contact is allowed (:mod:`harness.safety.contacts`; exit 2)."""
     from harness.safety.contacts import check_run_contacts
 
-    plans = plan_faults(loaded)
-    check_run_contacts(loaded, validate_topology(loaded))
+    plans = plan_faults(loaded)  # validates the topology: building it again cannot fail
+    check_run_contacts(loaded, topology_for(loaded.experiment))
     return plans
 
 

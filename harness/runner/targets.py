@@ -85,9 +85,7 @@ def _command_problems(loaded: LoadedExperiment, topology: Topology) -> list[tupl
             continue
         assert service.command is not None  # no image: a command service
         program = service.command[0]
-        found = shutil.which(program) if os.sep not in program else (
-            program if _is_executable_file(workdir / program) else None)
-        if found is None:
+        if _find_program(program, workdir) is None:
             where = "on PATH" if os.sep not in program else f"(from {workdir})"
             problems.append(((*at, "command", 0) if index is not None else at,
                              f"service {service.name!r}: program {program!r} not found {where}"))
@@ -107,9 +105,7 @@ def _action_problems(loaded: LoadedExperiment) -> list[tuple[Loc, str]]:
             continue
         for key, command in (("inject", fault.inject), ("heal", fault.heal)):
             program = command[0]
-            found = shutil.which(program) if os.sep not in program else (
-                program if _is_executable_file(workdir / program) else None)
-            if found is None:
+            if _find_program(program, workdir) is None:
                 where = "on PATH" if os.sep not in program else f"(from {workdir}), or not executable"
                 problems.append((("faults", index, key, 0), f"program {program!r} not found {where}"))
         for h, host in enumerate(fault.hosts):
@@ -124,9 +120,13 @@ def _action_problems(loaded: LoadedExperiment) -> list[tuple[Loc, str]]:
     return problems
 
 
-def _is_executable_file(path: Path) -> bool:
-    # os.access(X_OK) alone is true for a directory too.
-    return path.is_file() and os.access(path, os.X_OK)
+def _find_program(program: str, workdir: Path) -> str | None:
+    """Where ``program`` is, as it will be started from ``workdir``: a bare name on PATH, a path
+    from ``workdir`` (an executable file: os.access(X_OK) alone is true for a directory too)."""
+    if os.sep not in program:
+        return shutil.which(program)
+    path = workdir / program
+    return str(path) if path.is_file() and os.access(path, os.X_OK) else None
 
 
 def _unknown(kind: str, name: str, valid: Sequence[str]) -> str:
